@@ -1,10 +1,11 @@
 //! The product sheet, compiled into the binary. Service ids are stable API: never rename one.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::money::Cents;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Connectivity,
@@ -57,7 +58,7 @@ impl Category {
 }
 
 /// How a price is charged; decides where it lands in a [`crate::pricing::Quote`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Billing {
     OneTime,
@@ -81,13 +82,15 @@ impl Billing {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Service {
     pub id: &'static str,
     pub name: &'static str,
     pub category: Category,
     pub description: &'static str,
+    /// Dollars, for display; `price_cents` is exact.
     #[serde(serialize_with = "Cents::serialize_dollars")]
+    #[schemars(with = "f64")]
     pub price: Cents,
     pub price_cents: Cents,
     pub currency: &'static str,

@@ -1,9 +1,12 @@
 //! Money is integer US cents everywhere. Dollars appear only at the JSON edge.
 
+use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 
 /// An amount in US cents. Arithmetic stays in integers; see [`Cents::serialize_dollars`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Cents(pub u64);
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::catalog::{self, Billing, Category, Service};
@@ -17,13 +18,14 @@ pub enum PricingError {
 }
 
 /// One priced service in a quote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Line {
     pub id: &'static str,
     pub name: &'static str,
     pub category: Category,
     pub billing: Billing,
     #[serde(serialize_with = "Cents::serialize_dollars")]
+    #[schemars(with = "f64")]
     pub price: Cents,
     pub price_cents: Cents,
 }
@@ -42,29 +44,34 @@ impl Line {
 }
 
 /// The totals of a quote. Every amount is shown in dollars and in cents.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Totals {
     #[serde(serialize_with = "Cents::serialize_dollars")]
+    #[schemars(with = "f64")]
     pub monthly_recurring: Cents,
     pub monthly_recurring_cents: Cents,
     #[serde(serialize_with = "Cents::serialize_dollars")]
+    #[schemars(with = "f64")]
     pub annual_total: Cents,
     pub annual_total_cents: Cents,
     #[serde(serialize_with = "Cents::serialize_dollars")]
+    #[schemars(with = "f64")]
     pub one_time_total: Cents,
     pub one_time_total_cents: Cents,
     #[serde(serialize_with = "Cents::serialize_dollars")]
+    #[schemars(with = "f64")]
     pub first_year_total: Cents,
     pub first_year_total_cents: Cents,
     pub currency: &'static str,
     /// DOTM earned on the first year's payments, for people (`"8.6772"`).
     pub dotm_cashback: String,
     /// The same amount in wei, exact.
+    #[schemars(with = "String")]
     pub dotm_cashback_wei: Wei,
     pub cashback_rate_percent: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Quote {
     pub services: Vec<Line>,
     pub pricing: Totals,

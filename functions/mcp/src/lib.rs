@@ -1,1 +1,105 @@
+//! The `mcp` function: the MCP server for AI assistants and the public catalog endpoints.
+//! `main.rs` builds [`router`] once per cold start; tests drive it in-process.
 
+pub mod access;
+pub mod catalog_http;
+pub mod config;
+pub mod gate;
+pub mod page;
+pub mod render;
+pub mod server;
+pub mod tools;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dotm::web::problem;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tower::ServiceExt;
+
+pub use config::Config;
+pub use server::DotmMcp;
+
+pub type McpService = StreamableHttpService<DotmMcp, NeverSessionManager>;
+
+/// What every request shares: built once, cloned cheaply.
+pub struct App {
+    pub config: Config,
+    pub server: DotmMcp,
+    pub mcp: McpService,
+}
+
+impl App {
+    pub fn new(config: Config) -> App {
+        let server = DotmMcp::new(config.cashback);
+        // Stateless and JSON-only, so any Lambda instance answers any request. Host and
+        // Origin are checked by `gate` (with JSON-RPC error bodies), not here.
+        let transport = StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true)
+            .with_sse_keep_alive(None)
+            .with_sse_retry(None)
+            .with_max_request_body_bytes(gate::MAX_BODY_BYTES)
+            .disable_allowed_hosts()
+            .disable_allowed_origins();
+        let factory = server.clone();
+        let mcp = StreamableHttpService::new(
+            move || Ok(factory.clone()),
+            Arc::new(NeverSessionManager::default()),
+            transport,
+        );
+        App {
+            config,
+            server,
+            mcp,
+        }
+    }
+}
+
+pub fn router(config: Config) -> Router {
+    let app = Arc::new(App::new(config));
+    Router::new()
+        .route("/mcp", get(page::show).post(mcp_post))
+        .route("/mcp/v2/messages", post(mcp_post))
+        .route("/mcp/api", get(catalog_http::all_services))
+        .route("/mcp/service/{id}", get(catalog_http::one_service))
+        .route("/mcp/calculate", get(catalog_http::calculate))
+        .method_not_allowed_fallback(problem::wrong_method)
+        .fallback(problem::no_such_route)
+        .with_state(app)
+}
+
+/// `POST /mcp` and `POST /mcp/v2/messages`: the gate, then rmcp.
+async fn mcp_post(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    if let Err(refusal) = gate::check_access(&app.config.access, &parts.headers) {
+        return refusal.into_response();
+    }
+    if let Err(refusal) = gate::normalize_headers(&mut parts.headers) {
+        return refusal.into_response();
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, gate::MAX_BODY_BYTES).await else {
+        return gate::Refusal {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: gate::INVALID_REQUEST,
+            message: format!("the request body exceeds {} bytes", gate::MAX_BODY_BYTES),
+            id: serde_json::Value::Null,
+        }
+        .into_response();
+    };
+    if let Err(refusal) = gate::check_message(&bytes) {
+        return refusal.into_response();
+    }
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let response = match app.mcp.clone().oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    };
+    gate::jsonrpc_errors(response).await
+}

@@ -1,0 +1,17 @@
+# Two commands: run it, test it. The scripts in infra/scripts do the work.
+# CARGO_TARGET_DIR defaults to ~/.cache/dotm-target (shared by checkouts and CI).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/dotm-target
+
+.PHONY: up test bench bootstrap
+
+up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
+	infra/scripts/up.sh
+
+test:      ## fmt, clippy, cargo test, template lint, end-to-end tests on their own stack
+	infra/scripts/test.sh
+
+bench:     ## MCP tools/call benchmark
+	cargo bench -p mcp --bench tools_call
+
+bootstrap: ## install .venv/ and node_modules/ (also done by up and test)
+	infra/scripts/bootstrap.sh

@@ -1,0 +1,207 @@
+//! The MCP server: four public tools over the catalog. Built once per cold start and cloned
+//! per request (the clone shares the tool router, so no request rebuilds it).
+
+use std::sync::Arc;
+
+use dotm::catalog::{self, Category};
+use dotm::pricing::{self, Quote};
+use dotm::rewards::CashbackRate;
+use dotm::search;
+use rmcp::handler::server::common::{schema_for_output, schema_for_type};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, CustomRequest, CustomResult, ErrorCode, Implementation,
+    JsonObject, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use serde::Serialize;
+
+use crate::render;
+use crate::tools::{
+    CalculatePricingArgs, MembershipsAnswer, NoArgs, SearchAnswer, SearchResult,
+    SearchServicesArgs, ServiceDetailsArgs, parse,
+};
+
+pub const INSTRUCTIONS: &str = "DOTM sells global eSIM data, network add-ons and memberships, \
+and rewards purchases with the DOTM token (10.33 % cashback). Use search_services to find a \
+service id from what the person asks for, get_service_details for one service, \
+calculate_pricing for totals of several, compare_memberships to choose a membership.";
+
+#[derive(Clone)]
+pub struct DotmMcp {
+    tool_router: Arc<ToolRouter<DotmMcp>>,
+    cashback: CashbackRate,
+}
+
+fn answer<T: Serialize>(value: &T, text: String) -> Result<CallToolResult, ErrorData> {
+    let structured = serde_json::to_value(value).map_err(|e| {
+        ErrorData::internal_error(format!("could not encode the answer: {e}"), None)
+    })?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    Ok(result)
+}
+
+/// A tool error: the call was routed, the assistant reads `text` and can correct itself.
+fn refuse(text: String) -> Result<CallToolResult, ErrorData> {
+    Ok(CallToolResult::error(vec![ContentBlock::text(text)]))
+}
+
+#[tool_router]
+impl DotmMcp {
+    pub fn new(cashback: CashbackRate) -> Self {
+        DotmMcp {
+            tool_router: Arc::new(Self::tool_router()),
+            cashback,
+        }
+    }
+
+    /// Names and descriptions of the tools, for the browser page.
+    pub fn tool_summaries(&self) -> Vec<(String, String)> {
+        self.tool_router
+            .list_all()
+            .into_iter()
+            .map(|t| {
+                (
+                    t.name.to_string(),
+                    t.description.unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[tool(
+        description = "Price a set of DOTM services together: per-item lines, monthly recurring, \
+annual total, one-time total, first-year total and the DOTM cashback earned. Unknown ids are \
+reported by name.",
+        input_schema = schema_for_type::<CalculatePricingArgs>(),
+        output_schema = schema_for_output::<Quote>(),
+        annotations(title = "Calculate pricing", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn calculate_pricing(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let args: CalculatePricingArgs = match parse("calculate_pricing", args) {
+            Ok(a) => a,
+            Err(e) => return refuse(e),
+        };
+        match pricing::quote(&args.services, &self.cashback) {
+            Ok(quote) => answer(&quote, render::quote(&quote)),
+            Err(e) => refuse(format!(
+                "{e}. Use search_services to find valid service ids."
+            )),
+        }
+    }
+
+    #[tool(
+        description = "Search the DOTM catalog with the person's own words (e.g. \"Global Data \
+eSIM\", \"DOT eSIM\", \"vpn\"). Returns the best matching services first, with ids and prices.",
+        input_schema = schema_for_type::<SearchServicesArgs>(),
+        output_schema = schema_for_output::<SearchAnswer>(),
+        annotations(title = "Search services", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn search_services(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let args: SearchServicesArgs = match parse("search_services", args) {
+            Ok(a) => a,
+            Err(e) => return refuse(e),
+        };
+        let limit = match args.limit {
+            None => 5,
+            Some(n @ 1..=23) => n as usize,
+            Some(n) => return refuse(format!("limit must be between 1 and 23, got {n}")),
+        };
+        let hits = search::search(&args.query, args.category.map(Category::from), limit);
+        let results: Vec<SearchResult> = hits
+            .into_iter()
+            .map(|h| SearchResult {
+                id: h.service.id,
+                name: h.service.name,
+                category: h.service.category,
+                description: h.service.description,
+                price: h.service.price,
+                price_cents: h.service.price_cents,
+                billing: h.service.billing,
+                score: h.score,
+            })
+            .collect();
+        let found = SearchAnswer {
+            query: args.query,
+            total: results.len(),
+            results,
+        };
+        let text = render::search(&found);
+        answer(&found, text)
+    }
+
+    #[tool(
+        description = "Everything about one DOTM service: description, features, price and billing.",
+        input_schema = schema_for_type::<ServiceDetailsArgs>(),
+        output_schema = schema_for_output::<catalog::Service>(),
+        annotations(title = "Service details", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_service_details(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let args: ServiceDetailsArgs = match parse("get_service_details", args) {
+            Ok(a) => a,
+            Err(e) => return refuse(e),
+        };
+        match catalog::find(args.service_id.trim()) {
+            Some(service) => answer(service, render::service(service)),
+            None => refuse(format!(
+                "unknown service id: {}. Use search_services to find valid service ids.",
+                args.service_id
+            )),
+        }
+    }
+
+    #[tool(
+        description = "Compare the DOTM memberships (Beta Program, Basic, Full): prices and what \
+each includes.",
+        input_schema = schema_for_type::<NoArgs>(),
+        output_schema = schema_for_output::<MembershipsAnswer>(),
+        annotations(title = "Compare memberships", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn compare_memberships(&self) -> Result<CallToolResult, ErrorData> {
+        let memberships: Vec<catalog::Service> = catalog::in_category(Category::Membership)
+            .cloned()
+            .collect();
+        let compared = MembershipsAnswer {
+            memberships,
+            recommendation: "Full Membership ($66.00 a year, $5.50 a month) includes priority \
+support and network security, worth $60 a year on their own; Basic ($24.00 a year) suits \
+members who mostly buy data. The Beta Program is free and needs approval."
+                .into(),
+        };
+        let text = render::memberships(&compared);
+        answer(&compared, text)
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for DotmMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("dotm", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("Method not found: {}", request.method),
+            None,
+        ))
+    }
+}

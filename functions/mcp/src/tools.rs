@@ -1,0 +1,101 @@
+//! The arguments and answers of the MCP tools. Inputs are parsed here, not by rmcp, so a
+//! wrong argument becomes a tool error the assistant can read and correct.
+
+use dotm::catalog::{Billing, Category, Service};
+use dotm::money::Cents;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use rmcp::model::JsonObject;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CalculatePricingArgs {
+    /// Service ids to price together, e.g. ["basic_membership", "network_security"].
+    /// Use search_services to find ids.
+    #[schemars(length(min = 1))]
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchServicesArgs {
+    /// What the person is looking for, in their words, e.g. "Global Data eSIM".
+    pub query: String,
+    /// Only services of this category.
+    #[serde(default)]
+    pub category: Option<CategoryArg>,
+    /// How many results at most (1-23, default 5).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 23))]
+    pub limit: Option<u32>,
+}
+
+/// A catalog category id.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryArg {
+    Connectivity,
+    Membership,
+    NetworkFeatures,
+    Physical,
+    Token,
+    Api,
+    Support,
+}
+
+impl From<CategoryArg> for Category {
+    fn from(c: CategoryArg) -> Category {
+        match c {
+            CategoryArg::Connectivity => Category::Connectivity,
+            CategoryArg::Membership => Category::Membership,
+            CategoryArg::NetworkFeatures => Category::NetworkFeatures,
+            CategoryArg::Physical => Category::Physical,
+            CategoryArg::Token => Category::Token,
+            CategoryArg::Api => Category::Api,
+            CategoryArg::Support => Category::Support,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ServiceDetailsArgs {
+    /// A service id, e.g. "global_data_10gb".
+    pub service_id: String,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct NoArgs {}
+
+/// Parses tool arguments; the error text names the tool and what was wrong.
+pub fn parse<T: DeserializeOwned>(tool: &str, args: JsonObject) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::Object(args))
+        .map_err(|e| format!("Invalid arguments for {tool}: {e}"))
+}
+
+/// One search result: enough to choose, `get_service_details` for the rest.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchResult {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub category: Category,
+    pub description: &'static str,
+    #[serde(serialize_with = "Cents::serialize_dollars")]
+    #[schemars(with = "f64")]
+    pub price: Cents,
+    pub price_cents: Cents,
+    pub billing: Billing,
+    pub score: u32,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchAnswer {
+    pub query: String,
+    pub results: Vec<SearchResult>,
+    pub total: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MembershipsAnswer {
+    pub memberships: Vec<Service>,
+    pub recommendation: String,
+}

@@ -1,0 +1,96 @@
+# Start/stop the local stack: `cargo lambda watch` (the functions) + infra/gateway.py (the HTTP
+# API) on 127.0.0.1. Sourced by up.sh and test.sh after lib.sh.
+#   stack_start PORT LAMBDA_PORT LOGDIR   start both, each in its own process group
+#   stack_wait_healthy PORT SECONDS       wait until GET /api/health answers 200
+#   stack_stop                            stop both process groups (idempotent)
+# shellcheck shell=bash
+
+STACK_PGIDS=()
+
+port_free() {
+  "$VENV/bin/python" - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+PY
+}
+
+# Runs "$@" in a new session (its own process group), output to $log; prints the group id.
+_spawn() {
+  local log="$1"; shift
+  setsid "$@" </dev/null >>"$log" 2>&1 &
+  echo $!
+}
+
+stack_start() {
+  local port="$1" lambda_port="$2" logdir="$3"
+  mkdir -p "$logdir"
+  for p in "$port" "$lambda_port"; do
+    port_free "$p" || die "port $p on 127.0.0.1 is in use (is another stack running? set PORT / LAMBDA_PORT)"
+  done
+
+  # What the functions read (the template's Environment, with local values).
+  export RUST_LOG="${RUST_LOG:-info,rmcp=warn}"
+  export MCP_ALLOWED_HOSTS="${MCP_ALLOWED_HOSTS:-127.0.0.1:$port,localhost:$port,127.0.0.1,localhost}"
+  export MCP_ALLOWED_ORIGINS="${MCP_ALLOWED_ORIGINS:-http://127.0.0.1:$port,http://localhost:$port}"
+
+  : >"$logdir/lambda.log"
+  : >"$logdir/gateway.log"
+  local pg
+  # --ignore-changes: no rebuild-on-change (a stack under test must not restart mid-run);
+  # --disable-cors: API Gateway adds no CORS headers unless configured, so neither do we.
+  pg="$(_spawn "$logdir/lambda.log" "$VENV/bin/cargo-lambda" lambda watch \
+    --ignore-changes --disable-cors --quiet \
+    --invoke-address 127.0.0.1 --invoke-port "$lambda_port" \
+    --manifest-path "$ROOT/Cargo.toml")"
+  STACK_PGIDS+=("$pg")
+  pg="$(_spawn "$logdir/gateway.log" "$VENV/bin/python" -u "$ROOT/infra/gateway.py" \
+    --template "$ROOT/template.yaml" --port "$port" --lambda-port "$lambda_port")"
+  STACK_PGIDS+=("$pg")
+}
+
+stack_wait_healthy() {
+  local port="$1" timeout="$2" logdir="${3:-}"
+  "$VENV/bin/python" - "$port" "$timeout" <<'PY' || {
+import sys, time, urllib.request, urllib.error
+port, timeout = sys.argv[1], float(sys.argv[2])
+url = f"http://127.0.0.1:{port}/api/health"
+deadline = time.monotonic() + timeout
+last = "no answer"
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            if r.status == 200:
+                sys.exit(0)
+            last = f"HTTP {r.status}"
+    except urllib.error.HTTPError as e:
+        last = f"HTTP {e.code}: {e.read()[:200]!r}"
+    except OSError as e:
+        last = str(e)
+    time.sleep(0.3)
+print(f"GET {url}: {last}", file=sys.stderr)
+sys.exit(1)
+PY
+    if [[ -n "$logdir" ]]; then
+      log "--- $logdir/lambda.log (tail)"; tail -n 40 "$logdir/lambda.log" >&2 || true
+      log "--- $logdir/gateway.log (tail)"; tail -n 20 "$logdir/gateway.log" >&2 || true
+    fi
+    return 1
+  }
+}
+
+stack_stop() {
+  local pg
+  for pg in "${STACK_PGIDS[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  for pg in "${STACK_PGIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 -- "-$pg" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pg" 2>/dev/null || true
+    wait "$pg" 2>/dev/null || true
+  done
+  STACK_PGIDS=()
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make up`: the local stack in the foreground until Ctrl-C.
+#   PORT (3000)          gateway: every function under the template's paths
+#   LAMBDA_PORT (9000)   cargo lambda watch (function URLs: /lambda-url/<binary>/...)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$ROOT/infra/scripts/stack.sh"
+cd "$ROOT"
+
+PORT="${PORT:-3000}"
+LAMBDA_PORT="${LAMBDA_PORT:-9000}"
+LOGDIR="$ROOT/.local/up"
+
+"$ROOT/infra/scripts/bootstrap.sh"
+log "cargo build -p api -p mcp (target dir $CARGO_TARGET_DIR)"
+cargo build -p api -p mcp
+
+tail_pid=""
+trap '[[ -n "$tail_pid" ]] && kill "$tail_pid" 2>/dev/null; stack_stop' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+stack_start "$PORT" "$LAMBDA_PORT" "$LOGDIR"
+log "waiting for http://127.0.0.1:$PORT/api/health ..."
+stack_wait_healthy "$PORT" 180 "$LOGDIR" || die "the stack did not become healthy"
+
+base="http://127.0.0.1:$PORT"
+cat >&2 <<MSG
+
+  DOTM local stack is up
+    MCP server (add to an assistant) $base/mcp
+    MCP catalog page (browser)       $base/mcp
+    Catalog JSON                     $base/mcp/api
+    API health                       $base/api/health
+    functions (cargo lambda watch)   http://127.0.0.1:$LAMBDA_PORT/lambda-url/{api,mcp}/...
+    logs                             tail -f .local/up/lambda.log .local/up/gateway.log
+
+  Ctrl-C stops everything.
+
+MSG
+tail -n 0 -F "$LOGDIR/gateway.log" "$LOGDIR/lambda.log" &
+tail_pid=$!
+# Wait until Ctrl-C (or until a part of the stack dies).
+while kill -0 -- "-${STACK_PGIDS[0]}" 2>/dev/null && kill -0 -- "-${STACK_PGIDS[1]}" 2>/dev/null; do
+  sleep 1
+done
+die "a part of the stack exited; see $LOGDIR"
