@@ -78,7 +78,7 @@ pub fn search(query: &str, category: Option<Category>, limit: usize) -> Vec<Hit>
         })
         .filter(|h| terms.is_empty() || h.score > 0)
         .collect();
-    hits.sort_by(|a, b| b.score.cmp(&a.score));
+    hits.sort_by_key(|h| std::cmp::Reverse(h.score));
     hits.truncate(limit);
     hits
 }

@@ -9,7 +9,7 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use serde_json::{Value, json};
 
 use crate::access::Access;
@@ -132,8 +132,29 @@ pub fn normalize_headers(headers: &mut HeaderMap) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Checks that `body` is one well-formed JSON-RPC 2.0 message that rmcp can take.
-pub fn check_message(body: &Bytes) -> Result<(), Refusal> {
+/// The methods of the MCP specification that rmcp serves or refuses itself. A message naming
+/// one of them whose params do not fit still deserializes (as a custom request), so it is
+/// caught here as -32602 rather than reaching the handler as "method not found".
+const STANDARD_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+];
+
+/// Checks that `body` is one well-formed JSON-RPC 2.0 message that rmcp can take, and that a
+/// `tools/call` names one of `tools`.
+pub fn check_message(body: &Bytes, tools: &[String]) -> Result<(), Refusal> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -192,23 +213,48 @@ pub fn check_message(body: &Bytes) -> Result<(), Refusal> {
             )));
         }
     };
-    if let Some(params) = object.get("params") {
-        if !params.is_object() {
-            return Err(with_id(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                INVALID_PARAMS,
-                format!(r#"Invalid params: "params" of {method} must be an object"#),
-            )));
-        }
-    }
-    // rmcp takes unknown methods as custom requests, so a message that still does not
-    // deserialize names a known method with parameters of the wrong shape.
-    if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+    if let Some(params) = object.get("params")
+        && !params.is_object()
+    {
         return Err(with_id(Refusal::new(
             StatusCode::BAD_REQUEST,
             INVALID_PARAMS,
-            format!("Invalid params for {method}: {e}"),
+            format!(r#"Invalid params: "params" of {method} must be an object"#),
         )));
+    }
+    // rmcp takes unknown methods as custom requests, so a message that still does not
+    // deserialize names a known method with parameters of the wrong shape.
+    let bad_params = |message: String| {
+        with_id(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_PARAMS,
+            message,
+        ))
+    };
+    match serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+        Err(e) => return Err(bad_params(format!("Invalid params for {method}: {e}"))),
+        Ok(ClientJsonRpcMessage::Request(r))
+            if matches!(r.request, ClientRequest::CustomRequest(_))
+                && STANDARD_METHODS.contains(&method.as_str()) =>
+        {
+            return Err(bad_params(format!(
+                "Invalid params for {method}: they do not match the MCP schema of {method}"
+            )));
+        }
+        Ok(_) => {}
+    }
+    if method == "tools/call" {
+        let name = object
+            .get("params")
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !tools.iter().any(|t| t == name) {
+            return Err(bad_params(format!(
+                "Unknown tool: {name:?}. This server has: {}",
+                tools.join(", ")
+            )));
+        }
     }
     Ok(())
 }
@@ -242,7 +288,7 @@ mod tests {
     use super::*;
 
     fn code(body: &str) -> Option<i64> {
-        check_message(&Bytes::from(body.to_owned()))
+        check_message(&Bytes::from(body.to_owned()), &["vpn".to_owned()])
             .err()
             .map(|r| r.code)
     }
@@ -296,9 +342,12 @@ mod tests {
 
     #[test]
     fn refusals_keep_the_request_id() {
-        let r = check_message(&Bytes::from_static(
-            br#"{"jsonrpc":"2.0","id":"x-1","method":"tools/call","params":{}}"#,
-        ))
+        let r = check_message(
+            &Bytes::from_static(
+                br#"{"jsonrpc":"2.0","id":"x-1","method":"tools/call","params":{}}"#,
+            ),
+            &[],
+        )
         .unwrap_err();
         assert_eq!(r.id, json!("x-1"));
         assert!(r.message.contains("tools/call"), "{}", r.message);

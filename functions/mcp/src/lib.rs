@@ -33,6 +33,8 @@ pub struct App {
     pub config: Config,
     pub server: DotmMcp,
     pub mcp: McpService,
+    /// Names of the tools, for the gate's check of `tools/call`.
+    pub tool_names: Vec<String>,
 }
 
 impl App {
@@ -54,10 +56,16 @@ impl App {
             Arc::new(NeverSessionManager::default()),
             transport,
         );
+        let tool_names = server
+            .tool_summaries()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         App {
             config,
             server,
             mcp,
+            tool_names,
         }
     }
 }
@@ -93,7 +101,7 @@ async fn mcp_post(State(app): State<Arc<App>>, request: Request) -> Response {
         }
         .into_response();
     };
-    if let Err(refusal) = gate::check_message(&bytes) {
+    if let Err(refusal) = gate::check_message(&bytes, &app.tool_names) {
         return refusal.into_response();
     }
     let request = Request::from_parts(parts, Body::from(bytes));
