@@ -1,6 +1,8 @@
 # Start/stop the local stack: `cargo lambda watch` (the functions) + infra/gateway.py (the HTTP
 # API) on 127.0.0.1. Sourced by up.sh and test.sh after lib.sh.
-#   stack_start PORT LAMBDA_PORT LOGDIR   start both, each in its own process group
+#   stack_start PORT LAMBDA_PORT LOGDIR [WATCH_FLAGS...]
+#                                         start both, each in its own process group; extra
+#                                         flags go to `cargo lambda watch` (--ignore-changes)
 #   stack_wait_healthy PORT SECONDS       wait until GET /api/health answers 200
 #   stack_stop                            stop both process groups (idempotent)
 # shellcheck shell=bash
@@ -11,6 +13,7 @@ port_free() {
   "$VENV/bin/python" - "$1" <<'PY'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no conflict
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
@@ -29,6 +32,7 @@ _spawn() {
 
 stack_start() {
   local port="$1" lambda_port="$2" logdir="$3"
+  shift 3
   mkdir -p "$logdir"
   for p in "$port" "$lambda_port"; do
     port_free "$p" || die "port $p on 127.0.0.1 is in use (is another stack running? set PORT / LAMBDA_PORT)"
@@ -42,10 +46,11 @@ stack_start() {
   : >"$logdir/lambda.log"
   : >"$logdir/gateway.log"
   local pg
-  # --ignore-changes: no rebuild-on-change (a stack under test must not restart mid-run);
   # --disable-cors: API Gateway adds no CORS headers unless configured, so neither do we.
+  # cargo lambda starts each function on its first request (`cargo run --bin <name>`, in a
+  # process group of its own) and stops them when it gets SIGTERM/SIGINT.
   pg="$(_spawn "$logdir/lambda.log" "$VENV/bin/cargo-lambda" lambda watch \
-    --ignore-changes --disable-cors --quiet \
+    "$@" --disable-cors --quiet \
     --invoke-address 127.0.0.1 --invoke-port "$lambda_port" \
     --manifest-path "$ROOT/Cargo.toml")"
   STACK_PGIDS+=("$pg")
@@ -85,12 +90,19 @@ PY
 }
 
 stack_stop() {
-  local pg
-  for pg in "${STACK_PGIDS[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  local pg groups=()
+  # The function processes that cargo lambda started live in process groups of their own:
+  # note them first, so they go too even if cargo lambda cannot stop them itself.
   for pg in "${STACK_PGIDS[@]}"; do
+    groups+=("$pg")
+    while read -r child; do [[ -n "$child" ]] && groups+=("$child"); done \
+      < <(ps -o pgid= --ppid "$pg" 2>/dev/null | tr -d ' ' | sort -u)
+  done
+  for pg in "${groups[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  for pg in "${groups[@]}"; do
     for _ in $(seq 50); do kill -0 -- "-$pg" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pg" 2>/dev/null || true
-    wait "$pg" 2>/dev/null || true
   done
+  for pg in "${STACK_PGIDS[@]}"; do wait "$pg" 2>/dev/null || true; done
   STACK_PGIDS=()
 }

@@ -39,7 +39,8 @@ step "start the test stack (gateway :$TEST_PORT, functions :$TEST_LAMBDA_PORT)"
 trap 'stack_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-stack_start "$TEST_PORT" "$TEST_LAMBDA_PORT" "$LOGDIR"
+# --ignore-changes: a stack under test must not rebuild and restart mid-run.
+stack_start "$TEST_PORT" "$TEST_LAMBDA_PORT" "$LOGDIR" --ignore-changes
 stack_wait_healthy "$TEST_PORT" 180 "$LOGDIR" || die "the test stack did not become healthy"
 
 step "pytest tests/ against http://127.0.0.1:$TEST_PORT"

@@ -19,6 +19,7 @@ tail_pid=""
 trap '[[ -n "$tail_pid" ]] && kill "$tail_pid" 2>/dev/null; stack_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# cargo lambda watch rebuilds and restarts a function when its code changes.
 stack_start "$PORT" "$LAMBDA_PORT" "$LOGDIR"
 log "waiting for http://127.0.0.1:$PORT/api/health ..."
 stack_wait_healthy "$PORT" 180 "$LOGDIR" || die "the stack did not become healthy"
