@@ -11,5 +11,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dotm-target}"
 # (Node 22 from the `node` package, the MCP Inspector).
 export PATH="$VENV/bin:$ROOT/node_modules/.bin:$PATH"
 
-log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+log() {
+  if [[ -t 2 ]]; then
+    printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2
+  else
+    printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2
+  fi
+}
 die() { log "error: $*"; exit 1; }
