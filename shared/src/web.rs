@@ -1,5 +1,6 @@
 //! HTTP pieces every function answers with: RFC 9457 problems and JSON telemetry.
 
+pub mod access_log;
 pub mod problem;
 pub mod telemetry;
 

@@ -11,6 +11,9 @@ pub fn router() -> Router {
         .route("/api/health", get(health))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
+        .layer(axum::middleware::from_fn(
+            dotm::web::access_log::log_request,
+        ))
 }
 
 async fn health() -> Json<Value> {

@@ -80,6 +80,9 @@ pub fn router(config: Config) -> Router {
         .route("/mcp/calculate", get(catalog_http::calculate))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
+        .layer(axum::middleware::from_fn(
+            dotm::web::access_log::log_request,
+        ))
         .with_state(app)
 }
 
