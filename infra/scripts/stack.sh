@@ -23,11 +23,17 @@ finally:
 PY
 }
 
-# Runs "$@" in a new session (its own process group), output to $log; prints the group id.
+# Runs "$@" in a new session (its own process group), output to $log, as a child of this
+# shell (so it can be reaped); its pid, which is also its process group id, goes to SPAWNED.
 _spawn() {
   local log="$1"; shift
   setsid "$@" </dev/null >>"$log" 2>&1 &
-  echo $!
+  SPAWNED=$!
+}
+
+# True while a process group has a member that is not a zombie.
+_group_alive() {
+  ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
 }
 
 stack_start() {
@@ -45,18 +51,17 @@ stack_start() {
 
   : >"$logdir/lambda.log"
   : >"$logdir/gateway.log"
-  local pg
   # --disable-cors: API Gateway adds no CORS headers unless configured, so neither do we.
   # cargo lambda starts each function on its first request (`cargo run --bin <name>`, in a
   # process group of its own) and stops them when it gets SIGTERM/SIGINT.
-  pg="$(_spawn "$logdir/lambda.log" "$VENV/bin/cargo-lambda" lambda watch \
+  _spawn "$logdir/lambda.log" "$VENV/bin/cargo-lambda" lambda watch \
     "$@" --disable-cors --quiet \
     --invoke-address 127.0.0.1 --invoke-port "$lambda_port" \
-    --manifest-path "$ROOT/Cargo.toml")"
-  STACK_PGIDS+=("$pg")
-  pg="$(_spawn "$logdir/gateway.log" "$VENV/bin/python" -u "$ROOT/infra/gateway.py" \
-    --template "$ROOT/template.yaml" --port "$port" --lambda-port "$lambda_port")"
-  STACK_PGIDS+=("$pg")
+    --manifest-path "$ROOT/Cargo.toml"
+  STACK_PGIDS+=("$SPAWNED")
+  _spawn "$logdir/gateway.log" "$VENV/bin/python" -u "$ROOT/infra/gateway.py" \
+    --template "$ROOT/template.yaml" --port "$port" --lambda-port "$lambda_port"
+  STACK_PGIDS+=("$SPAWNED")
 }
 
 stack_wait_healthy() {
@@ -100,7 +105,7 @@ stack_stop() {
   done
   for pg in "${groups[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
   for pg in "${groups[@]}"; do
-    for _ in $(seq 50); do kill -0 -- "-$pg" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do _group_alive "$pg" || break; sleep 0.1; done
     kill -KILL -- "-$pg" 2>/dev/null || true
   done
   for pg in "${STACK_PGIDS[@]}"; do wait "$pg" 2>/dev/null || true; done

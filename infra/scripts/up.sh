@@ -19,7 +19,9 @@ tail_pid=""
 trap '[[ -n "$tail_pid" ]] && kill "$tail_pid" 2>/dev/null; stack_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-# cargo lambda watch rebuilds and restarts a function when its code changes.
+# cargo lambda watch rebuilds and restarts a function when its Rust code changes (not for
+# git, tests or scripts: infra/watch.ignore).
+export CARGO_LAMBDA_IGNORE_FILE="$ROOT/infra/watch.ignore"
 stack_start "$PORT" "$LAMBDA_PORT" "$LOGDIR"
 log "waiting for http://127.0.0.1:$PORT/api/health ..."
 stack_wait_healthy "$PORT" 180 "$LOGDIR" || die "the stack did not become healthy"
@@ -41,7 +43,7 @@ MSG
 tail -n 0 -F "$LOGDIR/gateway.log" "$LOGDIR/lambda.log" &
 tail_pid=$!
 # Wait until Ctrl-C (or until a part of the stack dies).
-while kill -0 -- "-${STACK_PGIDS[0]}" 2>/dev/null && kill -0 -- "-${STACK_PGIDS[1]}" 2>/dev/null; do
+while _group_alive "${STACK_PGIDS[0]}" && _group_alive "${STACK_PGIDS[1]}"; do
   sleep 1
 done
 die "a part of the stack exited; see $LOGDIR"
