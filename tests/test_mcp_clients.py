@@ -150,6 +150,7 @@ def inspector(node_bin: Path, tmp_path: Path, url: str, *args: str, expect_exit:
     # Keep the Inspector's catalog and client config out of $HOME.
     env["MCP_CATALOG_PATH"] = str(tmp_path / "mcp.json")
     env["MCP_CLIENT_CONFIG_PATH"] = str(tmp_path / "client.json")
+    env["HOME"] = str(tmp_path)  # its OAuth storage too
     env["CI"] = "true"
     cmd = [
         str(node_bin / "mcp-inspector"),

@@ -1,0 +1,185 @@
+"""infra/gateway.py on its own (no stack needed): it routes exactly what template.yaml
+declares and forwards requests and answers byte-exact to cargo lambda's function URLs
+(played here by a recording upstream)."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+spec = importlib.util.spec_from_file_location("gateway", ROOT / "infra" / "gateway.py")
+gateway = importlib.util.module_from_spec(spec)
+sys.modules["gateway"] = gateway  # dataclasses look their module up there
+spec.loader.exec_module(gateway)
+
+
+@pytest.fixture(scope="module")
+def routes():
+    return gateway.load_routes(ROOT / "template.yaml")
+
+
+def route_for(routes, method: str, path: str) -> str | None:
+    r = next((r for r in routes if r.matches(method, path)), None)
+    return r.binary if r else None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "binary"),
+    [
+        ("GET", "/api/health", "api"),
+        ("POST", "/api/esim/activate", "api"),
+        ("GET", "/mcp", "mcp"),
+        ("POST", "/mcp", "mcp"),
+        ("POST", "/mcp/v2/messages", "mcp"),
+        ("GET", "/mcp/api", "mcp"),
+        ("GET", "/mcp/service/global_data_10gb", "mcp"),
+        ("GET", "/api", None),
+        ("GET", "/api/", None),
+        ("GET", "/mcpx", None),
+        ("GET", "/", None),
+    ],
+)
+def test_template_routes(routes, method: str, path: str, binary: str | None) -> None:
+    assert route_for(routes, method, path) == binary
+
+
+def test_every_function_with_an_http_event_is_routed(routes) -> None:
+    assert {r.binary for r in routes} == {"api", "mcp"}
+    assert {r.path for r in routes} >= {"/api/{proxy+}", "/mcp", "/mcp/{proxy+}"}
+
+
+def test_exact_route_wins_over_greedy(tmp_path: Path) -> None:
+    template = tmp_path / "t.yaml"
+    template.write_text(
+        """
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: a}}
+    Properties:
+      Events:
+        Any: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: "/x/{proxy+}", Method: ANY}}
+  B:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: b}}
+    Properties:
+      Events:
+        Hook: {Type: HttpApi, Properties: {Path: /x/hook, Method: post}}
+        Queue: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn}}
+"""
+    )
+    rs = gateway.load_routes(template)
+    assert route_for(rs, "POST", "/x/hook") == "b"
+    assert route_for(rs, "GET", "/x/hook") == "a"
+    assert route_for(rs, "GET", "/x/y/z") == "a"
+
+
+# --------------------------------------------------------------------------- forwarding
+
+
+class Upstream(BaseHTTPRequestHandler):
+    """Stands in for `cargo lambda watch`: records each request, answers with two cookies."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[dict] = []
+
+    def do_any(self) -> None:
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        Upstream.seen.append(
+            {"method": self.command, "target": self.path, "headers": self.headers.items(), "body": body}
+        )
+        payload = b"\x00answer\xff"
+        self.send_response(201)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Set-Cookie", "a=1")
+        self.send_header("Set-Cookie", "b=2")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_any
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def gw(routes):
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    server = gateway.Gateway(("127.0.0.1", 0), routes, "127.0.0.1", upstream.server_address[1], 10)
+    for s in (upstream, server):
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    for s in (upstream, server):
+        s.shutdown()
+        s.server_close()
+
+
+def test_forwards_byte_exact_to_the_function_url(gw: str) -> None:
+    Upstream.seen.clear()
+    body = b"\x00\x01 binary \xff\r\n"
+    r = httpx.post(
+        f"{gw}/mcp/v2/messages?x=1&y=%20z&y=2",
+        content=body,
+        headers=[("X-Dup", "1"), ("X-Dup", "2"), ("Content-Type", "application/json")],
+    )
+    assert r.status_code == 201
+    assert r.content == b"\x00answer\xff"
+    assert r.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    [seen] = Upstream.seen
+    assert seen["method"] == "POST"
+    # cargo lambda puts what follows /lambda-url/<binary> into the event's rawPath.
+    assert seen["target"] == "/lambda-url/mcp/mcp/v2/messages?x=1&y=%20z&y=2"
+    assert seen["body"] == body
+    headers = [(k.lower(), v) for k, v in seen["headers"]]
+    assert ("host", gw.removeprefix("http://")) in headers  # the function sees the gateway's Host
+    assert [v for k, v in headers if k == "x-dup"] == ["1", "2"]
+
+
+def test_head_and_delete_pass_through(gw: str) -> None:
+    Upstream.seen.clear()
+    assert httpx.head(f"{gw}/api/health").status_code == 201
+    assert httpx.delete(f"{gw}/api/x/y").status_code == 201
+    assert [(s["method"], s["target"]) for s in Upstream.seen] == [
+        ("HEAD", "/lambda-url/api/api/health"),
+        ("DELETE", "/lambda-url/api/api/x/y"),
+    ]
+
+
+def test_unknown_path_is_404_problem_json(gw: str) -> None:
+    Upstream.seen.clear()
+    r = httpx.get(f"{gw}/nope")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 404
+    assert Upstream.seen == []
+
+
+def test_unreachable_function_is_502(routes) -> None:
+    server = gateway.Gateway(("127.0.0.1", 0), routes, "127.0.0.1", free_port(), 5)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        r = httpx.get(f"http://127.0.0.1:{server.server_address[1]}/api/health")
+        assert r.status_code == 502
+        assert r.headers["content-type"] == "application/problem+json"
+    finally:
+        server.shutdown()
+        server.server_close()
