@@ -1,0 +1,8 @@
+//! The ports, implemented against the real services (or their local stand-ins: the AWS
+//! emulator and the provider sandbox, reached through the same configurable base URLs).
+
+pub mod dynamo;
+pub mod firebase;
+pub mod secrets;
+pub mod stripe;
+pub mod wiring;

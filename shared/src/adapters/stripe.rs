@@ -1,0 +1,157 @@
+//! `Billing` on Stripe with async-stripe. Every call carries an idempotency key derived from
+//! the uid (and product), so racing calls and retries make one customer and one invoice.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_billing::invoice::{CreateInvoice, FinalizeInvoiceInvoice, SendInvoiceInvoice};
+use stripe_billing::invoice_item::CreateInvoiceItem;
+use stripe_core::customer::CreateCustomer;
+use stripe_shared::InvoiceCollectionMethod;
+use stripe_types::Currency;
+
+use crate::catalog::Service;
+use crate::ports::{Billing, Unavailable, rfc3339};
+use crate::purchases::OpenInvoice;
+use crate::users::{Email, Uid};
+
+/// Days a person has to pay an invoice.
+const DAYS_UNTIL_DUE: u32 = 7;
+/// Stripe answers 409 while a request with the same idempotency key is in flight.
+const IN_FLIGHT_RETRIES: u32 = 20;
+
+pub struct StripeBilling {
+    client: Client,
+}
+
+impl StripeBilling {
+    /// `base_url` is Stripe's API (`https://api.stripe.com/`) or the sandbox, with a trailing slash.
+    pub fn new(secret_key: &str, base_url: &str) -> Result<Self, Unavailable> {
+        let client = ClientBuilder::new(secret_key)
+            .url(base_url)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Unavailable::new("stripe client", e))?;
+        Ok(StripeBilling { client })
+    }
+}
+
+fn key(text: String) -> Result<RequestStrategy, Unavailable> {
+    IdempotencyKey::new(text)
+        .map(RequestStrategy::Idempotent)
+        .map_err(|e| Unavailable::new("stripe idempotency key", e))
+}
+
+fn conflict(e: &StripeError) -> bool {
+    matches!(e, StripeError::Stripe(_, 409))
+}
+
+/// Runs one keyed Stripe call, waiting out a concurrent twin that holds the same key.
+macro_rules! keyed {
+    ($what:literal, $key:expr, $request:expr, $client:expr) => {{
+        let mut attempt = 0;
+        loop {
+            let result = $request
+                .customize()
+                .request_strategy(key($key)?)
+                .send($client)
+                .await;
+            match result {
+                Err(e) if conflict(&e) && attempt < IN_FLIGHT_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(5))))
+                        .await;
+                }
+                other => break other.map_err(|e| Unavailable::new($what, e)),
+            }
+        }
+    }};
+}
+
+#[async_trait]
+impl Billing for StripeBilling {
+    async fn customer(&self, uid: &Uid, email: &Email) -> Result<String, Unavailable> {
+        let metadata = HashMap::from([("firebase_uid".to_owned(), uid.to_string())]);
+        let request = CreateCustomer::new()
+            .email(email.as_str())
+            .metadata(metadata);
+        let customer = keyed!(
+            "stripe create customer",
+            format!("dotm-customer-{uid}"),
+            request,
+            &self.client
+        )?;
+        Ok(customer.id.to_string())
+    }
+
+    async fn invoice(
+        &self,
+        customer_id: &str,
+        uid: &Uid,
+        product: &Service,
+    ) -> Result<OpenInvoice, Unavailable> {
+        let metadata = HashMap::from([
+            ("firebase_uid".to_owned(), uid.to_string()),
+            ("product".to_owned(), product.id.to_owned()),
+        ]);
+        let scope = format!("{uid}-{}", product.id);
+        let draft = CreateInvoice::new()
+            .customer(customer_id)
+            .collection_method(InvoiceCollectionMethod::SendInvoice)
+            .days_until_due(DAYS_UNTIL_DUE)
+            .auto_advance(false)
+            .currency(Currency::USD)
+            .description(format!("DOTM {}", product.name))
+            .metadata(metadata.clone());
+        let draft = keyed!(
+            "stripe create invoice",
+            format!("dotm-invoice-{scope}"),
+            draft,
+            &self.client
+        )?;
+        let invoice_id = draft
+            .id
+            .clone()
+            .ok_or_else(|| Unavailable::new("stripe create invoice", "the invoice has no id"))?;
+        let item = CreateInvoiceItem::new()
+            .customer(customer_id)
+            .invoice(invoice_id.to_string())
+            .amount(i64::try_from(product.price_cents.get()).unwrap_or(i64::MAX))
+            .currency(Currency::USD)
+            .description(product.name)
+            .metadata(metadata);
+        keyed!(
+            "stripe create invoice item",
+            format!("dotm-item-{scope}"),
+            item,
+            &self.client
+        )?;
+        let finalized = FinalizeInvoiceInvoice::new(invoice_id.clone());
+        keyed!(
+            "stripe finalize invoice",
+            format!("dotm-finalize-{scope}"),
+            finalized,
+            &self.client
+        )?;
+        let send = SendInvoiceInvoice::new(invoice_id.clone());
+        let sent = keyed!(
+            "stripe send invoice",
+            format!("dotm-send-{scope}"),
+            send,
+            &self.client
+        )?;
+        let hosted_url = sent.hosted_invoice_url.clone().ok_or_else(|| {
+            Unavailable::new("stripe send invoice", "the invoice has no hosted URL")
+        })?;
+        Ok(OpenInvoice {
+            invoice_id: invoice_id.to_string(),
+            hosted_url,
+            product_id: product.id.to_owned(),
+            amount_cents: u64::try_from(sent.amount_due).unwrap_or_default(),
+            currency: "usd".into(),
+            created_at: rfc3339(sent.created),
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! What the business rules need from the outside world. Adapters implement these against
+//! DynamoDB, Stripe and Firebase; `fakes` implements them in memory for unit tests of logic.
+
+use async_trait::async_trait;
+
+use crate::catalog::Service;
+use crate::purchases::{OpenInvoice, Purchase};
+use crate::users::{Email, Identity, Uid, User};
+
+/// A dependency failed; the caller sees a generic 503, operators see the cause in the logs.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {cause}")]
+pub struct Unavailable {
+    pub what: &'static str,
+    pub cause: String,
+}
+
+impl Unavailable {
+    pub fn new(what: &'static str, cause: impl std::fmt::Display) -> Self {
+        Unavailable {
+            what,
+            cause: cause.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("the email address is already used by another account")]
+    EmailTaken,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn user(&self, uid: &Uid) -> Result<Option<User>, Unavailable>;
+    /// Creates the profile and claims its email in one transaction. When the profile already
+    /// exists (a concurrent first call won), returns the stored one.
+    async fn create_user(&self, user: &User) -> Result<User, CreateUserError>;
+    /// Sets the Stripe customer once; returns the id stored (ours or an earlier one).
+    async fn set_stripe_customer(
+        &self,
+        uid: &Uid,
+        customer_id: &str,
+    ) -> Result<String, Unavailable>;
+    async fn open_invoice(
+        &self,
+        uid: &Uid,
+        product_id: &str,
+    ) -> Result<Option<OpenInvoice>, Unavailable>;
+    /// Saves the open invoice unless one is there; returns the stored one.
+    async fn save_open_invoice(
+        &self,
+        uid: &Uid,
+        invoice: &OpenInvoice,
+    ) -> Result<OpenInvoice, Unavailable>;
+    /// Forgets the open invoice of `product_id` if it is `invoice_id` (it was paid).
+    async fn close_open_invoice(
+        &self,
+        uid: &Uid,
+        product_id: &str,
+        invoice_id: &str,
+    ) -> Result<(), Unavailable>;
+    /// Writes the purchase unless it exists; true when this call wrote it.
+    async fn record_purchase(&self, purchase: &Purchase) -> Result<bool, Unavailable>;
+    /// The user's purchases, newest first.
+    async fn purchases(&self, uid: &Uid) -> Result<Vec<Purchase>, Unavailable>;
+    async fn event_seen(&self, event_id: &str) -> Result<bool, Unavailable>;
+    /// Marks a provider event processed (kept 30 days).
+    async fn mark_event_seen(&self, event_id: &str, now_unix: i64) -> Result<(), Unavailable>;
+}
+
+#[async_trait]
+pub trait Billing: Send + Sync {
+    /// The user's customer at the payment provider, created once per uid.
+    async fn customer(&self, uid: &Uid, email: &Email) -> Result<String, Unavailable>;
+    /// A sent invoice for `product`, created once per uid and product.
+    async fn invoice(
+        &self,
+        customer_id: &str,
+        uid: &Uid,
+        product: &Service,
+    ) -> Result<OpenInvoice, Unavailable>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("sign-in required: send a Firebase ID token as `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the ID token was refused: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+#[async_trait]
+pub trait IdentityVerifier: Send + Sync {
+    async fn verify(&self, token: &str) -> Result<Identity, AuthError>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now_unix(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_unix(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+}
+
+/// RFC 3339 in UTC, the form every stored timestamp takes.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

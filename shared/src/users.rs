@@ -1,0 +1,168 @@
+//! People: who they are (from a verified ID token) and what we keep about them.
+
+use serde::{Deserialize, Serialize};
+
+/// A Firebase user id: 1 to 128 characters, as Firebase guarantees for `sub`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Uid(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadIdentity {
+    #[error("a user id must be 1 to 128 printable characters")]
+    Uid,
+    #[error("{0:?} is not an email address")]
+    Email(String),
+}
+
+impl Uid {
+    pub fn parse(text: &str) -> Result<Uid, BadIdentity> {
+        let ok =
+            !text.is_empty() && text.chars().count() <= 128 && !text.chars().any(char::is_control);
+        if ok {
+            Ok(Uid(text.to_owned()))
+        } else {
+            Err(BadIdentity::Uid)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 8 characters, for logs: enough to correlate, not enough to identify.
+    pub fn short(&self) -> String {
+        let head: String = self.0.chars().take(8).collect();
+        format!("{head}…")
+    }
+}
+
+impl TryFrom<String> for Uid {
+    type Error = BadIdentity;
+    fn try_from(s: String) -> Result<Uid, BadIdentity> {
+        Uid::parse(&s)
+    }
+}
+
+impl From<Uid> for String {
+    fn from(u: Uid) -> String {
+        u.0
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address, trimmed and lower-cased so one address is one claim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Email, BadIdentity> {
+        let t = text.trim().to_lowercase();
+        let bad = || BadIdentity::Email(text.to_owned());
+        let (local, domain) = t.split_once('@').ok_or_else(bad)?;
+        let ok = !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && t.len() <= 254
+            && !t.chars().any(|c| c.is_whitespace() || c.is_control());
+        if ok { Ok(Email(t)) } else { Err(bad()) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `j***@example.com`, for logs.
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
+        let first: String = local.chars().take(1).collect();
+        format!("{first}***@{domain}")
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = BadIdentity;
+    fn try_from(s: String) -> Result<Email, BadIdentity> {
+        Email::parse(&s)
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> String {
+        e.0
+    }
+}
+
+/// Who is calling, as proven by a verified ID token. Never built from request arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: Uid,
+    pub email: Option<Email>,
+}
+
+/// `USER#<uid>` / `PROFILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub uid: Uid,
+    pub email: Option<Email>,
+    pub created_at: String,
+    #[serde(default)]
+    pub stripe_customer_id: Option<String>,
+    #[serde(default)]
+    pub wallet: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_are_bounded() {
+        assert!(Uid::parse("abc123").is_ok());
+        assert!(Uid::parse("").is_err());
+        assert!(Uid::parse(&"x".repeat(128)).is_ok());
+        assert!(Uid::parse(&"x".repeat(129)).is_err());
+        assert!(Uid::parse("a\nb").is_err());
+        assert_eq!(Uid::parse("abcdefghijkl").unwrap().short(), "abcdefgh…");
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            Email::parse("ada@example.com").unwrap().masked(),
+            "a***@example.com"
+        );
+    }
+
+    #[test]
+    fn deserializing_checks_too() {
+        assert!(serde_json::from_str::<Uid>("\"\"").is_err());
+        assert!(serde_json::from_str::<Email>("\"nope\"").is_err());
+    }
+}
