@@ -1,0 +1,184 @@
+"""DOTM provider sandbox: the parts of Stripe and Firebase that DOTM uses, on one local server.
+
+    python infra/sandbox/server.py --port 3001 \
+        --webhook-url http://127.0.0.1:3000/webhooks/stripe \
+        --webhook-secret whsec_local --stripe-key sk_test_local --firebase-project dotm-local
+
+Real provider paths are served as the providers name them (`/v1/...` for Stripe, Google's JWKS
+path for Firebase); test-only endpoints live under `/__sandbox/` (DESIGN §7):
+
+    GET  /__sandbox/health
+    POST /__sandbox/reset                           forget everything but the signing keys
+    GET  /__sandbox/requests[?prefix=/v1/]          every call the sandbox answered
+    POST /__sandbox/firebase/token {uid, email, ttl_seconds?, claims?, kid?, alg?, sign_with?}
+    POST /__sandbox/firebase/rotate {retire_old?}   new signing key (listed with the old ones)
+    GET  /__sandbox/firebase/keys                   kids, public keys, JWKS fetch times
+    POST /__sandbox/stripe/invoices/{id}/pay {webhook_url?}
+    POST /__sandbox/stripe/events/{id}/redeliver {webhook_url?}
+    GET  /__sandbox/stripe/events[?type=&invoice=]  events with their delivery attempts
+    GET  /__sandbox/stripe/invoices?customer_email= invoices made for customers with that email
+    GET  /__sandbox/stripe/customers?email=
+    GET  /__sandbox/stripe/hosted/{id}              the "hosted invoice page"
+
+Every flag has an environment variable (SANDBOX_PORT, SANDBOX_WEBHOOK_URL, ...). State is in
+memory; the RSA keys are generated at start and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import Request, Response, json_response  # noqa: E402
+from firebase import JWKS_PATH, Firebase  # noqa: E402
+from stripe_api import Stripe  # noqa: E402
+
+
+class Sandbox:
+    def __init__(self, stripe: Stripe, firebase: Firebase):
+        self.stripe = stripe
+        self.firebase = firebase
+        self.lock = threading.Lock()
+        self.requests: list[dict] = []
+
+    def record(self, req: Request, resp: Response, started: float) -> None:
+        entry = {
+            "at": started, "method": req.method, "path": req.path, "query": req.raw_query,
+            "status": resp.status, "duration_ms": round((time.time() - started) * 1000, 1),
+            "idempotency_key": req.headers.get("idempotency-key"),
+            "replayed": resp.headers.get("Idempotent-Replayed") == "true",
+        }
+        if req.path.startswith("/v1/") and req.method == "POST":
+            entry["body"] = req.body.decode("utf-8", "replace")[:4000]
+        with self.lock:
+            self.requests.append(entry)
+        print(json.dumps(entry), flush=True)
+
+    def handle(self, req: Request) -> Response:
+        path = req.path
+        if path == JWKS_PATH and req.method == "GET":
+            return self.firebase.jwks()
+        if path.startswith("/v1/") or path == "/v1":
+            return self.stripe.handle_v1(req)
+        if path.startswith("/__sandbox/"):
+            parts = path.strip("/").split("/")[1:]
+            match parts:
+                case ["health"]:
+                    return json_response(200, {"ok": True})
+                case ["reset"] if req.method == "POST":
+                    self.stripe.reset()
+                    self.firebase.reset()
+                    with self.lock:
+                        self.requests = []
+                    return json_response(200, {"ok": True})
+                case ["requests"] if req.method == "GET":
+                    prefix = req.q("prefix", "")
+                    with self.lock:
+                        data = [r for r in self.requests if r["path"].startswith(prefix)]
+                    return json_response(200, {"data": data})
+                case ["firebase", *rest]:
+                    return self.firebase.handle_sandbox(req, rest)
+                case ["stripe", *rest]:
+                    return self.stripe.handle_sandbox(req, rest)
+        return json_response(404, {"error": f"no endpoint {req.method} {path}"})
+
+
+def make_handler(sandbox: Sandbox):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs' pooled clients expect
+        server_version = "dotm-sandbox"
+        sys_version = ""
+
+        def _serve(self) -> None:
+            started = time.time()
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            req = Request(
+                method=self.command,
+                path=re.sub(r"^/+", "/", split.path) or "/",
+                query=parse_qs(split.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+                raw_query=split.query,
+            )
+            try:
+                resp = sandbox.handle(req)
+            except Exception as e:  # a sandbox bug must be visible, not a hung client
+                import traceback
+                traceback.print_exc()
+                resp = json_response(500, {"error": {"type": "api_error",
+                                                     "message": f"sandbox bug: {e}"}})
+            self.send_response(resp.status)
+            self.send_header("Content-Type", resp.content_type)
+            self.send_header("Content-Length", str(len(resp.body)))
+            for k, v in resp.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(resp.body)
+            sandbox.record(req, resp, started)
+
+        do_GET = do_POST = do_DELETE = do_HEAD = _serve
+
+        def log_message(self, format, *args):  # one JSON line per request comes from record()
+            pass
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default=env("SANDBOX_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(env("SANDBOX_PORT", "3001")))
+    p.add_argument("--public-url", default=env("SANDBOX_PUBLIC_URL"),
+                   help="base of hosted invoice URLs (default http://127.0.0.1:<port>)")
+    p.add_argument("--webhook-url", default=env("SANDBOX_WEBHOOK_URL", ""),
+                   help="where Stripe events are POSTed (empty: recorded, not sent)")
+    p.add_argument("--webhook-secret", default=env("STRIPE_WEBHOOK_SECRET", "whsec_local"))
+    p.add_argument("--stripe-key", default=env("STRIPE_SECRET_KEY", "sk_test_local"),
+                   help="the only secret key the Stripe API accepts")
+    p.add_argument("--firebase-project", default=env("FIREBASE_PROJECT_ID", "dotm-local"))
+    p.add_argument("--jwks-max-age", type=int, default=int(env("SANDBOX_JWKS_MAX_AGE", "3600")))
+    p.add_argument("--webhook-retry-base", type=float,
+                   default=float(env("SANDBOX_WEBHOOK_RETRY_BASE", "1")),
+                   help="seconds before the 2nd attempt; doubles each time")
+    p.add_argument("--webhook-attempts", type=int,
+                   default=int(env("SANDBOX_WEBHOOK_ATTEMPTS", "4")))
+    p.add_argument("--webhook-timeout", type=float,
+                   default=float(env("SANDBOX_WEBHOOK_TIMEOUT", "30")))
+    a = p.parse_args(argv)
+
+    public_url = a.public_url or f"http://127.0.0.1:{a.port}"
+    stripe = Stripe(secret_key=a.stripe_key, webhook_url=a.webhook_url or None,
+                    webhook_secret=a.webhook_secret, public_url=public_url,
+                    retry_base=a.webhook_retry_base, max_attempts=a.webhook_attempts,
+                    webhook_timeout=a.webhook_timeout,
+                    log=lambda line: print(line, flush=True))
+    firebase = Firebase(a.firebase_project, a.jwks_max_age)
+    sandbox = Sandbox(stripe, firebase)
+    ThreadingHTTPServer.allow_reuse_address = True
+    ThreadingHTTPServer.daemon_threads = True
+    server = ThreadingHTTPServer((a.host, a.port), make_handler(sandbox))
+    print(json.dumps({"sandbox": f"http://{a.host}:{a.port}", "webhook_url": a.webhook_url,
+                      "firebase_project": a.firebase_project}), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
