@@ -1,0 +1,392 @@
+#!/usr/bin/env python3
+"""Create in the local AWS emulator (moto) exactly the data resources that template.yaml declares.
+
+    python infra/aws_bootstrap.py --endpoint http://127.0.0.1:5000 \
+        --stack-name dotm-local --template template.yaml
+
+Reads the SAM/CloudFormation template (its short-form tags !Ref, !Sub, !GetAtt, !Join, ... are
+understood), resolves `${AWS::StackName}`, `${AWS::Region}`, `${AWS::AccountId}`, parameters and
+references between resources, and creates:
+
+- every AWS::DynamoDB::Table (keys, attribute definitions, billing mode, GSIs/LSIs, streams, TTL)
+- every AWS::SQS::Queue (its attributes, RedrivePolicy with the dead-letter queue's ARN)
+- every AWS::SecretsManager::Secret, whose value is the local one: the template's SecretString
+  (a JSON object) overlaid with --stripe-secret-key / --stripe-webhook-secret (or the whole JSON
+  from --secret-string / DOTM_PROVIDER_SECRET)
+
+Idempotent: what exists is brought in line (TTL, queue attributes, secret value), not recreated.
+Prints shell `export` lines for the functions' environment on stdout (log lines go to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import string
+import sys
+from pathlib import Path
+
+import boto3
+import yaml
+from botocore.config import Config
+
+REGION_DEFAULT = "us-east-1"
+
+# Function environment variable -> logical id of the resource whose Ref (or attribute) it holds.
+EXPORTS = {
+    "TABLE_NAME": ("Table", "Ref"),
+    "ACTIVATION_QUEUE_URL": ("ActivationQueue", "Ref"),
+    "ACTIVATION_DLQ_URL": ("ActivationDeadLetterQueue", "Ref"),
+    "PROVIDER_SECRET_ID": ("ProviderSecret", "Ref"),
+}
+
+# Resource types the local stack does not emulate (served by cargo lambda + infra/gateway.py,
+# or irrelevant locally).
+NOT_EMULATED_PREFIXES = ("AWS::Serverless::", "AWS::IAM::", "AWS::Lambda::", "AWS::ApiGateway",
+                         "AWS::Logs::", "AWS::CloudWatch::", "AWS::Events::", "AWS::SNS::")
+
+
+# ---- template loading ------------------------------------------------------------------------
+
+class TemplateLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short-form tags into their long form."""
+
+
+def _cfn_tag(loader: TemplateLoader, tag_suffix: str, node: yaml.Node):
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+TemplateLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_template(path: str | Path) -> dict:
+    with open(path) as f:
+        return yaml.load(f, Loader=TemplateLoader)  # noqa: S506 (SafeLoader subclass)
+
+
+class Unresolved(Exception):
+    """A reference to a resource that does not exist (yet)."""
+
+
+class Resolver:
+    def __init__(self, template: dict, stack_name: str, region: str, account_id: str,
+                 parameters: dict[str, str] | None = None):
+        self.template = template
+        self.pseudo = {
+            "AWS::StackName": stack_name,
+            "AWS::Region": region,
+            "AWS::AccountId": account_id,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": None,
+        }
+        self.params: dict[str, str] = {}
+        for name, decl in (template.get("Parameters") or {}).items():
+            if parameters and name in parameters:
+                self.params[name] = parameters[name]
+            elif "Default" in decl:
+                self.params[name] = str(decl["Default"])
+        self.refs: dict[str, str] = {}  # logical id -> Ref value, once created
+        self.attrs: dict[tuple[str, str], str] = {}
+
+    def ref(self, name: str):
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        if name in self.refs:
+            return self.refs[name]
+        raise Unresolved(name)
+
+    def getatt(self, name: str, attr: str):
+        if (name, attr) in self.attrs:
+            return self.attrs[(name, attr)]
+        raise Unresolved(f"{name}.{attr}")
+
+    def resolve(self, v):
+        if isinstance(v, list):
+            return [self.resolve(x) for x in v]
+        if not isinstance(v, dict):
+            return v
+        if len(v) == 1:
+            (k, arg), = v.items()
+            if k == "Ref":
+                return self.ref(arg)
+            if k == "Fn::GetAtt":
+                parts = arg if isinstance(arg, list) else str(arg).split(".", 1)
+                return self.getatt(parts[0], parts[1])
+            if k == "Fn::Sub":
+                if isinstance(arg, list):
+                    text, extra = arg[0], {n: self.resolve(x) for n, x in arg[1].items()}
+                else:
+                    text, extra = arg, {}
+                return self._sub(text, extra)
+            if k == "Fn::Join":
+                sep, items = arg
+                return sep.join(str(x) for x in self.resolve(items) if x not in (None, ""))
+            if k == "Fn::Select":
+                idx, items = arg
+                return self.resolve(items)[int(self.resolve(idx))]
+            if k == "Fn::Split":
+                sep, s = arg
+                return str(self.resolve(s)).split(sep)
+            if k == "Fn::ToJsonString":
+                return json.dumps(self.resolve(arg), separators=(",", ":"))
+            if k.startswith("Fn::"):
+                raise SystemExit(f"aws_bootstrap: unsupported intrinsic {k}")
+        return {k: self.resolve(x) for k, x in v.items()}
+
+    def _sub(self, text: str, extra: dict) -> str:
+        out, i = [], 0
+        while i < len(text):
+            j = text.find("${", i)
+            if j < 0:
+                out.append(text[i:])
+                break
+            out.append(text[i:j])
+            if text.startswith("${!", j):  # literal ${...}
+                k = text.index("}", j)
+                out.append("${" + text[j + 3:k + 1])
+                i = k + 1
+                continue
+            k = text.index("}", j)
+            name = text[j + 2:k]
+            if name in extra:
+                val = extra[name]
+            elif "." in name and not name.startswith("AWS::"):
+                res, attr = name.split(".", 1)
+                val = self.getatt(res, attr)
+            else:
+                val = self.ref(name)
+            out.append(str(val))
+            i = k + 1
+        return "".join(out)
+
+
+# ---- resource creation -----------------------------------------------------------------------
+
+def log(msg: str) -> None:
+    print(f"[aws_bootstrap] {msg}", file=sys.stderr, flush=True)
+
+
+def _table(ddb, logical: str, props: dict, r: Resolver) -> None:
+    name = props.get("TableName") or f"{r.pseudo['AWS::StackName']}-{logical}"
+    args: dict = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    if args["BillingMode"] == "PROVISIONED":
+        args["ProvisionedThroughput"] = {k: int(v) for k, v in props["ProvisionedThroughput"].items()}
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if props.get(key):
+            args[key] = props[key]
+    if props.get("StreamSpecification"):
+        args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    if props.get("SSESpecification"):
+        args["SSESpecification"] = props["SSESpecification"]
+    if props.get("Tags"):
+        args["Tags"] = props["Tags"]
+    try:
+        ddb.describe_table(TableName=name)
+        log(f"table {name}: exists")
+    except ddb.exceptions.ResourceNotFoundException:
+        ddb.create_table(**args)
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+        log(f"table {name}: created")
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        want = str(ttl.get("Enabled", False)).lower() == "true"
+        cur = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        enabled = cur.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+        if want != enabled or (want and cur.get("AttributeName") != ttl["AttributeName"]):
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+                "AttributeName": ttl["AttributeName"], "Enabled": want})
+    r.refs[logical] = name
+    arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+    r.attrs[(logical, "Arn")] = arn
+
+
+SQS_ATTRS = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
+             "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "FifoQueue",
+             "ContentBasedDeduplication", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
+             "SqsManagedSseEnabled", "DeduplicationScope", "FifoThroughputLimit")
+
+
+def queue_attributes(props: dict) -> dict[str, str]:
+    """SQS attributes (strings) for a resolved AWS::SQS::Queue's Properties."""
+    attrs: dict[str, str] = {}
+    for k in SQS_ATTRS:
+        if k in props:
+            v = props[k]
+            attrs[k] = str(v).lower() if isinstance(v, bool) else str(v)
+    for k in ("RedrivePolicy", "RedriveAllowPolicy"):
+        if k in props:
+            v = props[k]
+            attrs[k] = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+    return attrs
+
+
+def _queue(sqs, logical: str, props: dict, r: Resolver) -> None:
+    name = props.get("QueueName") or f"{r.pseudo['AWS::StackName']}-{logical}"
+    attrs = queue_attributes(props)
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        settable = {k: v for k, v in attrs.items() if k != "FifoQueue"}
+        if settable:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=settable)
+        log(f"queue {name}: exists, attributes set")
+    except sqs.exceptions.QueueDoesNotExist:
+        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+        log(f"queue {name}: created")
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    r.refs[logical] = url
+    r.attrs[(logical, "Arn")] = arn
+    r.attrs[(logical, "QueueName")] = name
+    r.attrs[(logical, "QueueUrl")] = url
+
+
+def secret_value(template_value: str | None, overrides: dict) -> str:
+    base: dict = {}
+    if template_value:
+        try:
+            parsed = json.loads(template_value)
+            if isinstance(parsed, dict):
+                base = parsed
+        except ValueError:
+            pass
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return json.dumps(base, separators=(",", ":"))
+
+
+def _secret(sm, logical: str, props: dict, r: Resolver, overrides: dict) -> None:
+    name = props.get("Name") or f"{logical}-{secrets.token_hex(6)}"
+    if "SecretString" in props:
+        value = secret_value(props["SecretString"], overrides)
+    elif "GenerateSecretString" in props:
+        g = props["GenerateSecretString"]
+        alphabet = string.ascii_letters + string.digits
+        pw = "".join(secrets.choice(alphabet) for _ in range(int(g.get("PasswordLength", 32))))
+        if g.get("SecretStringTemplate") and g.get("GenerateStringKey"):
+            obj = json.loads(g["SecretStringTemplate"])
+            obj[g["GenerateStringKey"]] = pw
+            value = secret_value(json.dumps(obj), overrides)
+        else:
+            value = pw if not overrides else secret_value(None, overrides)
+    else:
+        value = secret_value(None, overrides)
+    args = {"Name": name, "SecretString": value}
+    if props.get("Description"):
+        args["Description"] = props["Description"]
+    try:
+        arn = sm.describe_secret(SecretId=name)["ARN"]
+        sm.put_secret_value(SecretId=arn, SecretString=value)
+        log(f"secret {name}: exists, value set")
+    except sm.exceptions.ResourceNotFoundException:
+        arn = sm.create_secret(**args)["ARN"]
+        log(f"secret {name}: created")
+    r.refs[logical] = arn
+    r.attrs[(logical, "Id")] = arn
+
+
+def bootstrap(endpoint: str, stack_name: str, template_path: str, region: str,
+              overrides: dict, parameters: dict[str, str] | None = None) -> dict[str, str]:
+    template = load_template(template_path)
+    session = boto3.session.Session(aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                                    aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY",
+                                                                         "test"),
+                                    region_name=region)
+    cfg = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
+                 read_timeout=30)
+    client = lambda svc: session.client(svc, endpoint_url=endpoint, config=cfg)  # noqa: E731
+    try:
+        account = client("sts").get_caller_identity()["Account"]
+    except Exception:
+        account = "123456789012"
+    r = Resolver(template, stack_name, region, account, parameters)
+    handlers = {
+        "AWS::DynamoDB::Table": lambda lid, p: _table(client("dynamodb"), lid, p, r),
+        "AWS::SQS::Queue": lambda lid, p: _queue(client("sqs"), lid, p, r),
+        "AWS::SecretsManager::Secret": lambda lid, p: _secret(client("secretsmanager"), lid, p,
+                                                              r, overrides),
+    }
+    pending: dict[str, dict] = {}
+    for lid, res in (template.get("Resources") or {}).items():
+        t = res.get("Type", "")
+        if t in handlers:
+            pending[lid] = res
+        elif not t.startswith(NOT_EMULATED_PREFIXES):
+            log(f"warning: {lid} ({t}) is not emulated locally")
+    # Create in dependency order: a resource whose properties refer to one not yet created waits.
+    while pending:
+        progressed = False
+        for lid in list(pending):
+            res = pending[lid]
+            try:
+                props = r.resolve(res.get("Properties") or {})
+            except Unresolved:
+                continue
+            handlers[res["Type"]](lid, props)
+            del pending[lid]
+            progressed = True
+        if not progressed:
+            missing = {}
+            for lid, res in pending.items():
+                try:
+                    r.resolve(res.get("Properties") or {})
+                except Unresolved as e:
+                    missing[lid] = str(e)
+            raise SystemExit(f"aws_bootstrap: cannot resolve references: {missing}")
+
+    out: dict[str, str] = {}
+    for var, (lid, attr) in EXPORTS.items():
+        if lid not in r.refs:
+            raise SystemExit(f"aws_bootstrap: template.yaml declares no {lid} (for {var})")
+        out[var] = r.refs[lid] if attr == "Ref" else r.attrs[(lid, attr)]
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--endpoint", default=env("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"))
+    p.add_argument("--stack-name", default=env("STACK_NAME", "dotm-local"))
+    p.add_argument("--template", default=str(Path(__file__).resolve().parent.parent
+                                               / "template.yaml"))
+    p.add_argument("--region", default=env("AWS_REGION", REGION_DEFAULT))
+    p.add_argument("--stripe-secret-key", default=env("STRIPE_SECRET_KEY", "sk_test_local"))
+    p.add_argument("--stripe-webhook-secret", default=env("STRIPE_WEBHOOK_SECRET", "whsec_local"))
+    p.add_argument("--secret-string", default=env("DOTM_PROVIDER_SECRET"),
+                   help="the provider secret's whole JSON (overrides the two above)")
+    p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                   help="template parameter value (repeatable)")
+    a = p.parse_args(argv)
+    if a.secret_string:
+        try:
+            overrides = json.loads(a.secret_string)
+        except ValueError as e:
+            raise SystemExit(f"aws_bootstrap: --secret-string is not JSON: {e}") from None
+    else:
+        overrides = {"stripe_secret_key": a.stripe_secret_key,
+                     "stripe_webhook_secret": a.stripe_webhook_secret}
+    params = dict(x.split("=", 1) for x in a.parameter)
+    out = bootstrap(a.endpoint, a.stack_name, a.template, a.region, overrides, params)
+    for k, v in out.items():
+        print(f"export {k}={shlex.quote(v)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+# Start/stop the local stand-ins for the providers: the AWS emulator (moto server: DynamoDB, SQS,
+# Secrets Manager) and the provider sandbox (infra/sandbox: Stripe, Firebase). Sourced after
+# lib.sh, like stack.sh.
+#   providers_start SANDBOX_PORT MOTO_PORT WEBHOOK_URL LOGDIR
+#       starts both (each in its own process group, logs LOGDIR/moto.log, LOGDIR/sandbox.log),
+#       waits until both answer, creates template.yaml's table, queues and secret in moto
+#       (infra/aws_bootstrap.py) and exports what the functions and the tests read:
+#         AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+#         TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL PROVIDER_SECRET_ID
+#         FIREBASE_PROJECT_ID FIREBASE_JWKS_URL STRIPE_API_BASE
+#         DOTM_SANDBOX_URL STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET
+#       Defaults that the caller may set first: STACK_NAME (dotm-local), FIREBASE_PROJECT_ID
+#       (dotm-local), STRIPE_SECRET_KEY (sk_test_local), STRIPE_WEBHOOK_SECRET (whsec_local).
+#       Returns non-zero (after showing the logs' tails) if something does not come up.
+#   providers_stop    stop both process groups (idempotent)
+# shellcheck shell=bash
+
+PROVIDERS_PGIDS=()
+
+_providers_port_free() {
+  "$VENV/bin/python" - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+PY
+}
+
+# Waits until every URL answers 200 (at most $1 seconds in all).
+_providers_wait() {
+  "$VENV/bin/python" - "$@" <<'PY'
+import sys, time, urllib.request, urllib.error
+timeout, urls = float(sys.argv[1]), sys.argv[2:]
+deadline = time.monotonic() + timeout
+for url in urls:
+    last = "no answer"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    break
+                last = f"HTTP {r.status}"
+        except urllib.error.HTTPError as e:
+            last = f"HTTP {e.code}"
+        except OSError as e:
+            last = str(e)
+        if time.monotonic() > deadline:
+            print(f"GET {url}: {last}", file=sys.stderr)
+            sys.exit(1)
+        time.sleep(0.2)
+PY
+}
+
+_providers_tails() {
+  local logdir="$1" f
+  for f in moto sandbox aws_bootstrap; do
+    [[ -s "$logdir/$f.log" ]] || continue
+    log "--- $logdir/$f.log (tail)"
+    tail -n 20 "$logdir/$f.log" >&2 || true
+  done
+}
+
+providers_start() {
+  local sandbox_port="$1" moto_port="$2" webhook_url="$3" logdir="$4" p
+  mkdir -p "$logdir"
+  for p in "$sandbox_port" "$moto_port"; do
+    _providers_port_free "$p" || {
+      log "error: port $p on 127.0.0.1 is in use (another stack? set SANDBOX_PORT / MOTO_PORT)"
+      return 1
+    }
+  done
+
+  export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_local}"
+  export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local}"
+  export FIREBASE_PROJECT_ID="${FIREBASE_PROJECT_ID:-dotm-local}"
+  local stack_name="${STACK_NAME:-dotm-local}"
+
+  : >"$logdir/moto.log"
+  : >"$logdir/sandbox.log"
+  : >"$logdir/aws_bootstrap.log"
+  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" </dev/null >>"$logdir/moto.log" 2>&1 &
+  PROVIDERS_PGIDS+=("$!")
+  setsid "$VENV/bin/python" -u "$ROOT/infra/sandbox/server.py" \
+    --port "$sandbox_port" --webhook-url "$webhook_url" \
+    --webhook-secret "$STRIPE_WEBHOOK_SECRET" --stripe-key "$STRIPE_SECRET_KEY" \
+    --firebase-project "$FIREBASE_PROJECT_ID" </dev/null >>"$logdir/sandbox.log" 2>&1 &
+  PROVIDERS_PGIDS+=("$!")
+
+  _providers_wait 60 "http://127.0.0.1:$moto_port/moto-api/" \
+    "http://127.0.0.1:$sandbox_port/__sandbox/health" || {
+    _providers_tails "$logdir"
+    return 1
+  }
+
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+  export AWS_REGION="us-east-1"
+  export AWS_DEFAULT_REGION="us-east-1"
+  export AWS_ACCESS_KEY_ID="test"
+  export AWS_SECRET_ACCESS_KEY="test"
+  local exports
+  exports="$("$VENV/bin/python" "$ROOT/infra/aws_bootstrap.py" \
+    --endpoint "$AWS_ENDPOINT_URL" --stack-name "$stack_name" \
+    --template "$ROOT/template.yaml" --region "$AWS_REGION" \
+    --stripe-secret-key "$STRIPE_SECRET_KEY" \
+    --stripe-webhook-secret "$STRIPE_WEBHOOK_SECRET" 2>>"$logdir/aws_bootstrap.log")" || {
+    log "error: infra/aws_bootstrap.py failed"
+    _providers_tails "$logdir"
+    return 1
+  }
+  eval "$exports"  # export TABLE_NAME=... ACTIVATION_QUEUE_URL=... (shell-quoted by the script)
+  export TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL PROVIDER_SECRET_ID
+
+  export DOTM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
+  export FIREBASE_JWKS_URL="$DOTM_SANDBOX_URL/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+  export STRIPE_API_BASE="$DOTM_SANDBOX_URL/"
+}
+
+providers_stop() {
+  local pg
+  for pg in "${PROVIDERS_PGIDS[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  for pg in "${PROVIDERS_PGIDS[@]}"; do
+    for _ in $(seq 50); do
+      ps -e -o pgid=,stat= | awk -v g="$pg" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }' \
+        || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$pg" 2>/dev/null || true
+    wait "$pg" 2>/dev/null || true
+  done
+  PROVIDERS_PGIDS=()
+}
