@@ -56,6 +56,8 @@ def _no_such(kind: str, id_: str, param: str, status: int) -> StripeError:
                     status=status, save=True)
 
 
+IDEMPOTENCY_TTL = 24 * 3600  # seconds a key's first answer is replayed, as at Stripe
+
 ALLOWED = {
     ("POST", "customers"): {
         "address", "balance", "business_name", "cash_balance", "description", "email",
@@ -263,6 +265,8 @@ class Stripe:
             fingerprint = (req.method, req.path, json.dumps(params, sort_keys=True))
             with self.lock:
                 saved = self.idem.get(slot)
+                if saved is not None and time.time() - saved["at"] > IDEMPOTENCY_TTL:
+                    saved = None  # Stripe prunes keys after 24 hours; then it is a new request
                 if saved is not None:
                     if saved["fingerprint"] != fingerprint:
                         err = StripeError(
@@ -278,7 +282,8 @@ class Stripe:
                     return self._with_id(resp, request_id)
                 resp, save = self._dispatch(req, params, request_id, idem_key)
                 if save:
-                    self.idem[slot] = {"fingerprint": fingerprint, "status": resp.status,
+                    self.idem[slot] = {"at": time.time(), "fingerprint": fingerprint,
+                                       "status": resp.status,
                                        "body": resp.body, "request_id": request_id}
                 resp.headers["Idempotency-Key"] = idem_key
                 resp.headers["Original-Request"] = request_id
