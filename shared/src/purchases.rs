@@ -39,3 +39,31 @@ impl Purchase {
         Cents(self.amount_cents)
     }
 }
+
+/// A purchase as the apps list it (`GET /api/user-purchases`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PurchaseView {
+    pub purchase_id: String,
+    pub product_id: String,
+    pub product_name: String,
+    #[serde(serialize_with = "Cents::serialize_dollars")]
+    pub amount: Cents,
+    pub amount_cents: u64,
+    pub currency: String,
+    pub paid_at: String,
+}
+
+impl From<&Purchase> for PurchaseView {
+    fn from(p: &Purchase) -> Self {
+        PurchaseView {
+            purchase_id: p.purchase_id.clone(),
+            product_id: p.product_id.clone(),
+            product_name: crate::catalog::find(&p.product_id)
+                .map_or_else(|| p.product_id.clone(), |s| s.name.to_owned()),
+            amount: p.amount(),
+            amount_cents: p.amount_cents,
+            currency: p.currency.clone(),
+            paid_at: p.paid_at.clone(),
+        }
+    }
+}

@@ -1,21 +1,95 @@
 //! The `api` function: the JSON API for the DOTM apps under `/api/*`.
 //! `main.rs` builds [`router`] once per cold start; tests drive it in-process.
 
-use axum::routing::get;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use dotm::activation::{self, Deps};
+use dotm::ports::IdentityVerifier;
+use dotm::purchases::PurchaseView;
+use dotm::users::Identity;
+use dotm::web::auth::{activation_error, auth_error, identify, unavailable};
 use dotm::web::problem;
 use serde_json::{Value, json};
 
-pub fn router() -> Router {
+/// What every request shares, built once per cold start.
+pub struct Api {
+    pub deps: Deps,
+    pub verifier: Arc<dyn IdentityVerifier>,
+}
+
+type Shared = State<Arc<Api>>;
+
+pub fn router(api: Api) -> Router {
     Router::new()
         .route("/api/health", get(health))
+        .route("/api/me", get(me))
+        .route("/api/user-purchases", get(user_purchases))
+        .route("/api/esim/activate", post(activate_esim))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
         .layer(axum::middleware::from_fn(
             dotm::web::access_log::log_request,
         ))
+        .with_state(Arc::new(api))
 }
 
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn caller(api: &Api, headers: &HeaderMap) -> Result<Identity, Response> {
+    identify(api.verifier.as_ref(), headers)
+        .await
+        .map_err(|e| auth_error(&e))
+}
+
+/// The caller's profile; the first call creates it.
+async fn me(State(api): Shared, headers: HeaderMap) -> Response {
+    let identity = match caller(&api, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match activation::find_or_create_user(&api.deps, &identity).await {
+        Ok(user) => Json(json!({
+            "uid": user.uid,
+            "email": user.email,
+            "created_at": user.created_at,
+            "stripe_customer_id": user.stripe_customer_id,
+            "wallet": user.wallet,
+        }))
+        .into_response(),
+        Err(e) => activation_error(&e).into_response(),
+    }
+}
+
+/// The caller's purchases, newest first.
+async fn user_purchases(State(api): Shared, headers: HeaderMap) -> Response {
+    let identity = match caller(&api, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let purchases = match api.deps.store.purchases(&identity.uid).await {
+        Ok(p) => p,
+        Err(e) => return unavailable(&e).into_response(),
+    };
+    let list: Vec<PurchaseView> = purchases.iter().map(PurchaseView::from).collect();
+    Json(json!({"success": true, "purchases": list})).into_response()
+}
+
+/// Same answer as the MCP tool. Any `email`/`firebase_uid` in the body is ignored: the
+/// identity comes from the token only.
+async fn activate_esim(State(api): Shared, headers: HeaderMap) -> Response {
+    let identity = match caller(&api, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match activation::activate_esim(&api.deps, &identity).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => activation_error(&e).into_response(),
+    }
 }

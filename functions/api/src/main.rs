@@ -1,7 +1,12 @@
-//! Cold start: telemetry, then every request goes to the router.
+//! Cold start: telemetry, settings, secrets and clients, then every request goes to the router.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     dotm::web::telemetry::init();
-    lambda_http::run(api::router()).await
+    let services = dotm::adapters::wiring::Services::from_env().await?;
+    lambda_http::run(api::router(api::Api {
+        deps: services.deps,
+        verifier: services.verifier,
+    }))
+    .await
 }

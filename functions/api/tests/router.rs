@@ -1,5 +1,7 @@
 //! The API router in-process, as API Gateway would call it.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -12,7 +14,7 @@ async fn call(method: &str, path: &str) -> (StatusCode, String, Value) {
         .uri(path)
         .body(Body::empty())
         .unwrap();
-    let response = api::router().oneshot(request).await.unwrap();
+    let response = common::api().router.oneshot(request).await.unwrap();
     let status = response.status();
     let content_type = response
         .headers()

@@ -1,5 +1,7 @@
 //! The API's sample events in `events/`, decoded as the Lambda runtime decodes them.
 
+mod common;
+
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -11,7 +13,7 @@ async fn the_health_sample_event_is_answered() {
     );
     let text = std::fs::read_to_string(&path).unwrap();
     let request = lambda_http::request::from_str(&text).unwrap();
-    let response = api::router().oneshot(request).await.unwrap();
+    let response = common::api().router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();

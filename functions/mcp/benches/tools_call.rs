@@ -5,6 +5,9 @@
 //!
 //! Run: `make bench` (or `cargo bench -p mcp --bench tools_call`). Prints numbers; asserts nothing.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -48,7 +51,7 @@ fn mcp_post(uri: &str) -> Request<Body> {
 }
 
 async fn in_process() -> (Stats, Stats) {
-    let router = mcp::router(mcp::Config::local());
+    let router = mcp::router(mcp::Config::local(), common::backend());
     let mut mcp_samples = Vec::with_capacity(IN_PROCESS_CALLS);
     for i in 0..IN_PROCESS_CALLS + 200 {
         let start = Instant::now();
@@ -155,7 +158,7 @@ async fn main() {
         .await
         .expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    let app = mcp::router(mcp::Config::local());
+    let app = mcp::router(mcp::Config::local(), common::backend());
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
 
     let mcp_rps = http_rps(&base, post_call).await;

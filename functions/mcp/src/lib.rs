@@ -24,7 +24,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tower::ServiceExt;
 
 pub use config::Config;
-pub use server::DotmMcp;
+pub use server::{Backend, DotmMcp};
 
 pub type McpService = StreamableHttpService<DotmMcp, NeverSessionManager>;
 
@@ -38,8 +38,8 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config) -> App {
-        let server = DotmMcp::new(config.cashback);
+    pub fn new(config: Config, backend: Backend) -> App {
+        let server = DotmMcp::new(config.cashback, backend);
         // Stateless and JSON-only, so any Lambda instance answers any request. Host and
         // Origin are checked by `gate` (with JSON-RPC error bodies), not here.
         let transport = StreamableHttpServerConfig::default()
@@ -70,8 +70,8 @@ impl App {
     }
 }
 
-pub fn router(config: Config) -> Router {
-    let app = Arc::new(App::new(config));
+pub fn router(config: Config, backend: Backend) -> Router {
+    let app = Arc::new(App::new(config, backend));
     Router::new()
         .route("/mcp", get(page::show).post(mcp_post))
         .route("/mcp/v2/messages", post(mcp_post))

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use dotm::activation::ActivationAnswer;
 use dotm::catalog::Service;
 use dotm::pricing::Quote;
 
@@ -88,4 +89,11 @@ pub fn memberships(m: &MembershipsAnswer) -> String {
     }
     s.push_str(&m.recommendation);
     s
+}
+
+pub fn activation(a: &ActivationAnswer) -> String {
+    match a {
+        ActivationAnswer::PaymentRequired { message, .. } => format!("Payment required. {message}"),
+        ActivationAnswer::Paid { message, .. } => format!("Paid. {message}"),
+    }
 }

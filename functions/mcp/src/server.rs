@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
+use dotm::activation::{self, ActivationError, Deps};
 use dotm::catalog::{self, Category};
+use dotm::ports::IdentityVerifier;
 use dotm::pricing::{self, Quote};
 use dotm::rewards::CashbackRate;
 use dotm::search;
+use dotm::web::auth::identify;
 use rmcp::handler::server::common::{schema_for_output, schema_for_type};
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, CustomRequest, CustomResult, ErrorCode, Implementation,
@@ -20,8 +24,8 @@ use serde::Serialize;
 
 use crate::render;
 use crate::tools::{
-    CalculatePricingArgs, MembershipsAnswer, NoArgs, SearchAnswer, SearchResult,
-    SearchServicesArgs, ServiceDetailsArgs, parse,
+    ActivateEsimArgs, ActivationSchema, CalculatePricingArgs, MembershipsAnswer, NoArgs,
+    SearchAnswer, SearchResult, SearchServicesArgs, ServiceDetailsArgs, parse,
 };
 
 pub const INSTRUCTIONS: &str = "DOTM sells global eSIM data, network add-ons and memberships, \
@@ -29,10 +33,18 @@ and rewards purchases with the DOTM token (10.33 % cashback). Use search_service
 service id from what the person asks for, get_service_details for one service, \
 calculate_pricing for totals of several, compare_memberships to choose a membership.";
 
+/// What the signed-in tools need: the use cases' ports and the token verifier.
+#[derive(Clone)]
+pub struct Backend {
+    pub deps: Deps,
+    pub verifier: Arc<dyn IdentityVerifier>,
+}
+
 #[derive(Clone)]
 pub struct DotmMcp {
     tool_router: Arc<ToolRouter<DotmMcp>>,
     cashback: CashbackRate,
+    backend: Backend,
 }
 
 fn answer<T: Serialize>(value: &T, text: String) -> Result<CallToolResult, ErrorData> {
@@ -51,10 +63,11 @@ fn refuse(text: String) -> Result<CallToolResult, ErrorData> {
 
 #[tool_router]
 impl DotmMcp {
-    pub fn new(cashback: CashbackRate) -> Self {
+    pub fn new(cashback: CashbackRate, backend: Backend) -> Self {
         DotmMcp {
             tool_router: Arc::new(Self::tool_router()),
             cashback,
+            backend,
         }
     }
 
@@ -182,6 +195,54 @@ members who mostly buy data. The Beta Program is free and needs approval."
         };
         let text = render::memberships(&compared);
         answer(&compared, text)
+    }
+
+    #[tool(
+        description = "Buy and activate a DOT eSIM (North American number, data) for the signed-in \
+person: the first call emails a $1.00 invoice and answers its payment link; once paid, the \
+activation starts by itself and the QR code is emailed. Call again any time for the current \
+state. Needs the person's sign-in token (Authorization: Bearer); email and firebase_uid \
+arguments are ignored.",
+        input_schema = schema_for_type::<ActivateEsimArgs>(),
+        output_schema = schema_for_output::<ActivationSchema>(),
+        annotations(
+            title = "Activate eSIM",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn activate_esim(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if let Err(e) = parse::<ActivateEsimArgs>("activate_esim", args) {
+            return refuse(e);
+        }
+        let identity = match identify(self.backend.verifier.as_ref(), &parts.headers).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                return refuse(format!(
+                    "{e}. Ask the person to sign in to DOTM and connect again."
+                ));
+            }
+        };
+        match activation::activate_esim(&self.backend.deps, &identity).await {
+            Ok(found) => {
+                let text = render::activation(&found);
+                answer(&found, text)
+            }
+            Err(ActivationError::Unavailable(e)) => {
+                tracing::error!(what = e.what, cause = %e.cause, "activate_esim failed");
+                refuse(
+                    "DOTM could not reach its payment or storage service; try again in a minute."
+                        .into(),
+                )
+            }
+            Err(e) => refuse(e.to_string()),
+        }
     }
 }
 

@@ -99,3 +99,35 @@ pub struct MembershipsAnswer {
     pub memberships: Vec<Service>,
     pub recommendation: String,
 }
+
+/// `activate_esim` takes no arguments that matter: the person is whoever signed the bearer
+/// token. Assistants often pass what they know, so these are accepted and ignored.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct ActivateEsimArgs {
+    /// Ignored: the signed-in account's email is used.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Ignored: the signed-in account is used.
+    #[serde(default)]
+    pub firebase_uid: Option<String>,
+}
+
+/// The shape of an `activate_esim` answer (one object whatever the status), for its
+/// output schema; the answer itself is `dotm::activation::ActivationAnswer`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ActivationSchema {
+    /// `payment_required` or `paid`.
+    pub status: String,
+    pub product_id: String,
+    pub message: String,
+    pub currency: String,
+    pub amount_cents: u64,
+    /// Dollars; with `payment_required`.
+    pub amount: Option<f64>,
+    pub invoice_id: Option<String>,
+    /// Where to pay; with `payment_required`.
+    pub invoice_url: Option<String>,
+    /// With `paid`.
+    pub purchase_id: Option<String>,
+    pub paid_at: Option<String>,
+}

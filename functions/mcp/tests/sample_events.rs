@@ -1,6 +1,8 @@
 //! Every sample event in `events/` for this function, decoded as the Lambda runtime decodes
 //! it and answered by the router: the samples stay true to the code.
 
+mod common;
+
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -8,10 +10,13 @@ async fn answer(file: &str) -> (u16, String) {
     let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let response = mcp::router(mcp::Config::from_lookup(|_| None).unwrap())
-        .oneshot(request)
-        .await
-        .unwrap();
+    let response = mcp::router(
+        mcp::Config::from_lookup(|_| None).unwrap(),
+        common::backend(),
+    )
+    .oneshot(request)
+    .await
+    .unwrap();
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())

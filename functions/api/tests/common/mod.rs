@@ -1,0 +1,71 @@
+//! The API router in-process with in-memory fakes of the ports (tokens: `uid:<uid>:<email>`).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use dotm::activation::Deps;
+use dotm::fakes::{FixedClock, MemoryBilling, MemoryStore, PlainVerifier};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+pub struct TestApi {
+    pub router: axum::Router,
+    pub store: Arc<MemoryStore>,
+    pub billing: Arc<MemoryBilling>,
+}
+
+pub fn api() -> TestApi {
+    let store = Arc::new(MemoryStore::default());
+    let billing = Arc::new(MemoryBilling::default());
+    let router = api::router(api::Api {
+        deps: Deps {
+            store: store.clone(),
+            billing: billing.clone(),
+            clock: Arc::new(FixedClock::at(1_795_608_000)),
+        },
+        verifier: Arc::new(PlainVerifier),
+    });
+    TestApi {
+        router,
+        store,
+        billing,
+    }
+}
+
+impl TestApi {
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            content_type,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+}

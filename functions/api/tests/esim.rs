@@ -1,0 +1,105 @@
+//! Sign-in, the $1 eSIM invoice and purchases through the API, with in-memory ports.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use axum::http::{StatusCode, header};
+use common::api;
+
+const ADA: &str = "uid:ada:ada@example.com";
+
+#[tokio::test]
+async fn without_a_token_it_is_401_with_a_challenge() {
+    let api = api();
+    for (method, path) in [
+        ("GET", "/api/me"),
+        ("GET", "/api/user-purchases"),
+        ("POST", "/api/esim/activate"),
+    ] {
+        let answer = api.call(method, path, None, "").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(answer.content_type, "application/problem+json");
+        assert!(
+            answer.headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+        let answer = api.call(method, path, Some("garbage"), "").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(
+            answer.headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token")
+        );
+    }
+}
+
+#[tokio::test]
+async fn me_creates_the_user_once() {
+    let api = api();
+    let first = api.call("GET", "/api/me", Some(ADA), "").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body["uid"], "ada");
+    assert_eq!(first.body["email"], "ada@example.com");
+    let second = api.call("GET", "/api/me", Some(ADA), "").await;
+    assert_eq!(second.body["created_at"], first.body["created_at"]);
+}
+
+#[tokio::test]
+async fn activate_asks_for_payment_once() {
+    let api = api();
+    let answer = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["status"], "payment_required");
+    assert_eq!(answer.body["amount"], serde_json::json!(1.0));
+    assert_eq!(answer.body["amount_cents"], 100);
+    let again = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
+    assert_eq!(again.body["invoice_id"], answer.body["invoice_id"]);
+    assert_eq!(api.billing.invoice_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn arguments_never_choose_the_user() {
+    let api = api();
+    let body = r#"{"firebase_uid": "bob", "email": "bob@example.com"}"#;
+    let answer = api
+        .call("POST", "/api/esim/activate", Some(ADA), body)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body["invoice_id"].as_str().unwrap().contains("ada"));
+    let bob = api
+        .call("GET", "/api/me", Some("uid:bob:bob@example.com"), "")
+        .await;
+    assert_eq!(bob.body["stripe_customer_id"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn no_email_and_a_taken_email_are_clear_problems() {
+    let api = api();
+    let answer = api
+        .call("POST", "/api/esim/activate", Some("uid:phone-only"), "")
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.body["type"], "urn:dotm:problem:no-email");
+    api.call("GET", "/api/me", Some(ADA), "").await;
+    let answer = api
+        .call("GET", "/api/me", Some("uid:eve:ada@example.com"), "")
+        .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+    assert_eq!(answer.body["type"], "urn:dotm:problem:email-taken");
+}
+
+#[tokio::test]
+async fn purchases_start_empty() {
+    let api = api();
+    let answer = api.call("GET", "/api/user-purchases", Some(ADA), "").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.body,
+        serde_json::json!({"success": true, "purchases": []})
+    );
+    assert_eq!(api.store.purchase_count(), 0);
+}

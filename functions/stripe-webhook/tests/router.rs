@@ -1,0 +1,99 @@
+//! The webhook in-process with an in-memory store: what is written for each kind of request.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use dotm::fakes::{FixedClock, MemoryStore};
+use hmac::{Hmac, Mac};
+use http_body_util::BodyExt;
+use sha2::Sha256;
+use tower::ServiceExt;
+
+const SECRET: &str = "whsec_test";
+const NOW: i64 = 1_795_608_000;
+
+fn event(id: &str) -> String {
+    serde_json::json!({
+        "id": id, "object": "event", "type": "invoice.paid",
+        "data": {"object": {
+            "id": "in_1", "object": "invoice", "amount_paid": 100, "currency": "usd", "created": NOW,
+            "status_transitions": {"paid_at": NOW},
+            "metadata": {"firebase_uid": "ada", "product": "esim_beta"}
+        }}
+    })
+    .to_string()
+}
+
+fn sign(t: i64, body: &str, secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn post(
+    store: &Arc<MemoryStore>,
+    body: &str,
+    signature: Option<String>,
+) -> (StatusCode, serde_json::Value) {
+    let router = stripe_webhook::router(stripe_webhook::Webhook {
+        store: store.clone(),
+        clock: Arc::new(FixedClock::at(NOW)),
+        signing_secret: SECRET.into(),
+    });
+    let mut request = Request::post("/webhooks/stripe").header("content-type", "application/json");
+    if let Some(s) = signature {
+        request = request.header("stripe-signature", s);
+    }
+    let response = router
+        .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_signed_event_records_one_purchase_even_twice() {
+    let store = Arc::new(MemoryStore::default());
+    let body = event("evt_1");
+    let (status, answer) = post(&store, &body, Some(sign(NOW, &body, SECRET))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["outcome"], "recorded");
+    let (status, answer) = post(&store, &body, Some(sign(NOW, &body, SECRET))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["outcome"], "duplicate");
+    assert_eq!(store.purchase_count(), 1);
+}
+
+#[tokio::test]
+async fn unsigned_forged_tampered_and_stale_requests_write_nothing() {
+    let store = Arc::new(MemoryStore::default());
+    let body = event("evt_2");
+    let tampered = body.replace("\"amount_paid\":100", "\"amount_paid\":1");
+    for (label, body, signature) in [
+        ("missing", body.clone(), None),
+        (
+            "forged",
+            body.clone(),
+            Some(sign(NOW, &body, "whsec_guess")),
+        ),
+        ("tampered", tampered.clone(), Some(sign(NOW, &body, SECRET))),
+        ("stale", body.clone(), Some(sign(NOW - 301, &body, SECRET))),
+    ] {
+        let (status, answer) = post(&store, &body, signature).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{label}");
+        assert_eq!(answer["type"], "urn:dotm:problem:bad-signature", "{label}");
+    }
+    assert_eq!(store.purchase_count(), 0);
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_no_event_is_a_400() {
+    let store = Arc::new(MemoryStore::default());
+    let body = "{\"hello\":1}";
+    let (status, answer) = post(&store, body, Some(sign(NOW, body, SECRET))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["type"], "urn:dotm:problem:malformed-event");
+}
