@@ -112,11 +112,13 @@ pub struct Identity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub uid: Uid,
+    // Absent, not null, when unknown: `if_not_exists` in the store relies on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
     pub created_at: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_customer_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wallet: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
@@ -158,6 +160,22 @@ mod tests {
             Email::parse("ada@example.com").unwrap().masked(),
             "a***@example.com"
         );
+    }
+
+    #[test]
+    fn unknown_fields_are_left_out_not_null() {
+        let user = User {
+            uid: Uid::parse("u1").unwrap(),
+            email: None,
+            created_at: "2026-11-25T00:00:00Z".into(),
+            stripe_customer_id: None,
+            wallet: None,
+            roles: vec![],
+        };
+        let json = serde_json::to_value(&user).unwrap();
+        for absent in ["email", "stripe_customer_id", "wallet"] {
+            assert!(json.get(absent).is_none(), "{absent} serialized: {json}");
+        }
     }
 
     #[test]
