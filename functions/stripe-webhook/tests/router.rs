@@ -97,3 +97,32 @@ async fn a_signed_body_that_is_no_event_is_a_400() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["type"], "urn:dotm:problem:malformed-event");
 }
+
+/// The sample event in `events/`, decoded as the runtime decodes it: signed with the local
+/// secret, so it verifies; from 2026-11-25, so it is refused as stale at any later time.
+#[tokio::test]
+async fn the_sample_event_verifies_with_the_local_secret_and_ages_out() {
+    let path = format!(
+        "{}/../../events/stripe-invoice-paid.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let sample: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let signature = sample["headers"]["stripe-signature"].as_str().unwrap();
+    let body = sample["body"].as_str().unwrap();
+    assert_eq!(
+        dotm::payments::verify_signature(body.as_bytes(), Some(signature), "whsec_local", NOW),
+        Ok(())
+    );
+
+    let request = lambda_http::request::from_str(&text).unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let router = stripe_webhook::router(stripe_webhook::Webhook {
+        store: store.clone(),
+        clock: Arc::new(FixedClock::at(NOW + 3600)),
+        signing_secret: "whsec_local".into(),
+    });
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(store.purchase_count(), 0);
+}
