@@ -43,6 +43,9 @@ def route_for(routes, method: str, path: str) -> str | None:
         ("POST", "/mcp/v2/messages", "mcp"),
         ("GET", "/mcp/api", "mcp"),
         ("GET", "/mcp/service/global_data_10gb", "mcp"),
+        ("POST", "/webhooks/stripe", "stripe-webhook"),
+        ("GET", "/webhooks/stripe", None),
+        ("POST", "/webhooks/stripe/x", None),
         ("GET", "/api", None),
         ("GET", "/api/", None),
         ("GET", "/mcpx", None),
@@ -54,8 +57,8 @@ def test_template_routes(routes, method: str, path: str, binary: str | None) -> 
 
 
 def test_every_function_with_an_http_event_is_routed(routes) -> None:
-    assert {r.binary for r in routes} == {"api", "mcp"}
-    assert {r.path for r in routes} >= {"/api/{proxy+}", "/mcp", "/mcp/{proxy+}"}
+    assert {r.binary for r in routes} == {"api", "mcp", "stripe-webhook"}
+    assert {r.path for r in routes} >= {"/api/{proxy+}", "/mcp", "/mcp/{proxy+}", "/webhooks/stripe"}
 
 
 def test_exact_route_wins_over_greedy(tmp_path: Path) -> None:

@@ -1,11 +1,18 @@
-# Start/stop the local stack: `cargo lambda watch` (the functions) + infra/gateway.py (the HTTP
-# API) on 127.0.0.1. Sourced by up.sh and test.sh after lib.sh.
-#   stack_start PORT LAMBDA_PORT LOGDIR [WATCH_FLAGS...]
-#                                         start both, each in its own process group; extra
-#                                         flags go to `cargo lambda watch` (--ignore-changes)
+# Start/stop the local stack on 127.0.0.1: the providers (moto + the provider sandbox, from
+# providers.sh), `cargo lambda watch` (the functions) and infra/gateway.py (the HTTP API).
+# Sourced by up.sh and test.sh after lib.sh.
+#   stack_start PORT LAMBDA_PORT SANDBOX_PORT MOTO_PORT LOGDIR [WATCH_FLAGS...]
+#                                         start the providers first (they export AWS_ENDPOINT_URL,
+#                                         TABLE_NAME, STRIPE_API_BASE, ... which the functions
+#                                         inherit), then the functions and the gateway; each part
+#                                         in its own process group; extra flags go to
+#                                         `cargo lambda watch` (--ignore-changes)
 #   stack_wait_healthy PORT SECONDS       wait until GET /api/health answers 200
-#   stack_stop                            stop both process groups (idempotent)
+#   stack_alive                           true while every part of the stack runs
+#   stack_stop                            stop every process group (idempotent)
 # shellcheck shell=bash
+
+source "$ROOT/infra/scripts/providers.sh"
 
 STACK_PGIDS=()
 
@@ -37,12 +44,17 @@ _group_alive() {
 }
 
 stack_start() {
-  local port="$1" lambda_port="$2" logdir="$3"
-  shift 3
+  local port="$1" lambda_port="$2" sandbox_port="$3" moto_port="$4" logdir="$5"
+  shift 5
   mkdir -p "$logdir"
   for p in "$port" "$lambda_port"; do
     port_free "$p" || die "port $p on 127.0.0.1 is in use (is another stack running? set PORT / LAMBDA_PORT)"
   done
+
+  # Providers first: the functions inherit what they export (endpoints, table, queue, secret).
+  # Stripe delivers its webhooks through the gateway, as it would through API Gateway.
+  providers_start "$sandbox_port" "$moto_port" "http://127.0.0.1:$port/webhooks/stripe" "$logdir" \
+    || die "the providers (moto, sandbox) did not start; logs in $logdir"
 
   # What the functions read (the template's Environment, with local values).
   export RUST_LOG="${RUST_LOG:-info,rmcp=warn}"
@@ -94,6 +106,14 @@ PY
   }
 }
 
+# True while the functions, the gateway and the providers all have a live process.
+stack_alive() {
+  local pg
+  for pg in "${STACK_PGIDS[@]}" "${PROVIDERS_PGIDS[@]}"; do
+    _group_alive "$pg" || return 1
+  done
+}
+
 stack_stop() {
   local pg groups=()
   # The function processes that cargo lambda started live in process groups of their own:
@@ -110,4 +130,6 @@ stack_stop() {
   done
   for pg in "${STACK_PGIDS[@]}"; do wait "$pg" 2>/dev/null || true; done
   STACK_PGIDS=()
+  # The providers last: a function may still be talking to them while it stops.
+  providers_stop
 }

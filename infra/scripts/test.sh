@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make test` / CI: static checks, Rust tests, then the end-to-end tests against a stack of its
 # own on other ports than `make up` (so both can run at once):
-#   TEST_PORT (3100)         gateway
-#   TEST_LAMBDA_PORT (9100)  cargo lambda watch
+#   TEST_PORT (3100)          gateway
+#   TEST_LAMBDA_PORT (9100)   cargo lambda watch
+#   TEST_SANDBOX_PORT (3101)  provider sandbox
+#   TEST_MOTO_PORT (5100)     AWS emulator (moto)
 # Leaves no process behind (each part runs in its own process group, stopped on any exit).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -11,6 +13,8 @@ cd "$ROOT"
 
 TEST_PORT="${TEST_PORT:-3100}"
 TEST_LAMBDA_PORT="${TEST_LAMBDA_PORT:-9100}"
+TEST_SANDBOX_PORT="${TEST_SANDBOX_PORT:-3101}"
+TEST_MOTO_PORT="${TEST_MOTO_PORT:-5100}"
 LOGDIR="$ROOT/.local/test"
 
 step() { log "== $*"; }
@@ -32,23 +36,27 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
-step "cargo build -p api -p mcp"
-cargo build -p api -p mcp
+step "cargo build --workspace --bins"
+cargo build --workspace --bins
 
-step "start the test stack (gateway :$TEST_PORT, functions :$TEST_LAMBDA_PORT)"
+step "start the test stack (gateway :$TEST_PORT, functions :$TEST_LAMBDA_PORT, sandbox :$TEST_SANDBOX_PORT, moto :$TEST_MOTO_PORT)"
 trap 'stack_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 # --ignore-changes: a stack under test must not rebuild and restart mid-run.
-stack_start "$TEST_PORT" "$TEST_LAMBDA_PORT" "$LOGDIR" --ignore-changes
+stack_start "$TEST_PORT" "$TEST_LAMBDA_PORT" "$TEST_SANDBOX_PORT" "$TEST_MOTO_PORT" "$LOGDIR" \
+  --ignore-changes
 stack_wait_healthy "$TEST_PORT" 180 "$LOGDIR" || die "the test stack did not become healthy"
 
-step "pytest tests/ against http://127.0.0.1:$TEST_PORT"
+step "pytest tests/ against http://127.0.0.1:$TEST_PORT (sandbox $DOTM_SANDBOX_URL, moto $AWS_ENDPOINT_URL)"
 status=0
+# The tests read DOTM_SANDBOX_URL, STRIPE_WEBHOOK_SECRET, AWS_ENDPOINT_URL, TABLE_NAME, ... as
+# exported by providers_start.
 DOTM_BASE_URL="http://127.0.0.1:$TEST_PORT" "$VENV/bin/pytest" -q tests/ || status=$?
 if [[ $status -ne 0 ]]; then
   log "pytest failed ($status); stack logs in $LOGDIR:"
   tail -n 30 "$LOGDIR/lambda.log" >&2 || true
+  tail -n 10 "$LOGDIR/sandbox.log" >&2 || true
   exit "$status"
 fi
 stack_stop

@@ -2,6 +2,8 @@
 # `make up`: the local stack in the foreground until Ctrl-C.
 #   PORT (3000)          gateway: every function under the template's paths
 #   LAMBDA_PORT (9000)   cargo lambda watch (function URLs: /lambda-url/<binary>/...)
+#   SANDBOX_PORT (3001)  provider sandbox (Stripe, Firebase; test endpoints under /__sandbox/)
+#   MOTO_PORT (5000)     AWS emulator (moto: DynamoDB, SQS, Secrets Manager)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$ROOT/infra/scripts/stack.sh"
@@ -9,11 +11,13 @@ cd "$ROOT"
 
 PORT="${PORT:-3000}"
 LAMBDA_PORT="${LAMBDA_PORT:-9000}"
+SANDBOX_PORT="${SANDBOX_PORT:-3001}"
+MOTO_PORT="${MOTO_PORT:-5000}"
 LOGDIR="$ROOT/.local/up"
 
 "$ROOT/infra/scripts/bootstrap.sh"
-log "cargo build -p api -p mcp (target dir $CARGO_TARGET_DIR)"
-cargo build -p api -p mcp
+log "cargo build --workspace --bins (target dir $CARGO_TARGET_DIR)"
+cargo build --workspace --bins
 
 tail_pid=""
 trap '[[ -n "$tail_pid" ]] && kill "$tail_pid" 2>/dev/null; stack_stop' EXIT
@@ -22,7 +26,7 @@ trap 'exit 143' TERM
 # cargo lambda watch rebuilds and restarts a function when its Rust code changes (not for
 # git, tests or scripts: infra/watch.ignore).
 export CARGO_LAMBDA_IGNORE_FILE="$ROOT/infra/watch.ignore"
-stack_start "$PORT" "$LAMBDA_PORT" "$LOGDIR"
+stack_start "$PORT" "$LAMBDA_PORT" "$SANDBOX_PORT" "$MOTO_PORT" "$LOGDIR"
 log "waiting for http://127.0.0.1:$PORT/api/health ..."
 stack_wait_healthy "$PORT" 180 "$LOGDIR" || die "the stack did not become healthy"
 
@@ -34,8 +38,11 @@ cat >&2 <<MSG
     MCP catalog page (browser)       $base/mcp
     Catalog JSON                     $base/mcp/api
     API health                       $base/api/health
-    functions (cargo lambda watch)   http://127.0.0.1:$LAMBDA_PORT/lambda-url/{api,mcp}/...
-    logs                             tail -f .local/up/lambda.log .local/up/gateway.log
+    Stripe webhook                   $base/webhooks/stripe
+    functions (cargo lambda watch)   http://127.0.0.1:$LAMBDA_PORT/lambda-url/<function>/...
+    provider sandbox                 $DOTM_SANDBOX_URL  (Stripe, Firebase; tests: /__sandbox/...)
+    AWS emulator (moto)              $AWS_ENDPOINT_URL  (table $TABLE_NAME)
+    logs                             tail -f .local/up/*.log
 
   Ctrl-C stops everything.
 
@@ -43,7 +50,7 @@ MSG
 tail -n 0 -F "$LOGDIR/gateway.log" "$LOGDIR/lambda.log" &
 tail_pid=$!
 # Wait until Ctrl-C (or until a part of the stack dies).
-while _group_alive "${STACK_PGIDS[0]}" && _group_alive "${STACK_PGIDS[1]}"; do
+while stack_alive; do
   sleep 1
 done
 die "a part of the stack exited; see $LOGDIR"
