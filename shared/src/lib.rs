@@ -18,5 +18,6 @@ pub mod pricing;
 pub mod purchases;
 pub mod rewards;
 pub mod search;
+pub mod throttle;
 pub mod users;
 pub mod web;
