@@ -15,3 +15,6 @@ bench:     ## MCP tools/call benchmark
 
 bootstrap: ## install .venv/ and node_modules/ (also done by up and test)
 	infra/scripts/bootstrap.sh
+
+build:     ## Lambda release zips (sam build, cargo lambda; offline, slow): .aws-sam/, sizes printed
+	infra/scripts/build.sh
