@@ -14,6 +14,7 @@ class Request:
     headers: dict[str, str]  # lower-case names
     body: bytes
     raw_query: str = ""
+    received_at: float = 0.0  # unix seconds when the request arrived (before its body was read)
 
     def q(self, name: str, default: str | None = None) -> str | None:
         vals = self.query.get(name)

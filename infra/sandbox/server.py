@@ -1,11 +1,14 @@
-"""DOTM provider sandbox: the parts of Stripe and Firebase that DOTM uses, on one local server.
+"""DOTM provider sandbox: the parts of Stripe, Firebase, the carrier (OXIO) and Resend that DOTM
+uses, on one local server.
 
     python infra/sandbox/server.py --port 3001 \
         --webhook-url http://127.0.0.1:3000/webhooks/stripe \
-        --webhook-secret whsec_local --stripe-key sk_test_local --firebase-project dotm-local
+        --webhook-secret whsec_local --stripe-key sk_test_local --firebase-project dotm-local \
+        --oxio-key oxio_test_local --resend-key re_test_local
 
-Real provider paths are served as the providers name them (`/v1/...` for Stripe, Google's JWKS
-path for Firebase); test-only endpoints live under `/__sandbox/` (DESIGN §7):
+Real provider paths are served as the providers name them (`/v1/...` for Stripe,
+`/v1/activations` for the carrier, `/emails` for Resend, Google's JWKS path for Firebase);
+test-only endpoints live under `/__sandbox/` (DESIGN §7; details in carrier.py and mail.py):
 
     GET  /__sandbox/health
     POST /__sandbox/reset                           forget everything but the signing keys
@@ -19,6 +22,12 @@ path for Firebase); test-only endpoints live under `/__sandbox/` (DESIGN §7):
     GET  /__sandbox/stripe/invoices?customer_email= invoices made for customers with that email
     GET  /__sandbox/stripe/customers?email=
     GET  /__sandbox/stripe/hosted/{id}              the "hosted invoice page"
+    GET  /__sandbox/carrier/calls[?key=]            every activation call: start time, key, result
+    GET  /__sandbox/carrier/lines[?key=]            lines made, one per idempotency key
+    POST /__sandbox/carrier/faults {fail_next, status, delay_ms, keys?, permanent?}
+    GET  /__sandbox/mail/messages[?to=]             captured emails with attachments
+    GET  /__sandbox/mail/calls                      every POST /emails
+    POST /__sandbox/mail/faults {fail_next, status, delay_ms?}
 
 Every flag has an environment variable (SANDBOX_PORT, SANDBOX_WEBHOOK_URL, ...). State is in
 memory; the RSA keys are generated at start and never written anywhere.
@@ -38,15 +47,19 @@ from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from carrier import Carrier  # noqa: E402
 from common import Request, Response, json_response  # noqa: E402
 from firebase import JWKS_PATH, Firebase  # noqa: E402
+from mail import Mailbox  # noqa: E402
 from stripe_api import Stripe  # noqa: E402
 
 
 class Sandbox:
-    def __init__(self, stripe: Stripe, firebase: Firebase):
+    def __init__(self, stripe: Stripe, firebase: Firebase, carrier: Carrier, mail: Mailbox):
         self.stripe = stripe
         self.firebase = firebase
+        self.carrier = carrier
+        self.mail = mail
         self.lock = threading.Lock()
         self.requests: list[dict] = []
 
@@ -67,8 +80,12 @@ class Sandbox:
         path = req.path
         if path == JWKS_PATH and req.method == "GET":
             return self.firebase.jwks()
+        if path == "/v1/activations" or path.startswith("/v1/activations/"):
+            return self.carrier.handle_api(req)
         if path.startswith("/v1/") or path == "/v1":
             return self.stripe.handle_v1(req)
+        if path == "/emails" or path.startswith("/emails/"):
+            return self.mail.handle_api(req)
         if path.startswith("/__sandbox/"):
             parts = path.strip("/").split("/")[1:]
             match parts:
@@ -77,6 +94,8 @@ class Sandbox:
                 case ["reset"] if req.method == "POST":
                     self.stripe.reset()
                     self.firebase.reset()
+                    self.carrier.reset()
+                    self.mail.reset()
                     with self.lock:
                         self.requests = []
                     return json_response(200, {"ok": True})
@@ -89,6 +108,10 @@ class Sandbox:
                     return self.firebase.handle_sandbox(req, rest)
                 case ["stripe", *rest]:
                     return self.stripe.handle_sandbox(req, rest)
+                case ["carrier", *rest]:
+                    return self.carrier.handle_sandbox(req, rest)
+                case ["mail", *rest]:
+                    return self.mail.handle_sandbox(req, rest)
         return json_response(404, {"error": f"no endpoint {req.method} {path}"})
 
 
@@ -110,6 +133,7 @@ def make_handler(sandbox: Sandbox):
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
                 raw_query=split.query,
+                received_at=started,
             )
             try:
                 resp = sandbox.handle(req)
@@ -148,6 +172,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--webhook-secret", default=env("STRIPE_WEBHOOK_SECRET", "whsec_local"))
     p.add_argument("--stripe-key", default=env("STRIPE_SECRET_KEY", "sk_test_local"),
                    help="the only secret key the Stripe API accepts")
+    p.add_argument("--oxio-key", default=env("OXIO_API_KEY", "oxio_test_local"),
+                   help="the only API key the carrier (POST /v1/activations) accepts")
+    p.add_argument("--resend-key", default=env("RESEND_API_KEY", "re_test_local"),
+                   help="the only API key the mail API (POST /emails) accepts")
     p.add_argument("--firebase-project", default=env("FIREBASE_PROJECT_ID", "dotm-local"))
     p.add_argument("--jwks-max-age", type=int, default=int(env("SANDBOX_JWKS_MAX_AGE", "3600")))
     p.add_argument("--webhook-retry-base", type=float,
@@ -166,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
                     webhook_timeout=a.webhook_timeout,
                     log=lambda line: print(line, flush=True))
     firebase = Firebase(a.firebase_project, a.jwks_max_age)
-    sandbox = Sandbox(stripe, firebase)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    sandbox = Sandbox(stripe, firebase, Carrier(a.oxio_key, log=log), Mailbox(a.resend_key, log=log))
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
     server = ThreadingHTTPServer((a.host, a.port), make_handler(sandbox))

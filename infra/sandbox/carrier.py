@@ -1,0 +1,284 @@
+"""The carrier (OXIO-style REST) that DOTM's carrier adapter calls, plus the sandbox's test endpoints.
+
+    POST /v1/activations          Authorization: Bearer <oxio key>, Idempotency-Key: <purchase id>
+         {"customer_ref": "<uid>", "plan": "esim_beta", "iccid_hint"?: "..."}
+      -> 201 {"activation_id", "status": "active", "phone_number": "+1NXXNXXXXXX", "iccid": "89...",
+              "smdp_address": "smdp.sandbox.oxio.local", "activation_code", "customer_ref", "plan",
+              "created_at"}
+         The same key always answers the same line (200, `Idempotent-Replayed: true`) and never
+         makes a second one; the same key with another customer_ref/plan is a 409.
+    GET  /v1/activations/{activation_id}
+
+Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/carrier/):
+
+    GET  calls[?key=]     every POST /v1/activations: `at` (unix seconds, taken when the request
+                          arrived), `ended_at`, idempotency_key, status, replayed, fault, activation_id
+    GET  lines[?key=]     the lines made, one per idempotency key, in creation order
+    POST faults {fail_next: N, status: 503, delay_ms: 0, keys?: [...], permanent?: false}
+                          the next N calls (with `keys`: the next N calls of each of those keys)
+                          wait delay_ms, then fail with `status` (JSON error body); a `status` of
+                          null or 2xx only delays. `permanent: true` (needs `keys`) fails those keys
+                          on every call from now on (default status 422: the carrier rejects the
+                          job for good). Faults are consumed per call; a failed call makes no line.
+    GET  faults           what is still armed
+    DELETE faults         disarm everything
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+import uuid
+
+from common import BadRequest, Request, Response, json_response
+
+SMDP_ADDRESS = "smdp.sandbox.oxio.local"
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def luhn_digit(digits: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:  # every second digit from the right, the check digit's neighbour first
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def new_phone_number() -> str:
+    """A valid-looking North American number: +1 NXX NXX XXXX, neither part an N11 code, and
+    never 555 (the fictional exchange) or 9xx area codes (unassigned/special)."""
+    rnd = secrets.SystemRandom()
+    while True:
+        area = f"{rnd.randint(2, 8)}{rnd.randint(0, 9)}{rnd.randint(0, 9)}"
+        exch = f"{rnd.randint(2, 9)}{rnd.randint(0, 9)}{rnd.randint(0, 9)}"
+        if area[1:] == "11" or exch[1:] == "11" or exch == "555" or area[1] == "9":
+            continue
+        return f"+1{area}{exch}{rnd.randint(0, 9999):04d}"
+
+
+def new_iccid() -> str:
+    """19 digits: 89 (telecom) + 1 (country code) + 15 digits + Luhn check digit."""
+    body = "891" + "".join(str(secrets.randbelow(10)) for _ in range(15))
+    return body + luhn_digit(body)
+
+
+def new_activation_code() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    groups = ["".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(4)]
+    return "-".join(groups)
+
+
+class Carrier:
+    def __init__(self, api_key: str, log=print):
+        self.api_key = api_key
+        self.log = log
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.lines: dict[str, dict] = {}  # idempotency key -> line
+            self.by_id: dict[str, dict] = {}
+            self.calls: list[dict] = []
+            self.fail_next: list[dict] = []  # [{left, status, delay_ms}] for any call, in order
+            self.key_faults: dict[str, list[dict]] = {}  # key -> [{left, status, delay_ms}]
+            self.permanent: dict[str, dict] = {}  # key -> {status, delay_ms}
+            self.numbers: set[str] = set()
+
+    # ---- the API --------------------------------------------------------------------------
+
+    def _auth(self, req: Request) -> Response | None:
+        auth = req.headers.get("authorization", "")
+        key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        if not key:
+            return _error(401, "unauthorized", "Missing bearer token in the Authorization header.")
+        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            return _error(401, "unauthorized", "Invalid API key.")
+        return None
+
+    def handle_api(self, req: Request) -> Response:
+        denied = self._auth(req)
+        if denied is not None:
+            return denied
+        parts = req.path.strip("/").split("/")[1:]  # after "v1"
+        match parts:
+            case ["activations"] if req.method == "POST":
+                return self.activate(req)
+            case ["activations", aid] if req.method == "GET":
+                with self.lock:
+                    line = self.by_id.get(aid)
+                if line is None:
+                    return _error(404, "not_found", f"No activation {aid}.")
+                return json_response(200, self._view(line))
+        return _error(404, "not_found", f"No endpoint {req.method} {req.path}.")
+
+    @staticmethod
+    def _view(line: dict) -> dict:
+        return {k: v for k, v in line.items() if k != "idempotency_key"}
+
+    def _take_fault(self, key: str | None) -> dict | None:
+        """The fault this call meets (consumed), or None. Caller holds the lock."""
+        if key is not None and key in self.permanent:
+            return dict(self.permanent[key], permanent=True)
+        if key is not None and self.key_faults.get(key):
+            f = self.key_faults[key][0]
+            f["left"] -= 1
+            if f["left"] <= 0:
+                self.key_faults[key].pop(0)
+            return f
+        if self.fail_next:
+            f = self.fail_next[0]
+            f["left"] -= 1
+            if f["left"] <= 0:
+                self.fail_next.pop(0)
+            return f
+        return None
+
+    def activate(self, req: Request) -> Response:
+        started = req.received_at or time.time()
+        key = req.headers.get("idempotency-key")
+        call = {"at": started, "idempotency_key": key, "status": None, "replayed": False,
+                "fault": False, "activation_id": None, "customer_ref": None}
+        with self.lock:
+            self.calls.append(call)
+            fault = self._take_fault(key)
+        try:
+            resp = self._activate(req, key, call, fault)
+        except BadRequest as e:
+            resp = _error(400, "invalid_request", str(e))
+        call["status"] = resp.status
+        call["ended_at"] = time.time()
+        return resp
+
+    def _activate(self, req: Request, key: str | None, call: dict, fault: dict | None) -> Response:
+        if fault is not None:
+            call["fault"] = True
+            if fault.get("delay_ms"):
+                time.sleep(fault["delay_ms"] / 1000)
+            status = fault.get("status")
+            if status is not None and not 200 <= status < 300:
+                if fault.get("permanent"):
+                    return _error(status, "activation_rejected",
+                                  "The carrier rejected this activation (sandbox: permanent "
+                                  "fault for this idempotency key).")
+                return _error(status, "service_unavailable" if status >= 500 else "fault",
+                              f"Sandbox fault: HTTP {status} (injected).")
+        if not key:
+            return _error(400, "idempotency_key_required",
+                          "The Idempotency-Key header is required for POST /v1/activations.")
+        body = req.json()
+        customer_ref, plan = body.get("customer_ref"), body.get("plan")
+        for name, v in (("customer_ref", customer_ref), ("plan", plan)):
+            if not isinstance(v, str) or not v:
+                return _error(422, "invalid_parameter", f"`{name}` is required (a non-empty string).")
+        hint = body.get("iccid_hint")
+        if hint is not None and not isinstance(hint, str):
+            return _error(422, "invalid_parameter", "`iccid_hint` must be a string.")
+        call["customer_ref"] = customer_ref
+        with self.lock:
+            line = self.lines.get(key)
+            if line is not None:
+                if (line["customer_ref"], line["plan"]) != (customer_ref, plan):
+                    return _error(409, "idempotency_conflict",
+                                  f"Idempotency-Key '{key}' was first used for another "
+                                  "customer_ref/plan.")
+                call["replayed"] = True
+                call["activation_id"] = line["activation_id"]
+                return json_response(200, self._view(line), {"Idempotent-Replayed": "true"})
+            phone = new_phone_number()
+            while phone in self.numbers:
+                phone = new_phone_number()
+            self.numbers.add(phone)
+            line = {
+                "activation_id": f"act_{uuid.uuid4().hex[:20]}",
+                "status": "active",
+                "phone_number": phone,
+                "iccid": new_iccid(),
+                "smdp_address": SMDP_ADDRESS,
+                "activation_code": new_activation_code(),
+                "customer_ref": customer_ref,
+                "plan": plan,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "idempotency_key": key,
+            }
+            self.lines[key] = line
+            self.by_id[line["activation_id"]] = line
+            call["activation_id"] = line["activation_id"]
+        return json_response(201, self._view(line))
+
+    # ---- test endpoints -------------------------------------------------------------------
+
+    def handle_sandbox(self, req: Request, parts: list[str]) -> Response:
+        try:
+            match parts:
+                case ["calls"] if req.method == "GET":
+                    key = req.q("key")
+                    with self.lock:
+                        calls = [dict(c) for c in self.calls
+                                 if key is None or c["idempotency_key"] == key]
+                    return json_response(200, {"calls": calls})
+                case ["lines"] if req.method == "GET":
+                    key = req.q("key")
+                    with self.lock:
+                        lines = [dict(ln) for ln in self.lines.values()
+                                 if key is None or ln["idempotency_key"] == key]
+                    return json_response(200, {"lines": lines})
+                case ["faults"] if req.method == "POST":
+                    return self._arm(req.json())
+                case ["faults"] if req.method == "GET":
+                    with self.lock:
+                        return json_response(200, self._faults_view())
+                case ["faults"] if req.method == "DELETE":
+                    with self.lock:
+                        self.fail_next, self.key_faults, self.permanent = [], {}, {}
+                        return json_response(200, self._faults_view())
+        except BadRequest as e:
+            return json_response(400, {"error": str(e)})
+        return json_response(404, {"error": f"no endpoint {req.method} {req.path}"})
+
+    def _faults_view(self) -> dict:
+        return {"fail_next": [dict(f) for f in self.fail_next],
+                "keys": {k: [dict(f) for f in v] for k, v in self.key_faults.items() if v},
+                "permanent": {k: dict(v) for k, v in self.permanent.items()}}
+
+    def _arm(self, body: dict) -> Response:
+        permanent = body.get("permanent", False)
+        keys = body.get("keys")
+        if not isinstance(permanent, bool):
+            raise BadRequest("`permanent` must be a boolean")
+        if keys is not None and (not isinstance(keys, list)
+                                 or not all(isinstance(k, str) and k for k in keys)):
+            raise BadRequest("`keys` must be a list of idempotency keys (purchase ids)")
+        status = body.get("status", 422 if permanent else 503)
+        if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
+            raise BadRequest("`status` must be an HTTP status (100-599) or null")
+        delay_ms = body.get("delay_ms", 0)
+        if not isinstance(delay_ms, (int, float)) or delay_ms < 0:
+            raise BadRequest("`delay_ms` must be a non-negative number")
+        fail_next = body.get("fail_next", 1)
+        if not isinstance(fail_next, int) or isinstance(fail_next, bool) or fail_next < 0:
+            raise BadRequest("`fail_next` must be a non-negative integer")
+        with self.lock:
+            if permanent:
+                if not keys:
+                    raise BadRequest("`permanent: true` needs `keys`")
+                for k in keys:
+                    self.permanent[k] = {"status": status, "delay_ms": delay_ms}
+            elif fail_next:
+                if keys:
+                    for k in keys:
+                        self.key_faults.setdefault(k, []).append(
+                            {"left": fail_next, "status": status, "delay_ms": delay_ms})
+                else:
+                    self.fail_next.append({"left": fail_next, "status": status,
+                                           "delay_ms": delay_ms})
+            return json_response(200, self._faults_view())

@@ -1,0 +1,267 @@
+"""The provider sandbox's carrier (OXIO-style REST): what DOTM's carrier adapter and the activation
+tests rely on (issue 5). Fault injection and reset change shared state, so these tests run against
+a sandbox of their own (same code as the stack's, started here with its own key); one test checks
+that the stack's sandbox serves the carrier with the stack's key."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import time
+import uuid
+
+import httpx
+import pytest
+from private_sandbox import PrivateSandbox
+
+KEY = "oxio_test_private"
+
+
+@pytest.fixture(scope="module")
+def sbx():
+    s = PrivateSandbox("--oxio-key", KEY)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def carrier(sbx):
+    with httpx.Client(base_url=sbx.url, timeout=30,
+                      headers={"Authorization": f"Bearer {KEY}"}) as c:
+        c.delete("/__sandbox/carrier/faults").raise_for_status()
+        yield c
+
+
+def purchase_id() -> str:
+    return f"in_{uuid.uuid4().hex[:24]}"
+
+
+def activate(c: httpx.Client, key: str | None, uid: str = "uid-1", plan: str = "esim_beta",
+             **extra) -> httpx.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    return c.post("/v1/activations", json={"customer_ref": uid, "plan": plan, **extra},
+                  headers=headers)
+
+
+def calls(c: httpx.Client, key: str | None = None) -> list[dict]:
+    r = c.get("/__sandbox/carrier/calls", params={"key": key} if key else None)
+    r.raise_for_status()
+    return r.json()["calls"]
+
+
+def lines(c: httpx.Client, key: str | None = None) -> list[dict]:
+    r = c.get("/__sandbox/carrier/lines", params={"key": key} if key else None)
+    r.raise_for_status()
+    return r.json()["lines"]
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+NANP = re.compile(r"\+1[2-9]\d{2}[2-9]\d{6}")
+
+
+def test_activation_makes_a_line_with_number_iccid_and_lpa_parts(carrier):
+    key = purchase_id()
+    before = time.time()
+    r = activate(carrier, key, uid="uid-42", iccid_hint="8901")
+    assert r.status_code == 201, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    line = r.json()
+    assert line["status"] == "active"
+    assert line["activation_id"].startswith("act_")
+    assert NANP.fullmatch(line["phone_number"]), line
+    assert line["phone_number"][3:5] != "11" and line["phone_number"][6:8] != "11", line
+    assert re.fullmatch(r"89\d{17,18}", line["iccid"]) and luhn_ok(line["iccid"]), line
+    assert line["smdp_address"] == "smdp.sandbox.oxio.local"
+    assert re.fullmatch(r"[A-Z0-9-]{8,}", line["activation_code"]), line
+    assert "$" not in line["activation_code"]  # it goes into LPA:1$<smdp>$<code>
+    assert line["customer_ref"] == "uid-42" and line["plan"] == "esim_beta"
+
+    got = carrier.get(f"/v1/activations/{line['activation_id']}")
+    assert got.status_code == 200 and got.json() == line
+
+    [call] = calls(carrier, key)
+    assert before - 0.5 <= call["at"] <= time.time(), call
+    assert call["idempotency_key"] == key and call["status"] == 201
+    assert call["replayed"] is False and call["fault"] is False
+    assert call["activation_id"] == line["activation_id"]
+    [rec] = lines(carrier, key)
+    assert rec["phone_number"] == line["phone_number"] and rec["idempotency_key"] == key
+
+
+def test_numbers_and_iccids_differ_between_lines(carrier):
+    made = [activate(carrier, purchase_id()).json() for _ in range(20)]
+    assert len({m["phone_number"] for m in made}) == 20
+    assert len({m["iccid"] for m in made}) == 20
+    assert len({m["activation_code"] for m in made}) == 20
+
+
+def test_same_idempotency_key_replays_the_same_line_and_never_makes_a_second(carrier):
+    key = purchase_id()
+    first = activate(carrier, key)
+    again = activate(carrier, key)
+    assert first.status_code == 201 and again.status_code == 200, (first.text, again.text)
+    assert again.json() == first.json()
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert len(lines(carrier, key)) == 1
+    assert [(c["status"], c["replayed"]) for c in calls(carrier, key)] == [(201, False), (200, True)]
+
+    # The same key for another customer is a conflict, not a new line.
+    other = activate(carrier, key, uid="someone-else")
+    assert other.status_code == 409 and other.json()["error"]["code"], other.text
+    assert len(lines(carrier, key)) == 1
+
+
+def test_concurrent_calls_with_one_key_make_one_line(carrier, sbx):
+    key = purchase_id()
+
+    def one(_):
+        with httpx.Client(base_url=sbx.url, timeout=30,
+                          headers={"Authorization": f"Bearer {KEY}"}) as c:
+            return activate(c, key)
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        rs = list(pool.map(one, range(10)))
+    assert sorted(r.status_code for r in rs) == [200] * 9 + [201], [r.text for r in rs]
+    assert len({r.json()["activation_id"] for r in rs}) == 1
+    assert len(lines(carrier, key)) == 1
+    assert sum(not c["replayed"] for c in calls(carrier, key)) == 1
+
+
+def test_auth_and_bad_requests(carrier, sbx):
+    for headers in ({}, {"Authorization": "Bearer oxio_wrong"}):
+        r = httpx.post(f"{sbx.url}/v1/activations", headers={**headers, "Idempotency-Key": "k"},
+                       json={"customer_ref": "u", "plan": "esim_beta"})
+        assert r.status_code == 401 and r.json()["error"]["message"], r.text
+        assert "oxio_wrong" not in r.text
+    r = activate(carrier, None)
+    assert r.status_code == 400 and "Idempotency-Key" in r.json()["error"]["message"], r.text
+    r = carrier.post("/v1/activations", json={"plan": "esim_beta"},
+                     headers={"Idempotency-Key": purchase_id()})
+    assert r.status_code == 422 and "customer_ref" in r.json()["error"]["message"], r.text
+    r = carrier.post("/v1/activations", content=b"not json",
+                     headers={"Idempotency-Key": purchase_id()})
+    assert r.status_code == 400, r.text
+    assert carrier.get("/v1/activations/act_nope").status_code == 404
+
+
+def test_fail_next_fails_the_next_calls_with_a_json_error_and_makes_no_line(carrier):
+    r = carrier.post("/__sandbox/carrier/faults", json={"fail_next": 2, "status": 503})
+    assert r.status_code == 200, r.text
+    k1, k2, k3 = purchase_id(), purchase_id(), purchase_id()
+    a, b = activate(carrier, k1), activate(carrier, k2)
+    assert a.status_code == b.status_code == 503
+    assert a.json()["error"]["code"] and a.json()["error"]["message"]
+    assert lines(carrier, k1) == [] and lines(carrier, k2) == []
+    assert activate(carrier, k3).status_code == 201
+    assert activate(carrier, k1).status_code == 201  # the retry succeeds and makes the line
+    assert len(lines(carrier, k1)) == 1
+    assert [(c["status"], c["fault"]) for c in calls(carrier, k1)] == [(503, True), (201, False)]
+
+
+def test_faults_by_key_fail_only_those_keys_n_times_each(carrier):
+    hit, hit2, other = purchase_id(), purchase_id(), purchase_id()
+    r = carrier.post("/__sandbox/carrier/faults",
+                     json={"fail_next": 2, "status": 500, "keys": [hit, hit2]})
+    assert r.status_code == 200, r.text
+    assert activate(carrier, other).status_code == 201
+    assert [activate(carrier, hit).status_code for _ in range(3)] == [500, 500, 201]
+    assert [activate(carrier, hit2).status_code for _ in range(3)] == [500, 500, 201]
+    assert len(lines(carrier, hit)) == 1 and len(lines(carrier, hit2)) == 1
+    assert carrier.get("/__sandbox/carrier/faults").json()["keys"] == {}
+
+
+def test_permanent_fault_rejects_a_key_forever(carrier):
+    bad, good = purchase_id(), purchase_id()
+    r = carrier.post("/__sandbox/carrier/faults", json={"permanent": True, "keys": [bad]})
+    assert r.status_code == 200, r.text
+    for _ in range(4):
+        r = activate(carrier, bad)
+        assert 400 <= r.status_code < 500 and r.json()["error"]["code"] == "activation_rejected"
+    assert activate(carrier, good).status_code == 201
+    assert lines(carrier, bad) == []
+    assert len(calls(carrier, bad)) == 4
+    r = carrier.post("/__sandbox/carrier/faults", json={"permanent": True})
+    assert r.status_code == 400, "permanent needs keys"
+
+
+def test_delay_only_fault_slows_the_call_and_still_makes_the_line(carrier):
+    key = purchase_id()
+    carrier.post("/__sandbox/carrier/faults",
+                 json={"fail_next": 1, "status": None, "delay_ms": 600, "keys": [key]})
+    t0 = time.monotonic()
+    r = activate(carrier, key)
+    assert r.status_code == 201 and time.monotonic() - t0 >= 0.55
+    [call] = calls(carrier, key)
+    assert call["ended_at"] - call["at"] >= 0.55, call  # `at` is when the request arrived
+
+
+def test_a_timed_out_call_still_makes_the_line_and_the_retry_replays_it(carrier, sbx):
+    """As at a real carrier: the client gives up, the carrier finishes anyway."""
+    key = purchase_id()
+    carrier.post("/__sandbox/carrier/faults",
+                 json={"fail_next": 1, "status": None, "delay_ms": 800, "keys": [key]})
+    with httpx.Client(base_url=sbx.url, timeout=0.2,
+                      headers={"Authorization": f"Bearer {KEY}"}) as c:
+        with pytest.raises(httpx.TimeoutException):
+            activate(c, key)
+    time.sleep(1.0)
+    r = activate(carrier, key)
+    assert r.status_code == 200 and r.headers.get("idempotent-replayed") == "true", r.text
+    assert len(lines(carrier, key)) == 1
+
+
+def test_bad_fault_requests_are_400(carrier):
+    for body in ({"fail_next": -1}, {"status": 42}, {"delay_ms": "x"}, {"keys": "in_1"},
+                 {"permanent": "yes", "keys": ["a"]}):
+        r = carrier.post("/__sandbox/carrier/faults", json=body)
+        assert r.status_code == 400, (body, r.text)
+
+
+def test_reset_forgets_calls_lines_and_faults(carrier):
+    key = purchase_id()
+    activate(carrier, key)
+    carrier.post("/__sandbox/carrier/faults", json={"fail_next": 5})
+    assert carrier.post("/__sandbox/reset").status_code == 200
+    assert calls(carrier) == [] and lines(carrier) == []
+    assert activate(carrier, key).status_code == 201  # no fault left, and a fresh line
+
+
+def test_the_stacks_sandbox_serves_the_carrier_with_the_stacks_key():
+    url = os.environ.get("DOTM_SANDBOX_URL")
+    if not url:
+        pytest.skip("DOTM_SANDBOX_URL is not set (run under `make test`)")
+    key = os.environ.get("OXIO_API_KEY", "oxio_test_local")
+    pid = purchase_id()
+    r = httpx.post(f"{url}/v1/activations", json={"customer_ref": "sandbox-test", "plan": "probe"},
+                   headers={"Authorization": f"Bearer {key}", "Idempotency-Key": pid}, timeout=30)
+    assert r.status_code == 201, r.text
+    got = httpx.get(f"{url}/__sandbox/carrier/calls", params={"key": pid}, timeout=30).json()
+    assert [c["status"] for c in got["calls"]] == [201]
+
+
+def test_the_provider_secret_carries_the_carrier_key_the_sandbox_accepts():
+    import json
+
+    import boto3
+    missing = [v for v in ("AWS_ENDPOINT_URL", "PROVIDER_SECRET_ID") if not os.environ.get(v)]
+    if missing:
+        pytest.skip(f"{missing} not set (run under `make test`)")
+    sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                      region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    value = json.loads(sm.get_secret_value(SecretId=os.environ["PROVIDER_SECRET_ID"])["SecretString"])
+    assert value["oxio_api_key"] == os.environ.get("OXIO_API_KEY", "oxio_test_local")
+    assert os.environ["CARRIER_API_BASE"] == os.environ["DOTM_SANDBOX_URL"].rstrip("/")
+    r = httpx.post(f"{os.environ['CARRIER_API_BASE']}/v1/activations",
+                   json={"customer_ref": "secret-test", "plan": "probe"},
+                   headers={"Authorization": f"Bearer {value['oxio_api_key']}",
+                            "Idempotency-Key": purchase_id()}, timeout=30)
+    assert r.status_code == 201, r.text

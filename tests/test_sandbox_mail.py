@@ -1,0 +1,184 @@
+"""The provider sandbox's mailbox (Resend's `POST /emails`): what DOTM's mailer relies on and what the
+activation tests read back (issue 5). Runs against a sandbox of its own (fault injection and reset
+change shared state); one test checks the stack's sandbox with the stack's key."""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+import uuid
+import zlib
+
+import httpx
+import pytest
+from private_sandbox import PrivateSandbox
+
+KEY = "re_test_private"
+
+
+@pytest.fixture(scope="module")
+def sbx():
+    s = PrivateSandbox("--resend-key", KEY)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def resend(sbx):
+    with httpx.Client(base_url=sbx.url, timeout=30,
+                      headers={"Authorization": f"Bearer {KEY}"}) as c:
+        c.delete("/__sandbox/mail/faults").raise_for_status()
+        yield c
+
+
+def address() -> str:
+    return f"m{uuid.uuid4().hex[:12]}@example.test"
+
+
+def tiny_png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"\x00\xff"  # one row, filter byte + one white grey pixel
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def messages(c: httpx.Client, to: str | None = None) -> list[dict]:
+    r = c.get("/__sandbox/mail/messages", params={"to": to} if to else None)
+    r.raise_for_status()
+    return r.json()["messages"]
+
+
+def email(to, **extra) -> dict:
+    return {"from": "DOTM <esim@dotm.local>", "to": to, "subject": "Your DOTM eSIM is active",
+            "html": "<p>+15005550006</p>", "text": "+15005550006", **extra}
+
+
+def test_send_captures_the_message_with_decoded_attachments(resend):
+    to = address()
+    png = tiny_png()
+    r = resend.post("/emails", json=email([to], attachments=[
+        {"filename": "esim-qr.png", "content": base64.b64encode(png).decode(),
+         "content_type": "image/png"},
+        {"filename": "readme.txt", "content": base64.b64encode(b"hello").decode()},
+    ]))
+    assert r.status_code == 200, r.text
+    mid = r.json()["id"]
+    assert str(uuid.UUID(mid)) == mid
+
+    [m] = messages(resend, to)
+    assert m["id"] == mid and m["to"] == [to] and m["from"] == "DOTM <esim@dotm.local>"
+    assert m["subject"] == "Your DOTM eSIM is active"
+    assert m["html"] == "<p>+15005550006</p>" and m["text"] == "+15005550006"
+    qr, txt = m["attachments"]
+    assert qr["filename"] == "esim-qr.png" and qr["content_type"] == "image/png"
+    assert qr["size"] == len(png) and base64.b64decode(qr["content"]) == png
+    assert txt["content_type"] == "text/plain" and txt["size"] == 5  # guessed from the name
+
+    got = resend.get(f"/emails/{mid}")
+    assert got.status_code == 200 and got.json()["object"] == "email"
+    assert got.json()["to"] == [to]
+
+
+def test_to_may_be_a_string_and_the_filter_ignores_case_and_display_names(resend):
+    to = address()
+    assert resend.post("/emails", json=email(f"Pat <{to}>")).status_code == 200
+    assert len(messages(resend, to.upper())) == 1
+    assert messages(resend, address()) == []
+
+
+def test_missing_fields_are_422_in_resends_shape(resend):
+    to = address()
+    for drop, field in (("from", "from"), ("to", "to"), ("subject", "subject")):
+        body = email([to])
+        del body[drop]
+        r = resend.post("/emails", json=body)
+        assert r.status_code == 422, r.text
+        err = r.json()
+        assert err == {"statusCode": 422, "name": "missing_required_field",
+                       "message": f"Missing `{field}` field."}
+    r = resend.post("/emails", json={k: v for k, v in email([to]).items() if k not in ("html", "text")})
+    assert r.status_code == 422 and r.json()["name"] == "missing_required_field"
+    r = resend.post("/emails", json=email(["not-an-address"]))
+    assert r.status_code == 422 and r.json()["name"] == "validation_error"
+    r = resend.post("/emails", json=email([to], attachments=[{"filename": "a.png", "content": "%%%"}]))
+    assert r.status_code == 422 and "base64" in r.json()["message"]
+    assert messages(resend, to) == []
+
+
+def test_auth_missing_is_401_and_wrong_is_403(sbx):
+    r = httpx.post(f"{sbx.url}/emails", json=email([address()]))
+    assert r.status_code == 401 and r.json()["name"] == "missing_api_key"
+    r = httpx.post(f"{sbx.url}/emails", json=email([address()]),
+                   headers={"Authorization": "Bearer re_wrong"})
+    assert r.status_code == 403 and r.json()["name"] == "invalid_api_key"
+
+
+def test_idempotency_key_answers_the_same_id_and_sends_once(resend):
+    to, key = address(), f"activation-email/{uuid.uuid4()}"
+    body = email([to])
+    a = resend.post("/emails", json=body, headers={"Idempotency-Key": key})
+    b = resend.post("/emails", json=body, headers={"Idempotency-Key": key})
+    assert a.status_code == b.status_code == 200
+    assert a.json()["id"] == b.json()["id"]
+    assert len(messages(resend, to)) == 1
+    other = resend.post("/emails", json=email([to], subject="Another"), headers={"Idempotency-Key": key})
+    assert other.status_code == 409 and other.json()["name"] == "invalid_idempotent_request"
+    assert len(messages(resend, to)) == 1
+
+
+def test_faults_fail_the_next_sends_and_send_nothing(resend):
+    to = address()
+    r = resend.post("/__sandbox/mail/faults", json={"fail_next": 2, "status": 503})
+    assert r.status_code == 200, r.text
+    key = str(uuid.uuid4())
+    for _ in range(2):
+        r = resend.post("/emails", json=email([to]), headers={"Idempotency-Key": key})
+        assert r.status_code == 503 and r.json()["statusCode"] == 503 and r.json()["name"]
+    assert messages(resend, to) == []
+    r = resend.post("/emails", json=email([to]), headers={"Idempotency-Key": key})
+    assert r.status_code == 200  # a failed send did not take the key
+    assert len(messages(resend, to)) == 1
+    calls = resend.get("/__sandbox/mail/calls").json()["calls"]
+    mine = [c for c in calls if c["idempotency_key"] == key]
+    assert [(c["status"], c["fault"]) for c in mine] == [(503, True), (503, True), (200, False)]
+
+
+def test_reset_forgets_messages(resend):
+    to = address()
+    resend.post("/emails", json=email([to]))
+    assert resend.post("/__sandbox/reset").status_code == 200
+    assert messages(resend) == []
+
+
+def test_the_stacks_sandbox_serves_mail_with_the_stacks_key():
+    url = os.environ.get("DOTM_SANDBOX_URL")
+    if not url:
+        pytest.skip("DOTM_SANDBOX_URL is not set (run under `make test`)")
+    key = os.environ.get("RESEND_API_KEY", "re_test_local")
+    to = address()
+    r = httpx.post(f"{url}/emails", json=email([to]), headers={"Authorization": f"Bearer {key}"},
+                   timeout=30)
+    assert r.status_code == 200, r.text
+    got = httpx.get(f"{url}/__sandbox/mail/messages", params={"to": to}, timeout=30).json()
+    assert [m["id"] for m in got["messages"]] == [r.json()["id"]]
+
+
+def test_the_provider_secret_carries_the_mail_key_the_sandbox_accepts():
+    import json
+
+    import boto3
+    missing = [v for v in ("AWS_ENDPOINT_URL", "PROVIDER_SECRET_ID") if not os.environ.get(v)]
+    if missing:
+        pytest.skip(f"{missing} not set (run under `make test`)")
+    sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                      region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    value = json.loads(sm.get_secret_value(SecretId=os.environ["PROVIDER_SECRET_ID"])["SecretString"])
+    assert value["resend_api_key"] == os.environ.get("RESEND_API_KEY", "re_test_local")
+    assert os.environ["MAIL_API_BASE"] == os.environ["DOTM_SANDBOX_URL"].rstrip("/")
+    assert os.environ["MAIL_FROM"] == "DOTM <esim@dotm.local>"
+    to = address()
+    r = httpx.post(f"{os.environ['MAIL_API_BASE']}/emails", json=email([to], **{"from": os.environ["MAIL_FROM"]}),
+                   headers={"Authorization": f"Bearer {value['resend_api_key']}"}, timeout=30)
+    assert r.status_code == 200, r.text
