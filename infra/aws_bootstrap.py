@@ -11,8 +11,8 @@ references between resources, and creates:
 - every AWS::DynamoDB::Table (keys, attribute definitions, billing mode, GSIs/LSIs, streams, TTL)
 - every AWS::SQS::Queue (its attributes, RedrivePolicy with the dead-letter queue's ARN)
 - every AWS::SecretsManager::Secret, whose value is the local one: the template's SecretString
-  (a JSON object) overlaid with --stripe-secret-key / --stripe-webhook-secret (or the whole JSON
-  from --secret-string / DOTM_PROVIDER_SECRET)
+  (a JSON object) overlaid with --stripe-secret-key / --stripe-webhook-secret / --oxio-api-key /
+  --resend-api-key (or the whole JSON from --secret-string / DOTM_PROVIDER_SECRET)
 
 Idempotent: what exists is brought in line (TTL, queue attributes, secret value), not recreated.
 Prints shell `export` lines for the functions' environment on stdout (log lines go to stderr).
@@ -369,8 +369,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--region", default=env("AWS_REGION", REGION_DEFAULT))
     p.add_argument("--stripe-secret-key", default=env("STRIPE_SECRET_KEY", "sk_test_local"))
     p.add_argument("--stripe-webhook-secret", default=env("STRIPE_WEBHOOK_SECRET", "whsec_local"))
+    p.add_argument("--oxio-api-key", default=env("OXIO_API_KEY", "oxio_test_local"))
+    p.add_argument("--resend-api-key", default=env("RESEND_API_KEY", "re_test_local"))
     p.add_argument("--secret-string", default=env("DOTM_PROVIDER_SECRET"),
-                   help="the provider secret's whole JSON (overrides the two above)")
+                   help="the provider secret's whole JSON (overrides the four above)")
     p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="template parameter value (repeatable)")
     a = p.parse_args(argv)
@@ -381,7 +383,9 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"aws_bootstrap: --secret-string is not JSON: {e}") from None
     else:
         overrides = {"stripe_secret_key": a.stripe_secret_key,
-                     "stripe_webhook_secret": a.stripe_webhook_secret}
+                     "stripe_webhook_secret": a.stripe_webhook_secret,
+                     "oxio_api_key": a.oxio_api_key,
+                     "resend_api_key": a.resend_api_key}
     params = dict(x.split("=", 1) for x in a.parameter)
     out = bootstrap(a.endpoint, a.stack_name, a.template, a.region, overrides, params)
     for k, v in out.items():

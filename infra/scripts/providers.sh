@@ -1,18 +1,26 @@
 # Start/stop the local stand-ins for the providers: the AWS emulator (moto server: DynamoDB, SQS,
-# Secrets Manager) and the provider sandbox (infra/sandbox: Stripe, Firebase). Sourced after
-# lib.sh, like stack.sh.
+# Secrets Manager), the provider sandbox (infra/sandbox: Stripe, Firebase, the carrier, Resend)
+# and the SQS event source (infra/sqs_event_source.py). Sourced after lib.sh, like stack.sh.
 #   providers_start SANDBOX_PORT MOTO_PORT WEBHOOK_URL LOGDIR
 #       starts both (each in its own process group, logs LOGDIR/moto.log, LOGDIR/sandbox.log),
 #       waits until both answer, creates template.yaml's table, queues and secret in moto
 #       (infra/aws_bootstrap.py) and exports what the functions and the tests read:
 #         AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 #         TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL PROVIDER_SECRET_ID
-#         FIREBASE_PROJECT_ID FIREBASE_JWKS_URL STRIPE_API_BASE
-#         DOTM_SANDBOX_URL STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET
+#         FIREBASE_PROJECT_ID FIREBASE_JWKS_URL STRIPE_API_BASE CARRIER_API_BASE MAIL_API_BASE
+#         MAIL_FROM DOTM_SANDBOX_URL STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET OXIO_API_KEY
+#         RESEND_API_KEY
 #       Defaults that the caller may set first: STACK_NAME (dotm-local), FIREBASE_PROJECT_ID
-#       (dotm-local), STRIPE_SECRET_KEY (sk_test_local), STRIPE_WEBHOOK_SECRET (whsec_local).
+#       (dotm-local), STRIPE_SECRET_KEY (sk_test_local), STRIPE_WEBHOOK_SECRET (whsec_local),
+#       OXIO_API_KEY (oxio_test_local), RESEND_API_KEY (re_test_local),
+#       MAIL_FROM ("DOTM <esim@dotm.local>").
 #       Returns non-zero (after showing the logs' tails) if something does not come up.
-#   providers_stop    stop both process groups (idempotent)
+#   event_source_start LAMBDA_PORT LOGDIR
+#       after the functions start: feeds every SQS queue that a function of template.yaml takes
+#       events from to that function through cargo lambda's invoke API on LAMBDA_PORT, as
+#       Lambda's event source mapping does (batches, ReportBatchItemFailures,
+#       MaximumConcurrency); log LOGDIR/event_source.log. Stopped by providers_stop.
+#   providers_stop    stop every process group started here (idempotent)
 # shellcheck shell=bash
 
 PROVIDERS_PGIDS=()
@@ -58,7 +66,7 @@ PY
 
 _providers_tails() {
   local logdir="$1" f
-  for f in moto sandbox aws_bootstrap; do
+  for f in moto sandbox aws_bootstrap event_source; do
     [[ -s "$logdir/$f.log" ]] || continue
     log "--- $logdir/$f.log (tail)"
     tail -n 20 "$logdir/$f.log" >&2 || true
@@ -78,6 +86,8 @@ providers_start() {
   export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_local}"
   export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local}"
   export FIREBASE_PROJECT_ID="${FIREBASE_PROJECT_ID:-dotm-local}"
+  export OXIO_API_KEY="${OXIO_API_KEY:-oxio_test_local}"
+  export RESEND_API_KEY="${RESEND_API_KEY:-re_test_local}"
   local stack_name="${STACK_NAME:-dotm-local}"
 
   : >"$logdir/moto.log"
@@ -88,7 +98,8 @@ providers_start() {
   setsid "$VENV/bin/python" -u "$ROOT/infra/sandbox/server.py" \
     --port "$sandbox_port" --webhook-url "$webhook_url" \
     --webhook-secret "$STRIPE_WEBHOOK_SECRET" --stripe-key "$STRIPE_SECRET_KEY" \
-    --firebase-project "$FIREBASE_PROJECT_ID" </dev/null >>"$logdir/sandbox.log" 2>&1 &
+    --firebase-project "$FIREBASE_PROJECT_ID" \
+    --oxio-key "$OXIO_API_KEY" --resend-key "$RESEND_API_KEY" </dev/null >>"$logdir/sandbox.log" 2>&1 &
   PROVIDERS_PGIDS+=("$!")
 
   _providers_wait 60 "http://127.0.0.1:$moto_port/moto-api/" \
@@ -107,7 +118,9 @@ providers_start() {
     --endpoint "$AWS_ENDPOINT_URL" --stack-name "$stack_name" \
     --template "$ROOT/template.yaml" --region "$AWS_REGION" \
     --stripe-secret-key "$STRIPE_SECRET_KEY" \
-    --stripe-webhook-secret "$STRIPE_WEBHOOK_SECRET" 2>>"$logdir/aws_bootstrap.log")" || {
+    --stripe-webhook-secret "$STRIPE_WEBHOOK_SECRET" \
+    --oxio-api-key "$OXIO_API_KEY" --resend-api-key "$RESEND_API_KEY" \
+    2>>"$logdir/aws_bootstrap.log")" || {
     log "error: infra/aws_bootstrap.py failed"
     _providers_tails "$logdir"
     return 1
@@ -118,6 +131,19 @@ providers_start() {
   export DOTM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
   export FIREBASE_JWKS_URL="$DOTM_SANDBOX_URL/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
   export STRIPE_API_BASE="$DOTM_SANDBOX_URL/"
+  export CARRIER_API_BASE="$DOTM_SANDBOX_URL"
+  export MAIL_API_BASE="$DOTM_SANDBOX_URL"
+  export MAIL_FROM="${MAIL_FROM:-DOTM <esim@dotm.local>}"
+}
+
+event_source_start() {
+  local lambda_port="$1" logdir="$2"
+  : >"$logdir/event_source.log"
+  setsid "$VENV/bin/python" -u "$ROOT/infra/sqs_event_source.py" \
+    --template "$ROOT/template.yaml" --stack-name "${STACK_NAME:-dotm-local}" \
+    --endpoint "$AWS_ENDPOINT_URL" --region "$AWS_REGION" --lambda-port "$lambda_port" \
+    </dev/null >>"$logdir/event_source.log" 2>&1 &
+  PROVIDERS_PGIDS+=("$!")
 }
 
 providers_stop() {
