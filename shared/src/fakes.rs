@@ -2,17 +2,23 @@
 //! tested against the local stack.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
+use crate::activation::Deps;
+use crate::activations::{Activation, Job, Line, Status, WAITING};
 use crate::catalog::Service;
 use crate::ports::{
-    AuthError, Billing, Clock, CreateUserError, IdentityVerifier, Store, Unavailable,
+    Activations, AuthError, Billing, Carrier, CarrierError, Clock, CreateUserError,
+    IdentityVerifier, Mailer, OutgoingEmail, Queue, Store, ThrottleStore, Unavailable,
 };
 use crate::purchases::{OpenInvoice, Purchase};
+use crate::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
 use crate::users::{Email, Identity, Uid, User};
+use crate::worker::WorkerDeps;
 
 #[derive(Default)]
 struct Tables {
@@ -207,13 +213,354 @@ impl IdentityVerifier for PlainVerifier {
 pub struct FixedClock(pub AtomicI64);
 
 impl FixedClock {
+    /// At `unix` seconds.
     pub fn at(unix: i64) -> Self {
-        FixedClock(AtomicI64::new(unix))
+        FixedClock(AtomicI64::new(unix * 1000))
+    }
+
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
     }
 }
 
 impl Clock for FixedClock {
-    fn now_unix(&self) -> i64 {
+    fn now_unix_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
+}
+
+#[derive(Default)]
+pub struct MemoryActivations {
+    rows: Mutex<HashMap<String, Activation>>,
+}
+
+impl MemoryActivations {
+    fn rows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Activation>> {
+        self.rows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn change(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        f: impl FnOnce(&mut Activation),
+    ) -> Result<Activation, Unavailable> {
+        let mut rows = self.rows();
+        let row = rows
+            .get_mut(&format!("{uid}#{purchase_id}"))
+            .ok_or_else(|| Unavailable::new("activations", "no such activation"))?;
+        f(row);
+        Ok(row.clone())
+    }
+
+    pub fn all(&self) -> Vec<Activation> {
+        self.rows().values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl Activations for MemoryActivations {
+    async fn create_activation(&self, a: &Activation) -> Result<Activation, Unavailable> {
+        Ok(self
+            .rows()
+            .entry(format!("{}#{}", a.uid, a.purchase_id))
+            .or_insert_with(|| a.clone())
+            .clone())
+    }
+
+    async fn activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Option<Activation>, Unavailable> {
+        Ok(self.rows().get(&format!("{uid}#{purchase_id}")).cloned())
+    }
+
+    async fn activations(&self, uid: &Uid) -> Result<Vec<Activation>, Unavailable> {
+        Ok(self
+            .rows()
+            .values()
+            .filter(|a| &a.uid == uid)
+            .cloned()
+            .collect())
+    }
+
+    async fn queue_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        r: Reservation,
+    ) -> Result<Activation, Unavailable> {
+        self.change(uid, purchase_id, |a| {
+            if a.ticket.is_none() {
+                a.ticket = Some(r.ticket);
+                a.slot_ms = Some(r.slot_ms);
+                a.queue = Some(WAITING.into());
+                a.status = Status::Queued;
+            }
+        })
+    }
+
+    async fn start_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Activation, Unavailable> {
+        self.change(uid, purchase_id, |a| {
+            a.status = Status::Activating;
+            a.queue = None;
+            a.attempts += 1;
+        })
+    }
+
+    async fn complete_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        line: &Line,
+        at: &str,
+    ) -> Result<Activation, Unavailable> {
+        self.change(uid, purchase_id, |a| {
+            if a.status != Status::Active {
+                a.status = Status::Active;
+                a.line = Some(line.clone());
+                a.activated_at = Some(at.to_owned());
+                a.queue = None;
+            }
+        })
+    }
+
+    async fn fail_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        reason: &str,
+    ) -> Result<(), Unavailable> {
+        self.change(uid, purchase_id, |a| {
+            if a.status != Status::Active {
+                a.status = Status::Failed;
+                a.failed_reason = Some(reason.to_owned());
+                a.queue = None;
+            }
+        })
+        .map(|_| ())
+    }
+
+    async fn mark_emailed(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable> {
+        self.change(uid, purchase_id, |a| a.emailed = true)
+            .map(|_| ())
+    }
+
+    async fn jobs_ahead(&self, ticket: u64) -> Result<u64, Unavailable> {
+        Ok(self
+            .rows()
+            .values()
+            .filter(|a| a.queue.is_some() && a.ticket.is_some_and(|t| t < ticket))
+            .count() as u64)
+    }
+
+    async fn waiting_jobs(&self) -> Result<u64, Unavailable> {
+        Ok(self.rows().values().filter(|a| a.queue.is_some()).count() as u64)
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryThrottle {
+    state: Mutex<ThrottleState>,
+}
+
+#[async_trait]
+impl ThrottleStore for MemoryThrottle {
+    async fn throttle(&self) -> Result<ThrottleState, Unavailable> {
+        Ok(self.state.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    async fn reserve_slot(
+        &self,
+        cfg: &ThrottleConfig,
+        now_ms: i64,
+    ) -> Result<Reservation, Unavailable> {
+        Ok(self
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reserve(cfg, now_ms))
+    }
+
+    async fn take_permit(
+        &self,
+        cfg: &ThrottleConfig,
+        now_ms: i64,
+    ) -> Result<Result<Permit, WaitUntil>, Unavailable> {
+        Ok(self
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_permit(cfg, now_ms))
+    }
+}
+
+/// Records what was sent, with its delay.
+#[derive(Default)]
+pub struct MemoryQueue {
+    pub sent: Mutex<Vec<(Job, u32)>>,
+    pub dead: Mutex<Vec<Job>>,
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn send(&self, job: &Job, delay_seconds: u32) -> Result<(), Unavailable> {
+        self.sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((job.clone(), delay_seconds));
+        Ok(())
+    }
+
+    async fn dead_letter(&self, job: &Job, _reason: &str) -> Result<(), Unavailable> {
+        self.dead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(job.clone());
+        Ok(())
+    }
+
+    async fn dead_letters(&self) -> Result<u64, Unavailable> {
+        Ok(self.dead.lock().unwrap_or_else(|p| p.into_inner()).len() as u64)
+    }
+}
+
+/// One line per purchase id; fails the next `fail_next` calls.
+#[derive(Default)]
+pub struct MemoryCarrier {
+    pub calls: AtomicUsize,
+    pub fail_next: AtomicUsize,
+    pub refuse: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Carrier for MemoryCarrier {
+    async fn activate(&self, purchase_id: &str, _uid: &Uid) -> Result<Line, CarrierError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.refuse.load(Ordering::SeqCst) {
+            return Err(CarrierError::Refused("422 invalid plan".into()));
+        }
+        if self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(CarrierError::Failed("503".into()));
+        }
+        Ok(Line {
+            phone_number: "+15550100100".into(),
+            iccid: "8901000000000000001".into(),
+            smdp_address: "smdp.test".into(),
+            activation_code: format!("CODE-{purchase_id}"),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryMailer {
+    pub sent: Mutex<Vec<(String, String)>>,
+    pub fail_next: AtomicUsize,
+}
+
+#[async_trait]
+impl Mailer for MemoryMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), Unavailable> {
+        if self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Unavailable::new("mail", "503"));
+        }
+        self.sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((email.to.as_str().to_owned(), email.idempotency_key.clone()));
+        Ok(())
+    }
+}
+
+/// Every port faked, shared by the use cases under test.
+pub struct FakeWorld {
+    pub store: Arc<MemoryStore>,
+    pub activations: Arc<MemoryActivations>,
+    pub throttle: Arc<MemoryThrottle>,
+    pub queue: Arc<MemoryQueue>,
+    pub billing: Arc<MemoryBilling>,
+    pub carrier: Arc<MemoryCarrier>,
+    pub mailer: Arc<MemoryMailer>,
+    pub clock: Arc<FixedClock>,
+    pub limits: ThrottleConfig,
+}
+
+impl FakeWorld {
+    pub fn new() -> Self {
+        FakeWorld {
+            store: Arc::default(),
+            activations: Arc::default(),
+            throttle: Arc::default(),
+            queue: Arc::default(),
+            billing: Arc::default(),
+            carrier: Arc::default(),
+            mailer: Arc::default(),
+            clock: Arc::new(FixedClock::at(1_795_608_000)),
+            limits: ThrottleConfig {
+                limit: 5,
+                window_ms: 10_000,
+            },
+        }
+    }
+
+    pub fn deps(&self) -> Deps {
+        Deps {
+            store: self.store.clone(),
+            activations: self.activations.clone(),
+            throttle: self.throttle.clone(),
+            queue: self.queue.clone(),
+            billing: self.billing.clone(),
+            clock: self.clock.clone(),
+            limits: self.limits,
+        }
+    }
+
+    pub fn worker(&self) -> WorkerDeps {
+        WorkerDeps {
+            store: self.store.clone(),
+            activations: self.activations.clone(),
+            throttle: self.throttle.clone(),
+            queue: self.queue.clone(),
+            carrier: self.carrier.clone(),
+            mailer: self.mailer.clone(),
+            clock: self.clock.clone(),
+            limits: self.limits,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl Default for FakeWorld {
+    fn default() -> Self {
+        FakeWorld::new()
+    }
+}
+
+/// A Stripe `invoice.paid` event body for a DOTM eSIM invoice.
+pub fn paid_event(event_id: &str, invoice_id: &str, uid: &str) -> Vec<u8> {
+    serde_json::json!({
+        "id": event_id, "type": "invoice.paid",
+        "data": {"object": {
+            "id": invoice_id, "amount_paid": 100, "currency": "usd", "created": 1_795_608_000,
+            "status_transitions": {"paid_at": 1_795_608_100},
+            "metadata": {"firebase_uid": uid, "product": "esim_beta"}
+        }}
+    })
+    .to_string()
+    .into_bytes()
 }

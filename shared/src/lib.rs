@@ -7,6 +7,7 @@
 //! answers with (problem details, telemetry, access log).
 
 pub mod activation;
+pub mod activations;
 pub mod adapters;
 pub mod catalog;
 #[cfg(any(test, feature = "fakes"))]
@@ -16,8 +17,10 @@ pub mod payments;
 pub mod ports;
 pub mod pricing;
 pub mod purchases;
+pub mod qr;
 pub mod rewards;
 pub mod search;
 pub mod throttle;
 pub mod users;
 pub mod web;
+pub mod worker;

@@ -4,7 +4,8 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::ports::{Store, Unavailable, rfc3339};
+use crate::activation::{Deps, ESIM_PRODUCT, enqueue};
+use crate::ports::{Unavailable, rfc3339};
 use crate::purchases::Purchase;
 use crate::users::Uid;
 
@@ -124,25 +125,23 @@ pub enum EventError {
 
 /// Applies one verified event. Safe to run twice and in any order: the purchase is a
 /// conditional write keyed by invoice id, and the event is marked seen only after it.
-pub async fn apply_event(
-    store: &dyn Store,
-    payload: &[u8],
-    now: i64,
-) -> Result<Outcome, EventError> {
+pub async fn apply_event(deps: &Deps, payload: &[u8], now: i64) -> Result<Outcome, EventError> {
+    let store = deps.store.as_ref();
     let event: Event =
         serde_json::from_slice(payload).map_err(|e| EventError::Malformed(e.to_string()))?;
     if store.event_seen(&event.id).await? {
         return Ok(Outcome::Duplicate);
     }
     let outcome = match event.kind.as_str() {
-        "invoice.paid" => record_paid_invoice(store, &event).await?,
+        "invoice.paid" => record_paid_invoice(deps, &event).await?,
         other => Outcome::Ignored(format!("{other} events need nothing")),
     };
     store.mark_event_seen(&event.id, now).await?;
     Ok(outcome)
 }
 
-async fn record_paid_invoice(store: &dyn Store, event: &Event) -> Result<Outcome, EventError> {
+async fn record_paid_invoice(deps: &Deps, event: &Event) -> Result<Outcome, EventError> {
+    let store = deps.store.as_ref();
     let invoice: PaidInvoice = serde_json::from_value(event.data.object.clone())
         .map_err(|e| EventError::Malformed(format!("invoice.paid without an invoice: {e}")))?;
     let (Some(uid), Some(product)) = (
@@ -176,6 +175,11 @@ async fn record_paid_invoice(store: &dyn Store, event: &Event) -> Result<Outcome
     };
     let fresh = store.record_purchase(&purchase).await?;
     store.close_open_invoice(&uid, product, &invoice.id).await?;
+    if purchase.product_id == ESIM_PRODUCT {
+        // Queued at once: the person need not come back and say "I paid". Not `fresh` means
+        // an earlier delivery may have crashed before sending the job, so send it again.
+        enqueue(deps, &purchase, !fresh).await?;
+    }
     if fresh {
         tracing::info!(uid = %uid.short(), purchase = %invoice.id, product = %product, "purchase recorded");
         Ok(Outcome::Recorded {

@@ -3,8 +3,10 @@
 
 use async_trait::async_trait;
 
+use crate::activations::{Activation, Job, Line};
 use crate::catalog::Service;
 use crate::purchases::{OpenInvoice, Purchase};
+use crate::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
 use crate::users::{Email, Identity, Uid, User};
 
 /// A dependency failed; the caller sees a generic 503, operators see the cause in the logs.
@@ -100,14 +102,18 @@ pub trait IdentityVerifier: Send + Sync {
 }
 
 pub trait Clock: Send + Sync {
-    fn now_unix(&self) -> i64;
+    fn now_unix_ms(&self) -> i64;
+
+    fn now_unix(&self) -> i64 {
+        self.now_unix_ms().div_euclid(1000)
+    }
 }
 
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now_unix(&self) -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp()
+    fn now_unix_ms(&self) -> i64 {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
     }
 }
 
@@ -120,4 +126,112 @@ pub fn rfc3339(unix: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+#[async_trait]
+pub trait Activations: Send + Sync {
+    /// Writes the activation unless one exists for the purchase; returns the stored one.
+    async fn create_activation(&self, activation: &Activation) -> Result<Activation, Unavailable>;
+    async fn activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Option<Activation>, Unavailable>;
+    async fn activations(&self, uid: &Uid) -> Result<Vec<Activation>, Unavailable>;
+    /// Puts a pending activation in line with its reservation, unless it already has one;
+    /// returns the stored activation.
+    async fn queue_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        reservation: Reservation,
+    ) -> Result<Activation, Unavailable>;
+    /// Its carrier call starts: out of the waiting line, one more attempt.
+    async fn start_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Activation, Unavailable>;
+    /// Stores the line and marks it active, unless it already is; returns the stored one.
+    async fn complete_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        line: &Line,
+        at: &str,
+    ) -> Result<Activation, Unavailable>;
+    /// Marks it failed with a reason the person can read, unless it is active.
+    async fn fail_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        reason: &str,
+    ) -> Result<(), Unavailable>;
+    async fn mark_emailed(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable>;
+    /// Waiting activations with a smaller ticket.
+    async fn jobs_ahead(&self, ticket: u64) -> Result<u64, Unavailable>;
+    async fn waiting_jobs(&self) -> Result<u64, Unavailable>;
+}
+
+/// The one throttle item, changed only by conditional writes.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    async fn throttle(&self) -> Result<ThrottleState, Unavailable>;
+    async fn reserve_slot(
+        &self,
+        cfg: &ThrottleConfig,
+        now_ms: i64,
+    ) -> Result<Reservation, Unavailable>;
+    async fn take_permit(
+        &self,
+        cfg: &ThrottleConfig,
+        now_ms: i64,
+    ) -> Result<Result<Permit, WaitUntil>, Unavailable>;
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends the job to the activation queue, visible after `delay_seconds` (at most 900).
+    async fn send(&self, job: &Job, delay_seconds: u32) -> Result<(), Unavailable>;
+    /// Parks a job that failed for good on the dead-letter queue.
+    async fn dead_letter(&self, job: &Job, reason: &str) -> Result<(), Unavailable>;
+    /// Jobs on the dead-letter queue.
+    async fn dead_letters(&self) -> Result<u64, Unavailable>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CarrierError {
+    /// 5xx, timeout, connection error: the same call may succeed later.
+    #[error("the carrier failed ({0})")]
+    Failed(String),
+    /// 4xx: the carrier refused this activation.
+    #[error("the carrier refused the activation ({0})")]
+    Refused(String),
+}
+
+#[async_trait]
+pub trait Carrier: Send + Sync {
+    /// Activates a line; the purchase id is the idempotency key, so a repeat returns the same line.
+    async fn activate(&self, purchase_id: &str, uid: &Uid) -> Result<Line, CarrierError>;
+}
+
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
+}
+
+pub struct OutgoingEmail {
+    pub to: Email,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub attachments: Vec<Attachment>,
+    /// The same key never sends twice.
+    pub idempotency_key: String,
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), Unavailable>;
 }

@@ -30,6 +30,8 @@ pub fn router(api: Api) -> Router {
         .route("/api/me", get(me))
         .route("/api/user-purchases", get(user_purchases))
         .route("/api/esim/activate", post(activate_esim))
+        .route("/api/user-phone-numbers", get(user_phone_numbers))
+        .route("/api/activation-stats", get(activation_stats))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
         .layer(axum::middleware::from_fn(
@@ -91,5 +93,43 @@ async fn activate_esim(State(api): Shared, headers: HeaderMap) -> Response {
     match activation::activate_esim(&api.deps, &identity).await {
         Ok(answer) => Json(answer).into_response(),
         Err(e) => activation_error(&e).into_response(),
+    }
+}
+
+/// The caller's active lines, with the QR code of each.
+async fn user_phone_numbers(State(api): Shared, headers: HeaderMap) -> Response {
+    let identity = match caller(&api, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let activations = match api.deps.activations.activations(&identity.uid).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(&e).into_response(),
+    };
+    let mut numbers = Vec::new();
+    for a in activations {
+        let (Some(line), Some(at)) = (&a.line, &a.activated_at) else {
+            continue;
+        };
+        let qr = match dotm::qr::data_url(&line.lpa()) {
+            Ok(qr) => qr,
+            Err(e) => return unavailable(&dotm::ports::Unavailable::new("qr", e)).into_response(),
+        };
+        numbers.push(json!({
+            "phone_number": line.phone_number,
+            "iccid": line.iccid,
+            "lpa_code": line.lpa(),
+            "qr_code": qr,
+            "activated_at": at,
+        }));
+    }
+    Json(json!({"success": true, "phone_numbers": numbers})).into_response()
+}
+
+/// Public: how busy the activation line is. No personal data.
+async fn activation_stats(State(api): Shared) -> Response {
+    match activation::stats(&api.deps).await {
+        Ok(stats) => Json(stats).into_response(),
+        Err(e) => unavailable(&e).into_response(),
     }
 }

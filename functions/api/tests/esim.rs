@@ -58,7 +58,7 @@ async fn activate_asks_for_payment_once() {
     assert_eq!(answer.body["amount_cents"], 100);
     let again = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
     assert_eq!(again.body["invoice_id"], answer.body["invoice_id"]);
-    assert_eq!(api.billing.invoice_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(api.world.billing.invoice_calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -101,5 +101,73 @@ async fn purchases_start_empty() {
         answer.body,
         serde_json::json!({"success": true, "purchases": []})
     );
-    assert_eq!(api.store.purchase_count(), 0);
+    assert_eq!(api.world.store.purchase_count(), 0);
+}
+
+#[tokio::test]
+async fn after_payment_activate_answers_queued_then_active_with_the_line() {
+    let api = api();
+    api.call("POST", "/api/esim/activate", Some(ADA), "").await;
+    let deps = api.world.deps();
+    dotm::payments::apply_event(
+        &deps,
+        &dotm::fakes::paid_event("evt_1", "in_ada_esim_beta", "ada"),
+        0,
+    )
+    .await
+    .unwrap();
+    let answer = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
+    assert_eq!(answer.body["status"], "queued", "{}", answer.body);
+    assert_eq!(answer.body["position"], 1);
+
+    let (job, _) = api.world.queue.sent.lock().unwrap().pop().unwrap();
+    dotm::worker::process(&api.world.worker(), &job)
+        .await
+        .unwrap();
+    let answer = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
+    assert_eq!(answer.body["status"], "active", "{}", answer.body);
+    assert_eq!(
+        answer.body["lpa_code"],
+        "LPA:1$smdp.test$CODE-in_ada_esim_beta"
+    );
+    let numbers = api
+        .call("GET", "/api/user-phone-numbers", Some(ADA), "")
+        .await;
+    assert_eq!(numbers.body["success"], true);
+    let line = &numbers.body["phone_numbers"][0];
+    assert_eq!(line["phone_number"], answer.body["phone_number"]);
+    assert!(
+        line["qr_code"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+    let bob = api
+        .call(
+            "GET",
+            "/api/user-phone-numbers",
+            Some("uid:bob:bob@example.com"),
+            "",
+        )
+        .await;
+    assert_eq!(bob.body["phone_numbers"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn stats_are_public_and_count_the_line() {
+    let api = api();
+    let stats = api.call("GET", "/api/activation-stats", None, "").await;
+    assert_eq!(stats.status, StatusCode::OK);
+    assert_eq!(stats.body["max_per_hour"], 5);
+    assert_eq!(stats.body["current_hour_activations"], 0);
+    assert_eq!(stats.body["slots_available"], 5);
+    assert_eq!(stats.body["queue_length"], 0);
+    let deps = api.world.deps();
+    for i in 0..3 {
+        let event =
+            dotm::fakes::paid_event(&format!("evt_{i}"), &format!("in_{i}"), &format!("u{i}"));
+        dotm::payments::apply_event(&deps, &event, 0).await.unwrap();
+    }
+    let stats = api.call("GET", "/api/activation-stats", None, "").await;
+    assert_eq!(stats.body["queue_length"], 3);
 }

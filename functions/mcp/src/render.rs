@@ -94,6 +94,12 @@ pub fn memberships(m: &MembershipsAnswer) -> String {
 pub fn activation(a: &ActivationAnswer) -> String {
     match a {
         ActivationAnswer::PaymentRequired { message, .. } => format!("Payment required. {message}"),
-        ActivationAnswer::Paid { message, .. } => format!("Paid. {message}"),
+        ActivationAnswer::Queued { message, .. } | ActivationAnswer::Active { message, .. } => {
+            message.clone()
+        }
+        ActivationAnswer::Failed {
+            reason, next_steps, ..
+        } => format!("The activation failed: {reason}. {next_steps}"),
+        ActivationAnswer::NotStarted { message } => message.clone(),
     }
 }

@@ -221,6 +221,37 @@ arguments are ignored.",
         if let Err(e) = parse::<ActivateEsimArgs>("activate_esim", args) {
             return refuse(e);
         }
+        self.signed_in(&parts, Use::Activate).await
+    }
+
+    #[tool(
+        description = "The state of the signed-in person's DOT eSIM without starting anything: \
+payment_required (with the invoice link), queued (position in line and ETA), active (phone \
+number, LPA code, QR code) or failed (reason and next steps). Needs the sign-in token.",
+        input_schema = schema_for_type::<NoArgs>(),
+        output_schema = schema_for_output::<ActivationSchema>(),
+        annotations(title = "Activation status", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn activation_status(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.signed_in(&parts, Use::Status).await
+    }
+}
+
+enum Use {
+    Activate,
+    Status,
+}
+
+impl DotmMcp {
+    /// Runs an eSIM use case for whoever signed the request's bearer token.
+    async fn signed_in(
+        &self,
+        parts: &http::request::Parts,
+        what: Use,
+    ) -> Result<CallToolResult, ErrorData> {
         let identity = match identify(self.backend.verifier.as_ref(), &parts.headers).await {
             Ok(identity) => identity,
             Err(e) => {
@@ -229,13 +260,18 @@ arguments are ignored.",
                 ));
             }
         };
-        match activation::activate_esim(&self.backend.deps, &identity).await {
+        let deps = &self.backend.deps;
+        let found = match what {
+            Use::Activate => activation::activate_esim(deps, &identity).await,
+            Use::Status => activation::activation_status(deps, &identity).await,
+        };
+        match found {
             Ok(found) => {
                 let text = render::activation(&found);
                 answer(&found, text)
             }
             Err(ActivationError::Unavailable(e)) => {
-                tracing::error!(what = e.what, cause = %e.cause, "activate_esim failed");
+                tracing::error!(what = e.what, cause = %e.cause, "eSIM tool failed");
                 refuse(
                     "DOTM could not reach its payment or storage service; try again in a minute."
                         .into(),

@@ -116,18 +116,32 @@ pub struct ActivateEsimArgs {
 /// output schema; the answer itself is `dotm::activation::ActivationAnswer`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ActivationSchema {
-    /// `payment_required` or `paid`.
+    /// `payment_required`, `queued`, `active`, `failed` or `not_started`.
     pub status: String,
-    pub product_id: String,
-    pub message: String,
-    pub currency: String,
-    pub amount_cents: u64,
+    pub message: Option<String>,
+    pub product_id: Option<String>,
+    pub currency: Option<String>,
+    pub amount_cents: Option<u64>,
     /// Dollars; with `payment_required`.
     pub amount: Option<f64>,
     pub invoice_id: Option<String>,
     /// Where to pay; with `payment_required`.
     pub invoice_url: Option<String>,
-    /// With `paid`.
     pub purchase_id: Option<String>,
-    pub paid_at: Option<String>,
+    /// With `queued`: 1 is next in line.
+    pub position: Option<u64>,
+    pub jobs_ahead: Option<u64>,
+    /// With `queued`: when the activation should start (RFC 3339), and in how many seconds.
+    pub eta: Option<String>,
+    pub eta_seconds: Option<i64>,
+    /// With `active`.
+    pub phone_number: Option<String>,
+    pub iccid: Option<String>,
+    pub lpa_code: Option<String>,
+    /// With `active`: a PNG data URL.
+    pub qr_code: Option<String>,
+    pub activated_at: Option<String>,
+    /// With `failed`.
+    pub reason: Option<String>,
+    pub next_steps: Option<String>,
 }

@@ -337,3 +337,49 @@ async fn the_newest_revision_works_without_a_handshake() {
         "{result}"
     );
 }
+
+async fn call_signed(tool: &str, token: Option<&str>, arguments: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    let mut request = mcp_request("/mcp");
+    if let Some(t) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let answer = send(request.body(Body::from(body.to_string())).unwrap()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.json()["result"].clone()
+}
+
+#[tokio::test]
+async fn esim_tools_need_a_sign_in_and_say_so() {
+    for tool in ["activate_esim", "activation_status"] {
+        let result = call_signed(tool, None, json!({})).await;
+        assert_eq!(result["isError"], json!(true), "{tool}: {result}");
+        let text = result["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains("sign-in required"), "{tool}: {text}");
+        let result = call_signed(tool, Some("forged"), json!({})).await;
+        assert_eq!(result["isError"], json!(true), "{tool}: {result}");
+    }
+}
+
+#[tokio::test]
+async fn activate_esim_acts_for_the_token_only() {
+    let result = call_signed(
+        "activate_esim",
+        Some("uid:ada:ada@example.com"),
+        json!({"email": "bob@example.com", "firebase_uid": "bob"}),
+    )
+    .await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    let answer = &result["structuredContent"];
+    assert_eq!(answer["status"], "payment_required");
+    assert!(
+        answer["invoice_id"].as_str().unwrap().contains("ada"),
+        "{answer}"
+    );
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("$1.00")
+    );
+}

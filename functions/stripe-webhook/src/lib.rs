@@ -9,14 +9,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use dotm::activation::Deps;
 use dotm::payments::{self, EventError, Outcome};
-use dotm::ports::{Clock, Store};
 use dotm::web::{Problem, auth::unavailable, problem};
 use serde_json::json;
 
 pub struct Webhook {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
+    pub deps: Deps,
     /// `whsec_...`, from the provider secret.
     pub signing_secret: String,
 }
@@ -33,7 +32,7 @@ pub fn router(webhook: Webhook) -> Router {
 }
 
 async fn receive(State(hook): State<Arc<Webhook>>, headers: HeaderMap, body: Bytes) -> Response {
-    let now = hook.clock.now_unix();
+    let now = hook.deps.clock.now_unix();
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
@@ -42,7 +41,7 @@ async fn receive(State(hook): State<Arc<Webhook>>, headers: HeaderMap, body: Byt
         return Problem::bad_request("bad-signature", format!("signature refused: {e}"))
             .into_response();
     }
-    match payments::apply_event(hook.store.as_ref(), &body, now).await {
+    match payments::apply_event(&hook.deps, &body, now).await {
         Ok(outcome) => {
             let (label, detail) = match &outcome {
                 Outcome::Recorded { purchase_id, .. } => ("recorded", purchase_id.clone()),

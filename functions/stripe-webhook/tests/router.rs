@@ -1,10 +1,8 @@
 //! The webhook in-process with an in-memory store: what is written for each kind of request.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dotm::fakes::{FixedClock, MemoryStore};
+use dotm::fakes::FakeWorld;
 use hmac::{Hmac, Mac};
 use http_body_util::BodyExt;
 use sha2::Sha256;
@@ -32,13 +30,12 @@ fn sign(t: i64, body: &str, secret: &str) -> String {
 }
 
 async fn post(
-    store: &Arc<MemoryStore>,
+    world: &FakeWorld,
     body: &str,
     signature: Option<String>,
 ) -> (StatusCode, serde_json::Value) {
     let router = stripe_webhook::router(stripe_webhook::Webhook {
-        store: store.clone(),
-        clock: Arc::new(FixedClock::at(NOW)),
+        deps: world.deps(),
         signing_secret: SECRET.into(),
     });
     let mut request = Request::post("/webhooks/stripe").header("content-type", "application/json");
@@ -56,20 +53,25 @@ async fn post(
 
 #[tokio::test]
 async fn a_signed_event_records_one_purchase_even_twice() {
-    let store = Arc::new(MemoryStore::default());
+    let world = FakeWorld::new();
     let body = event("evt_1");
-    let (status, answer) = post(&store, &body, Some(sign(NOW, &body, SECRET))).await;
+    let (status, answer) = post(&world, &body, Some(sign(NOW, &body, SECRET))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["outcome"], "recorded");
-    let (status, answer) = post(&store, &body, Some(sign(NOW, &body, SECRET))).await;
+    assert_eq!(
+        world.queue.sent.lock().unwrap().len(),
+        1,
+        "the activation is queued at once"
+    );
+    let (status, answer) = post(&world, &body, Some(sign(NOW, &body, SECRET))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["outcome"], "duplicate");
-    assert_eq!(store.purchase_count(), 1);
+    assert_eq!(world.store.purchase_count(), 1);
 }
 
 #[tokio::test]
 async fn unsigned_forged_tampered_and_stale_requests_write_nothing() {
-    let store = Arc::new(MemoryStore::default());
+    let world = FakeWorld::new();
     let body = event("evt_2");
     let tampered = body.replace("\"amount_paid\":100", "\"amount_paid\":1");
     for (label, body, signature) in [
@@ -82,18 +84,18 @@ async fn unsigned_forged_tampered_and_stale_requests_write_nothing() {
         ("tampered", tampered.clone(), Some(sign(NOW, &body, SECRET))),
         ("stale", body.clone(), Some(sign(NOW - 301, &body, SECRET))),
     ] {
-        let (status, answer) = post(&store, &body, signature).await;
+        let (status, answer) = post(&world, &body, signature).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{label}");
         assert_eq!(answer["type"], "urn:dotm:problem:bad-signature", "{label}");
     }
-    assert_eq!(store.purchase_count(), 0);
+    assert_eq!(world.store.purchase_count(), 0);
 }
 
 #[tokio::test]
 async fn a_signed_body_that_is_no_event_is_a_400() {
-    let store = Arc::new(MemoryStore::default());
+    let world = FakeWorld::new();
     let body = "{\"hello\":1}";
-    let (status, answer) = post(&store, body, Some(sign(NOW, body, SECRET))).await;
+    let (status, answer) = post(&world, body, Some(sign(NOW, body, SECRET))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["type"], "urn:dotm:problem:malformed-event");
 }
@@ -116,13 +118,13 @@ async fn the_sample_event_verifies_with_the_local_secret_and_ages_out() {
     );
 
     let request = lambda_http::request::from_str(&text).unwrap();
-    let store = Arc::new(MemoryStore::default());
+    let world = FakeWorld::new();
+    world.clock.advance_ms(3_600_000);
     let router = stripe_webhook::router(stripe_webhook::Webhook {
-        store: store.clone(),
-        clock: Arc::new(FixedClock::at(NOW + 3600)),
+        deps: world.deps(),
         signing_secret: "whsec_local".into(),
     });
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(store.purchase_count(), 0);
+    assert_eq!(world.store.purchase_count(), 0);
 }

@@ -8,8 +8,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use crate::ports::{CreateUserError, Store, Unavailable};
+use crate::activations::{Activation, Line, WAITING};
+use crate::ports::{Activations, CreateUserError, Store, ThrottleStore, Unavailable};
 use crate::purchases::{OpenInvoice, Purchase};
+use crate::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
 use crate::users::{Uid, User};
 
 /// Processed-event markers are kept this long (Stripe retries for 3 days).
@@ -314,5 +316,344 @@ impl Store for DynamoStore {
         )?)
         .await
         .map(|_| ())
+    }
+}
+
+const THROTTLE_PK: &str = "THROTTLE#activation";
+const THROTTLE_SK: &str = "STATE";
+/// Conflicting writers on the throttle item retry this many times before giving up.
+const THROTTLE_RETRIES: u32 = 50;
+const QUEUE_INDEX: &str = "queue-by-ticket";
+
+fn activation_sk(purchase_id: &str) -> String {
+    format!("ACTIVATION#{purchase_id}")
+}
+
+impl DynamoStore {
+    /// Read-modify-write of the throttle item, conditional on its version: of any number of
+    /// concurrent writers exactly one wins each round, the others re-read and try again.
+    async fn change_throttle<T>(
+        &self,
+        change: impl Fn(&mut ThrottleState) -> T,
+    ) -> Result<T, Unavailable> {
+        for round in 0..THROTTLE_RETRIES {
+            let current: Option<ThrottleState> = self.get(THROTTLE_PK.into(), THROTTLE_SK).await?;
+            let exists = current.is_some();
+            let mut state = current.unwrap_or_default();
+            let version = state.version;
+            let result = change(&mut state);
+            let item = to_item(THROTTLE_PK.into(), THROTTLE_SK.into(), &state)?;
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item));
+            put = if exists {
+                put.condition_expression("version = :v")
+                    .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            } else {
+                put.condition_expression("attribute_not_exists(pk)")
+            };
+            match put.send().await {
+                Ok(_) => return Ok(result),
+                Err(e) => {
+                    let e = e.into_service_error();
+                    if !e.is_conditional_check_failed_exception() {
+                        return Err(Unavailable::new("dynamodb throttle", e));
+                    }
+                }
+            }
+            // Lost the round: back off a little, with jitter, so the losers spread out.
+            let jitter = u64::from(
+                std::time::SystemTime::now()
+                    .elapsed()
+                    .map_or(0, |d| d.subsec_nanos())
+                    % 20,
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(
+                5 * u64::from(round.min(10)) + jitter,
+            ))
+            .await;
+        }
+        Err(Unavailable::new(
+            "dynamodb throttle",
+            "too many concurrent writers; try again",
+        ))
+    }
+
+    async fn update_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        update: &str,
+        condition: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<Activation>, Unavailable> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s(activation_sk(purchase_id)))
+            .update_expression(update)
+            .return_values(ReturnValue::AllNew);
+        if let Some(c) = condition {
+            request = request.condition_expression(c);
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        if update.contains("#status") || condition.is_some_and(|c| c.contains("#status")) {
+            request = request.expression_attribute_names("#status", "status");
+        }
+        if update.contains("#queue") {
+            request = request.expression_attribute_names("#queue", "queue");
+        }
+        match request.send().await {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(None)
+                } else {
+                    Err(Unavailable::new("dynamodb activation", e))
+                }
+            }
+        }
+    }
+
+    async fn must_get_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Activation, Unavailable> {
+        self.activation(uid, purchase_id).await?.ok_or_else(|| {
+            Unavailable::new(
+                "dynamodb activation",
+                format!("no activation for {purchase_id}"),
+            )
+        })
+    }
+
+    async fn count_waiting(&self, below_ticket: Option<u64>) -> Result<u64, Unavailable> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(QUEUE_INDEX)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .expression_attribute_names("#queue", "queue")
+                .expression_attribute_values(":waiting", s(WAITING))
+                .set_exclusive_start_key(start);
+            query = match below_ticket {
+                Some(t) => query
+                    .key_condition_expression("#queue = :waiting AND ticket < :t")
+                    .expression_attribute_values(":t", AttributeValue::N(t.to_string())),
+                None => query.key_condition_expression("#queue = :waiting"),
+            };
+            let out = query
+                .send()
+                .await
+                .map_err(|e| Unavailable::new("dynamodb queue count", e.into_service_error()))?;
+            total += out.count.max(0) as u64;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Activations for DynamoStore {
+    async fn create_activation(&self, a: &Activation) -> Result<Activation, Unavailable> {
+        let item = to_item(user_pk(&a.uid), activation_sk(&a.purchase_id), a)?;
+        if self.put_new(item).await? {
+            return Ok(a.clone());
+        }
+        self.must_get_activation(&a.uid, &a.purchase_id).await
+    }
+
+    async fn activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Option<Activation>, Unavailable> {
+        self.get(user_pk(uid), &activation_sk(purchase_id)).await
+    }
+
+    async fn activations(&self, uid: &Uid) -> Result<Vec<Activation>, Unavailable> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(user_pk(uid)))
+            .expression_attribute_values(":prefix", s("ACTIVATION#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("dynamodb activations", e.into_service_error()))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn queue_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        r: Reservation,
+    ) -> Result<Activation, Unavailable> {
+        let updated = self
+            .update_activation(
+                uid,
+                purchase_id,
+                "SET ticket = :ticket, slot_ms = :slot, #queue = :waiting, #status = :queued",
+                Some("attribute_not_exists(ticket)"),
+                vec![
+                    (":ticket", AttributeValue::N(r.ticket.to_string())),
+                    (":slot", AttributeValue::N(r.slot_ms.to_string())),
+                    (":waiting", s(WAITING)),
+                    (":queued", s("queued")),
+                ],
+            )
+            .await?;
+        match updated {
+            Some(a) => Ok(a),
+            None => self.must_get_activation(uid, purchase_id).await,
+        }
+    }
+
+    async fn start_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Activation, Unavailable> {
+        let updated = self
+            .update_activation(
+                uid,
+                purchase_id,
+                "SET #status = :activating, attempts = if_not_exists(attempts, :zero) + :one REMOVE #queue",
+                Some("#status IN (:pending, :queued, :activating)"),
+                vec![
+                    (":activating", s("activating")),
+                    (":pending", s("pending")),
+                    (":queued", s("queued")),
+                    (":zero", AttributeValue::N("0".into())),
+                    (":one", AttributeValue::N("1".into())),
+                ],
+            )
+            .await?;
+        match updated {
+            Some(a) => Ok(a),
+            None => self.must_get_activation(uid, purchase_id).await,
+        }
+    }
+
+    async fn complete_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        line: &Line,
+        at: &str,
+    ) -> Result<Activation, Unavailable> {
+        let line_value = serde_dynamo::to_attribute_value(line)
+            .map_err(|e| Unavailable::new("encode line", e))?;
+        let updated = self
+            .update_activation(
+                uid,
+                purchase_id,
+                "SET #status = :active, line = :line, activated_at = :at REMOVE #queue",
+                Some("#status <> :active"),
+                vec![
+                    (":active", s("active")),
+                    (":line", line_value),
+                    (":at", s(at)),
+                ],
+            )
+            .await?;
+        match updated {
+            Some(a) => Ok(a),
+            None => self.must_get_activation(uid, purchase_id).await,
+        }
+    }
+
+    async fn fail_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        reason: &str,
+    ) -> Result<(), Unavailable> {
+        self.update_activation(
+            uid,
+            purchase_id,
+            "SET #status = :failed, failed_reason = :reason REMOVE #queue",
+            Some("#status <> :active"),
+            vec![
+                (":failed", s("failed")),
+                (":reason", s(reason)),
+                (":active", s("active")),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn mark_emailed(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable> {
+        self.update_activation(
+            uid,
+            purchase_id,
+            "SET emailed = :yes",
+            None,
+            vec![(":yes", AttributeValue::Bool(true))],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn jobs_ahead(&self, ticket: u64) -> Result<u64, Unavailable> {
+        self.count_waiting(Some(ticket)).await
+    }
+
+    async fn waiting_jobs(&self) -> Result<u64, Unavailable> {
+        self.count_waiting(None).await
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for DynamoStore {
+    async fn throttle(&self) -> Result<ThrottleState, Unavailable> {
+        Ok(self
+            .get(THROTTLE_PK.into(), THROTTLE_SK)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn reserve_slot(
+        &self,
+        cfg: &ThrottleConfig,
+        now_ms: i64,
+    ) -> Result<Reservation, Unavailable> {
+        self.change_throttle(|state| state.reserve(cfg, now_ms))
+            .await
+    }
+
+    async fn take_permit(
+        &self,
+        cfg: &ThrottleConfig,
+        now_ms: i64,
+    ) -> Result<Result<Permit, WaitUntil>, Unavailable> {
+        // A refusal writes nothing; a grant is re-decided on the state it is written over.
+        if let Err(wait) = self.throttle().await?.take_permit(cfg, now_ms) {
+            return Ok(Err(wait));
+        }
+        self.change_throttle(|state| state.take_permit(cfg, now_ms))
+            .await
     }
 }

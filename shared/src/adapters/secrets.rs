@@ -8,6 +8,11 @@ use crate::ports::Unavailable;
 pub struct ProviderSecrets {
     pub stripe_secret_key: String,
     pub stripe_webhook_secret: String,
+    /// Only the activation worker needs these.
+    #[serde(default)]
+    pub oxio_api_key: String,
+    #[serde(default)]
+    pub resend_api_key: String,
 }
 
 /// Never prints a key, whoever logs it.

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use dotm::activation::Deps;
-use dotm::fakes::{FixedClock, MemoryBilling, MemoryStore, PlainVerifier};
+use dotm::fakes::{FakeWorld, PlainVerifier};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -20,26 +19,16 @@ pub struct Answer {
 
 pub struct TestApi {
     pub router: axum::Router,
-    pub store: Arc<MemoryStore>,
-    pub billing: Arc<MemoryBilling>,
+    pub world: FakeWorld,
 }
 
 pub fn api() -> TestApi {
-    let store = Arc::new(MemoryStore::default());
-    let billing = Arc::new(MemoryBilling::default());
+    let world = FakeWorld::new();
     let router = api::router(api::Api {
-        deps: Deps {
-            store: store.clone(),
-            billing: billing.clone(),
-            clock: Arc::new(FixedClock::at(1_795_608_000)),
-        },
+        deps: world.deps(),
         verifier: Arc::new(PlainVerifier),
     });
-    TestApi {
-        router,
-        store,
-        billing,
-    }
+    TestApi { router, world }
 }
 
 impl TestApi {

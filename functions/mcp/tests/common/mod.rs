@@ -22,14 +22,9 @@ impl Answer {
 
 /// In-memory ports; tokens are `uid:<uid>:<email>` (see `dotm::fakes::PlainVerifier`).
 pub fn backend() -> mcp::Backend {
-    use std::sync::Arc;
     mcp::Backend {
-        deps: dotm::activation::Deps {
-            store: Arc::new(dotm::fakes::MemoryStore::default()),
-            billing: Arc::new(dotm::fakes::MemoryBilling::default()),
-            clock: Arc::new(dotm::fakes::FixedClock::at(1_795_608_000)),
-        },
-        verifier: Arc::new(dotm::fakes::PlainVerifier),
+        deps: dotm::fakes::FakeWorld::new().deps(),
+        verifier: std::sync::Arc::new(dotm::fakes::PlainVerifier),
     }
 }
 

@@ -1,0 +1,62 @@
+//! The SQS handler: each message is one activation job. Only real failures are reported back
+//! (by message id), so SQS delivers just those again; waiting jobs re-send themselves.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use dotm::activations::Job;
+use dotm::worker::{Handled, WorkerDeps, process};
+
+/// Jobs of one batch run side by side: most of their time is spent waiting for a slot.
+pub async fn handle_batch(deps: &WorkerDeps, event: SqsEvent) -> SqsBatchResponse {
+    let outcomes =
+        futures::future::join_all(event.records.iter().map(|m| handle_message(deps, m))).await;
+    let batch_item_failures = event
+        .records
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, ok)| !ok)
+        .filter_map(|(m, _)| m.message_id.clone().filter(|id| !id.is_empty()))
+        .map(|item_identifier| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = item_identifier;
+            failure
+        })
+        .collect();
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = batch_item_failures;
+    response
+}
+
+/// True when the message is done with (handled, or re-sent as a new message).
+async fn handle_message(deps: &WorkerDeps, message: &SqsMessage) -> bool {
+    let id = message.message_id.as_deref().unwrap_or("<no id>");
+    let job: Job = match message.body.as_deref().map(serde_json::from_str) {
+        Some(Ok(job)) => job,
+        Some(Err(e)) => {
+            // Not a job: let SQS retry it and park it on the dead-letter queue.
+            tracing::error!(message_id = id, error = %e, "unreadable activation job");
+            return false;
+        }
+        None => {
+            tracing::error!(message_id = id, "activation job without a body");
+            return false;
+        }
+    };
+    match process(deps, &job).await {
+        Ok(handled) => {
+            let label = match handled {
+                Handled::Activated => "activated",
+                Handled::AlreadyDone => "already_done",
+                Handled::Waiting { .. } => "waiting",
+                Handled::Retrying { .. } => "retrying",
+                Handled::DeadLettered => "dead_lettered",
+                Handled::Emailed => "emailed",
+            };
+            tracing::info!(message_id = id, uid = %job.uid.short(), ticket = job.ticket, outcome = label, "job handled");
+            true
+        }
+        Err(e) => {
+            tracing::error!(message_id = id, uid = %job.uid.short(), what = e.what, cause = %e.cause, "job failed; SQS will retry it");
+            false
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! An activation: one per paid eSIM purchase, from queued to active (or failed).
+
+use serde::{Deserialize, Serialize};
+
+use crate::throttle::Reservation;
+use crate::users::Uid;
+
+/// The value of the `queue` attribute while a job waits; the sparse index holds only these.
+pub const WAITING: &str = "WAITING";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Recorded, not yet in line (an enqueue crashed before reserving; the next one finishes it).
+    Pending,
+    Queued,
+    /// Its carrier call started.
+    Activating,
+    Active,
+    Failed,
+}
+
+/// What the carrier gives for an activated line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub phone_number: String,
+    pub iccid: String,
+    pub smdp_address: String,
+    pub activation_code: String,
+}
+
+impl Line {
+    /// The string an eSIM QR code carries (GSMA SGP.22): `LPA:1$<SM-DP+ address>$<code>`.
+    pub fn lpa(&self) -> String {
+        format!("LPA:1${}${}", self.smdp_address, self.activation_code)
+    }
+}
+
+/// `USER#<uid>` / `ACTIVATION#<purchase id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    pub uid: Uid,
+    pub purchase_id: String,
+    pub status: Status,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot_ms: Option<i64>,
+    /// Present (`WAITING`) only while queued: the index of waiting jobs is sparse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<Line>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_reason: Option<String>,
+    #[serde(default)]
+    pub emailed: bool,
+}
+
+impl Activation {
+    pub fn pending(uid: Uid, purchase_id: String, created_at: String) -> Activation {
+        Activation {
+            uid,
+            purchase_id,
+            status: Status::Pending,
+            created_at,
+            ticket: None,
+            slot_ms: None,
+            queue: None,
+            attempts: 0,
+            line: None,
+            activated_at: None,
+            failed_reason: None,
+            emailed: false,
+        }
+    }
+
+    pub fn reservation(&self) -> Option<Reservation> {
+        Some(Reservation {
+            ticket: self.ticket?,
+            slot_ms: self.slot_ms?,
+        })
+    }
+}
+
+/// The SQS message body of an activation job. `attempts` counts real carrier failures only:
+/// waiting for a permit re-sends the message with the same count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub purchase_id: String,
+    pub uid: Uid,
+    pub ticket: u64,
+    pub slot_ms: i64,
+    #[serde(default)]
+    pub attempts: u32,
+    /// The job's line is active; only its email is still to send.
+    #[serde(default)]
+    pub email_only: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lpa_string_follows_sgp22() {
+        let line = Line {
+            phone_number: "+15551234567".into(),
+            iccid: "8901260000000000001".into(),
+            smdp_address: "smdp.example.com".into(),
+            activation_code: "K2-ABC".into(),
+        };
+        assert_eq!(line.lpa(), "LPA:1$smdp.example.com$K2-ABC");
+    }
+
+    #[test]
+    fn a_waiting_job_is_in_the_queue_index_and_others_are_not() {
+        let mut a = Activation::pending(Uid::parse("u").unwrap(), "in_1".into(), "t".into());
+        assert!(serde_json::to_value(&a).unwrap().get("queue").is_none());
+        a.queue = Some(WAITING.into());
+        a.status = Status::Queued;
+        assert_eq!(serde_json::to_value(&a).unwrap()["queue"], WAITING);
+    }
+
+    #[test]
+    fn jobs_without_attempts_start_at_zero() {
+        let job: Job =
+            serde_json::from_str(r#"{"purchase_id":"in_1","uid":"u","ticket":3,"slot_ms":5}"#)
+                .unwrap();
+        assert_eq!(job.attempts, 0);
+        assert!(!job.email_only);
+    }
+}

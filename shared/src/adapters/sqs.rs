@@ -1,0 +1,90 @@
+//! `Queue` on SQS: the activation queue and its dead-letter queue.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
+
+use crate::activations::Job;
+use crate::ports::{Queue, Unavailable};
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+    dead_letter_url: Option<String>,
+}
+
+impl SqsQueue {
+    pub fn new(
+        client: Client,
+        queue_url: impl Into<String>,
+        dead_letter_url: Option<String>,
+    ) -> Self {
+        SqsQueue {
+            client,
+            queue_url: queue_url.into(),
+            dead_letter_url,
+        }
+    }
+
+    fn dlq(&self) -> Result<&str, Unavailable> {
+        self.dead_letter_url
+            .as_deref()
+            .ok_or_else(|| Unavailable::new("sqs", "ACTIVATION_DLQ_URL is not set"))
+    }
+}
+
+fn body(job: &Job) -> Result<String, Unavailable> {
+    serde_json::to_string(job).map_err(|e| Unavailable::new("encode job", e))
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, job: &Job, delay_seconds: u32) -> Result<(), Unavailable> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body(job)?)
+            .delay_seconds(delay_seconds.min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("sqs send", e.into_service_error()))?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, job: &Job, reason: &str) -> Result<(), Unavailable> {
+        let reason = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|e| Unavailable::new("sqs dead letter", e))?;
+        self.client
+            .send_message()
+            .queue_url(self.dlq()?)
+            .message_body(body(job)?)
+            .message_attributes("reason", reason)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("sqs dead letter", e.into_service_error()))?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self) -> Result<u64, Unavailable> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(self.dlq()?)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("sqs attributes", e.into_service_error()))?;
+        Ok(out
+            .attributes
+            .and_then(|a| {
+                a.get(&QueueAttributeName::ApproximateNumberOfMessages)
+                    .cloned()
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,399 @@
+//! The activation worker's rules: wait for the slot, take a permit, activate at the carrier
+//! (idempotent by purchase id), store the line, email the QR code. Every step is safe to
+//! repeat, so a duplicate delivery or a crash between steps ends with one active line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::activations::{Activation, Job, Line, Status};
+use crate::ports::{
+    Activations, Attachment, Carrier, CarrierError, Clock, Mailer, OutgoingEmail, Queue, Store,
+    ThrottleStore, Unavailable, rfc3339,
+};
+use crate::throttle::{ThrottleConfig, WaitUntil};
+
+/// SQS delays are whole seconds, at most 15 minutes.
+pub const MAX_DELAY_SECONDS: i64 = 900;
+/// Closer than this to its start, a job sleeps in the worker instead of being re-sent.
+const SLEEP_AT_MOST_MS: i64 = 2_500;
+/// A failed email is retried after this long; the activation stands meanwhile.
+const EMAIL_RETRY_SECONDS: u32 = 30;
+
+/// Whole seconds to delay a message so it arrives just before `at_ms` (never late).
+pub fn delay_until(at_ms: i64, now_ms: i64) -> u32 {
+    let seconds = (at_ms - now_ms - SLEEP_AT_MOST_MS / 2).div_euclid(1000);
+    seconds.clamp(0, MAX_DELAY_SECONDS) as u32
+}
+
+#[derive(Clone)]
+pub struct WorkerDeps {
+    pub store: Arc<dyn Store>,
+    pub activations: Arc<dyn Activations>,
+    pub throttle: Arc<dyn ThrottleStore>,
+    pub queue: Arc<dyn Queue>,
+    pub carrier: Arc<dyn Carrier>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub limits: ThrottleConfig,
+    /// Real carrier failures before a job is parked on the dead-letter queue.
+    pub max_attempts: u32,
+}
+
+/// What became of one delivered job. Every variant acknowledges the message; an `Err` from
+/// [`process`] leaves it for SQS to deliver again.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    Activated,
+    AlreadyDone,
+    /// Not its time yet, or no permit: sent again with a delay (not a failed receive).
+    Waiting {
+        delay_seconds: u32,
+    },
+    /// The carrier failed; retried later with one more attempt counted.
+    Retrying {
+        attempts: u32,
+    },
+    /// Failed for good: marked failed and parked on the dead-letter queue.
+    DeadLettered,
+    Emailed,
+}
+
+fn now_ms(deps: &WorkerDeps) -> i64 {
+    deps.clock.now_unix_ms()
+}
+
+async fn sleep_ms(ms: i64) {
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms as u64)).await;
+    }
+}
+
+async fn send_later(deps: &WorkerDeps, job: &Job, at_ms: i64) -> Result<Handled, Unavailable> {
+    let delay_seconds = delay_until(at_ms, now_ms(deps));
+    deps.queue.send(job, delay_seconds).await?;
+    Ok(Handled::Waiting { delay_seconds })
+}
+
+pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailable> {
+    let Some(activation) = deps
+        .activations
+        .activation(&job.uid, &job.purchase_id)
+        .await?
+    else {
+        // The record is written before any job is sent: a job without one is not ours.
+        return Err(Unavailable::new(
+            "activation",
+            format!("no activation for purchase {}", job.purchase_id),
+        ));
+    };
+    match activation.status {
+        Status::Active if activation.emailed => return Ok(Handled::AlreadyDone),
+        Status::Active => return email(deps, job, &activation).await,
+        Status::Failed => return Ok(Handled::AlreadyDone),
+        _ => {}
+    }
+
+    // Its slot: sleep if it is close, else come back just before it.
+    let early = job.slot_ms - now_ms(deps);
+    if early > SLEEP_AT_MOST_MS {
+        return send_later(deps, job, job.slot_ms).await;
+    }
+    sleep_ms(early).await;
+
+    // The hard promise: a permit against the recorded starts.
+    let permit = loop {
+        match deps
+            .throttle
+            .take_permit(&deps.limits, now_ms(deps))
+            .await?
+        {
+            Ok(permit) => break permit,
+            Err(WaitUntil(at)) if at - now_ms(deps) <= SLEEP_AT_MOST_MS => {
+                sleep_ms(at - now_ms(deps)).await
+            }
+            Err(WaitUntil(at)) => {
+                let ahead = deps
+                    .activations
+                    .jobs_ahead(job.ticket)
+                    .await
+                    .unwrap_or_default();
+                tracing::info!(
+                    "[RATE LIMITED] uid {} | Wait: {}min | Queue Pos: {}",
+                    job.uid.short(),
+                    (at - now_ms(deps)).div_euclid(60_000) + 1,
+                    ahead + 1
+                );
+                return send_later(deps, job, at).await;
+            }
+        }
+    };
+    tracing::info!(
+        "[ACTIVATION ALLOWED] uid {} | Usage: {}/{} ({:.1}%)",
+        job.uid.short(),
+        permit.used,
+        permit.limit,
+        f64::from(permit.used) * 100.0 / f64::from(permit.limit.max(1))
+    );
+
+    deps.activations
+        .start_activation(&job.uid, &job.purchase_id)
+        .await?;
+    match deps.carrier.activate(&job.purchase_id, &job.uid).await {
+        Ok(line) => {
+            let at = rfc3339(deps.clock.now_unix());
+            let activation = deps
+                .activations
+                .complete_activation(&job.uid, &job.purchase_id, &line, &at)
+                .await?;
+            tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "eSIM active");
+            match email(deps, job, &activation).await? {
+                Handled::Emailed => Ok(Handled::Activated),
+                other => Ok(other),
+            }
+        }
+        Err(e) => failed(deps, job, e).await,
+    }
+}
+
+async fn failed(deps: &WorkerDeps, job: &Job, e: CarrierError) -> Result<Handled, Unavailable> {
+    let attempts = job.attempts + 1;
+    tracing::warn!(uid = %job.uid.short(), purchase = %job.purchase_id, attempts, error = %e, "carrier call failed");
+    if attempts >= deps.max_attempts {
+        let reason = format!("{e}, {attempts} times");
+        deps.activations
+            .fail_activation(&job.uid, &job.purchase_id, &reason)
+            .await?;
+        deps.queue
+            .dead_letter(
+                &Job {
+                    attempts,
+                    ..job.clone()
+                },
+                &reason,
+            )
+            .await?;
+        tracing::error!(uid = %job.uid.short(), purchase = %job.purchase_id, "activation failed for good");
+        return Ok(Handled::DeadLettered);
+    }
+    // Exponential backoff: 2, 4, 8 ... seconds. The retry still needs a permit.
+    let backoff_ms = 1000 * 2i64.pow(attempts.min(9));
+    let retry = Job {
+        attempts,
+        ..job.clone()
+    };
+    send_later(deps, &retry, now_ms(deps) + backoff_ms).await?;
+    Ok(Handled::Retrying { attempts })
+}
+
+/// Emails the QR code once (the purchase id is the idempotency key). A failure never undoes
+/// the activation: the email is retried on its own.
+async fn email(
+    deps: &WorkerDeps,
+    job: &Job,
+    activation: &Activation,
+) -> Result<Handled, Unavailable> {
+    let Some(line) = &activation.line else {
+        return Ok(Handled::AlreadyDone);
+    };
+    let to = deps.store.user(&job.uid).await?.and_then(|u| u.email);
+    let Some(to) = to else {
+        tracing::warn!(uid = %job.uid.short(), "no email address for the activation email");
+        return Ok(Handled::AlreadyDone);
+    };
+    let message =
+        activation_email(to, line, &job.purchase_id).map_err(|e| Unavailable::new("qr", e))?;
+    if let Err(e) = deps.mailer.send(&message).await {
+        tracing::warn!(uid = %job.uid.short(), error = %e, "activation email failed; retrying later");
+        let retry = Job {
+            email_only: true,
+            ..job.clone()
+        };
+        deps.queue.send(&retry, EMAIL_RETRY_SECONDS).await?;
+        return Ok(Handled::Waiting {
+            delay_seconds: EMAIL_RETRY_SECONDS,
+        });
+    }
+    deps.activations
+        .mark_emailed(&job.uid, &job.purchase_id)
+        .await?;
+    Ok(Handled::Emailed)
+}
+
+fn activation_email(
+    to: crate::users::Email,
+    line: &Line,
+    purchase_id: &str,
+) -> Result<OutgoingEmail, crate::qr::QrError> {
+    let lpa = line.lpa();
+    let png = crate::qr::png(&lpa)?;
+    let text = format!(
+        "Your DOT eSIM is active.\n\nPhone number: {}\nICCID: {}\nActivation code (LPA): {}\n\n\
+To install it, open your phone's eSIM settings (Settings > Cellular/Mobile > Add eSIM) and scan \
+the attached QR code, or enter the activation code by hand.\n",
+        line.phone_number, line.iccid, lpa
+    );
+    let html = format!(
+        "<p>Your DOT eSIM is active.</p><p>Phone number: <b>{}</b><br>ICCID: {}<br>Activation code (LPA): \
+<code>{}</code></p><p>Open your phone's eSIM settings and scan the attached QR code \
+(<code>dotm-esim-qr.png</code>), or enter the activation code by hand.</p>",
+        line.phone_number, line.iccid, lpa
+    );
+    Ok(OutgoingEmail {
+        to,
+        subject: format!("Your DOT eSIM is active: {}", line.phone_number),
+        text,
+        html,
+        attachments: vec![Attachment {
+            filename: "dotm-esim-qr.png".into(),
+            content_type: "image/png".into(),
+            content: png,
+        }],
+        idempotency_key: format!("dotm-activation-email-{purchase_id}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_arrive_early_never_late() {
+        assert_eq!(delay_until(10_000, 0), 8);
+        assert_eq!(delay_until(1_000, 0), 0);
+        assert_eq!(delay_until(0, 5_000), 0);
+        assert_eq!(delay_until(10_000_000, 0), 900);
+    }
+}
+
+#[cfg(test)]
+mod flow_tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::activation::{ActivationAnswer, status_answer};
+    use crate::fakes::FakeWorld;
+    use crate::payments::apply_event;
+    use crate::users::{Email, Uid, User};
+
+    async fn paid(world: &FakeWorld, n: usize) -> Vec<Job> {
+        let deps = world.deps();
+        for i in 0..n {
+            let uid = Uid::parse(&format!("user-{i}")).unwrap();
+            let user = User {
+                uid: uid.clone(),
+                email: Some(Email::parse(&format!("user{i}@example.com")).unwrap()),
+                created_at: "t".into(),
+                stripe_customer_id: None,
+                wallet: None,
+                roles: vec![],
+            };
+            deps.store.create_user(&user).await.unwrap();
+            let event =
+                crate::fakes::paid_event(&format!("evt_{i}"), &format!("in_{i}"), uid.as_str());
+            apply_event(&deps, &event, 0).await.unwrap();
+        }
+        let sent = std::mem::take(&mut *world.queue.sent.lock().unwrap());
+        sent.into_iter().map(|(job, _)| job).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_in_its_slot_activates_emails_and_is_done() {
+        let world = FakeWorld::new();
+        let jobs = paid(&world, 1).await;
+        let handled = process(&world.worker(), &jobs[0]).await.unwrap();
+        assert_eq!(handled, Handled::Activated);
+        let a = world.activations.all().remove(0);
+        assert_eq!(a.status, Status::Active);
+        assert!(a.emailed && a.queue.is_none());
+        assert_eq!(world.mailer.sent.lock().unwrap()[0].0, "user0@example.com");
+        let ActivationAnswer::Active {
+            lpa_code, qr_code, ..
+        } = status_answer(&world.deps(), &a).await.unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(lpa_code, "LPA:1$smdp.test$CODE-in_0");
+        assert!(qr_code.starts_with("data:image/png;base64,"));
+        // Delivered again: nothing more happens.
+        assert_eq!(
+            process(&world.worker(), &jobs[0]).await.unwrap(),
+            Handled::AlreadyDone
+        );
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(world.mailer.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_early_job_waits_without_failing() {
+        let world = FakeWorld::new();
+        let jobs = paid(&world, 7).await;
+        // The seventh's slot is a window away: it is sent again with a delay, not failed.
+        let handled = process(&world.worker(), &jobs[6]).await.unwrap();
+        let Handled::Waiting { delay_seconds } = handled else {
+            panic!("{handled:?}")
+        };
+        assert!(delay_seconds >= 8, "{delay_seconds}");
+        let resent = world.queue.sent.lock().unwrap().clone();
+        assert_eq!(resent.len(), 1);
+        assert_eq!(resent[0].0.attempts, 0, "waiting is not an attempt");
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn carrier_failures_retry_then_dead_letter() {
+        let world = FakeWorld::new();
+        let jobs = paid(&world, 2).await;
+        world.carrier.fail_next.store(2, Ordering::SeqCst);
+        let mut job = jobs[0].clone();
+        for expected in 1..=2 {
+            assert_eq!(
+                process(&world.worker(), &job).await.unwrap(),
+                Handled::Retrying { attempts: expected }
+            );
+            job = world.queue.sent.lock().unwrap().pop().unwrap().0;
+            world.clock.advance_ms(20_000);
+        }
+        assert_eq!(
+            process(&world.worker(), &job).await.unwrap(),
+            Handled::Activated
+        );
+
+        world.carrier.refuse.store(true, Ordering::SeqCst);
+        let mut job = jobs[1].clone();
+        for _ in 0..2 {
+            process(&world.worker(), &job).await.unwrap();
+            job = world.queue.sent.lock().unwrap().pop().unwrap().0;
+            world.clock.advance_ms(20_000);
+        }
+        assert_eq!(
+            process(&world.worker(), &job).await.unwrap(),
+            Handled::DeadLettered
+        );
+        let failed = world
+            .activations
+            .all()
+            .into_iter()
+            .find(|a| a.purchase_id == "in_1")
+            .unwrap();
+        assert_eq!(failed.status, Status::Failed);
+        assert!(failed.failed_reason.unwrap().contains("refused"));
+        assert_eq!(world.queue.dead.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mail_failure_keeps_the_line_and_retries_the_email() {
+        let world = FakeWorld::new();
+        let jobs = paid(&world, 1).await;
+        world.mailer.fail_next.store(1, Ordering::SeqCst);
+        let handled = process(&world.worker(), &jobs[0]).await.unwrap();
+        assert!(matches!(handled, Handled::Waiting { .. }), "{handled:?}");
+        assert_eq!(world.activations.all()[0].status, Status::Active);
+        let retry = world.queue.sent.lock().unwrap().pop().unwrap().0;
+        assert!(retry.email_only);
+        assert_eq!(
+            process(&world.worker(), &retry).await.unwrap(),
+            Handled::Emailed
+        );
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 1);
+    }
+}
