@@ -12,7 +12,8 @@ references between resources, and creates:
 - every AWS::SQS::Queue (its attributes, RedrivePolicy with the dead-letter queue's ARN)
 - every AWS::SecretsManager::Secret, whose value is the local one: the template's SecretString
   (a JSON object) overlaid with --stripe-secret-key / --stripe-webhook-secret / --oxio-api-key /
-  --resend-api-key (or the whole JSON from --secret-string / DOTM_PROVIDER_SECRET)
+  --resend-api-key / --minter-private-key (or the whole JSON from --secret-string /
+  DOTM_PROVIDER_SECRET)
 
 Idempotent: what exists is brought in line (TTL, queue attributes, secret value), not recreated.
 Prints shell `export` lines for the functions' environment on stdout (log lines go to stderr).
@@ -371,6 +372,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stripe-webhook-secret", default=env("STRIPE_WEBHOOK_SECRET", "whsec_local"))
     p.add_argument("--oxio-api-key", default=env("OXIO_API_KEY", "oxio_test_local"))
     p.add_argument("--resend-api-key", default=env("RESEND_API_KEY", "re_test_local"))
+    p.add_argument("--minter-private-key", default=env("DOTM_MINTER_PRIVATE_KEY"),
+                   help="the DOTM minter's key (0x-hex; infra/scripts/chain.sh makes one)")
     p.add_argument("--secret-string", default=env("DOTM_PROVIDER_SECRET"),
                    help="the provider secret's whole JSON (overrides the four above)")
     p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
@@ -385,7 +388,8 @@ def main(argv: list[str] | None = None) -> None:
         overrides = {"stripe_secret_key": a.stripe_secret_key,
                      "stripe_webhook_secret": a.stripe_webhook_secret,
                      "oxio_api_key": a.oxio_api_key,
-                     "resend_api_key": a.resend_api_key}
+                     "resend_api_key": a.resend_api_key,
+                     "minter_private_key": a.minter_private_key}  # None: left out
     params = dict(x.split("=", 1) for x in a.parameter)
     out = bootstrap(a.endpoint, a.stack_name, a.template, a.region, overrides, params)
     for k, v in out.items():

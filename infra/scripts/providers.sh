@@ -1,6 +1,7 @@
 # Start/stop the local stand-ins for the providers: the AWS emulator (moto server: DynamoDB, SQS,
-# Secrets Manager), the provider sandbox (infra/sandbox: Stripe, Firebase, the carrier, Resend)
-# and the SQS event source (infra/sqs_event_source.py). Sourced after lib.sh, like stack.sh.
+# Secrets Manager), the provider sandbox (infra/sandbox: Stripe, Firebase, the carrier, Resend),
+# the chain (anvil with the DOTM token: chain.sh) and the SQS event source
+# (infra/sqs_event_source.py). Sourced after lib.sh, like stack.sh.
 #   providers_start SANDBOX_PORT MOTO_PORT WEBHOOK_URL LOGDIR
 #       starts both (each in its own process group, logs LOGDIR/moto.log, LOGDIR/sandbox.log),
 #       waits until both answer, creates template.yaml's table, queues and secret in moto
@@ -9,7 +10,9 @@
 #         TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL PROVIDER_SECRET_ID
 #         FIREBASE_PROJECT_ID FIREBASE_JWKS_URL STRIPE_API_BASE CARRIER_API_BASE MAIL_API_BASE
 #         MAIL_FROM DOTM_SANDBOX_URL STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET OXIO_API_KEY
-#         RESEND_API_KEY
+#         RESEND_API_KEY, and from chain_start (chain.sh, on CHAIN_PORT, default 8545):
+#         CHAIN_RPC_URL CHAIN_ID DOTM_TOKEN_ADDRESS DOTM_OWNER_ADDRESS DOTM_MINTER_ADDRESS
+#         DOTM_MINTER_PRIVATE_KEY (also put into the provider secret as minter_private_key)
 #       Defaults that the caller may set first: STACK_NAME (dotm-local), FIREBASE_PROJECT_ID
 #       (dotm-local), STRIPE_SECRET_KEY (sk_test_local), STRIPE_WEBHOOK_SECRET (whsec_local),
 #       OXIO_API_KEY (oxio_test_local), RESEND_API_KEY (re_test_local),
@@ -22,6 +25,8 @@
 #       MaximumConcurrency); log LOGDIR/event_source.log. Stopped by providers_stop.
 #   providers_stop    stop every process group started here (idempotent)
 # shellcheck shell=bash
+
+source "$ROOT/infra/scripts/chain.sh"
 
 PROVIDERS_PGIDS=()
 
@@ -102,6 +107,9 @@ providers_start() {
     --oxio-key "$OXIO_API_KEY" --resend-key "$RESEND_API_KEY" </dev/null >>"$logdir/sandbox.log" 2>&1 &
   PROVIDERS_PGIDS+=("$!")
 
+  # The chain before the secret: aws_bootstrap puts the minter key that chain_start makes in it.
+  chain_start "${CHAIN_PORT:-8545}" "$logdir" || return 1
+
   _providers_wait 60 "http://127.0.0.1:$moto_port/moto-api/" \
     "http://127.0.0.1:$sandbox_port/__sandbox/health" || {
     _providers_tails "$logdir"
@@ -120,6 +128,7 @@ providers_start() {
     --stripe-secret-key "$STRIPE_SECRET_KEY" \
     --stripe-webhook-secret "$STRIPE_WEBHOOK_SECRET" \
     --oxio-api-key "$OXIO_API_KEY" --resend-api-key "$RESEND_API_KEY" \
+    --minter-private-key "$DOTM_MINTER_PRIVATE_KEY" \
     2>>"$logdir/aws_bootstrap.log")" || {
     log "error: infra/aws_bootstrap.py failed"
     _providers_tails "$logdir"
@@ -159,4 +168,5 @@ providers_stop() {
     wait "$pg" 2>/dev/null || true
   done
   PROVIDERS_PGIDS=()
+  chain_stop
 }
