@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from ethrpc import (  # noqa: E402
 DOTM = 10**18
 MAX_SUPPLY = 10_333_333 * DOTM
 ZERO = "0x" + "00" * 20
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -268,3 +271,40 @@ def test_custom_error_selectors_are_the_abis(artifact: dict) -> None:
     assert abi.selector("error", "RewardAlreadyPaid") == selector("RewardAlreadyPaid(bytes32)")
     assert abi.selector("error", "OverMaxSupply") == selector("OverMaxSupply(uint256,uint256)")
     assert abi.selector("function", "mintReward") == selector("mintReward(address,uint256,bytes32)")
+
+
+def _deploy_script(rpc: Rpc, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "chain" / "deploy.py"), "--rpc-url", rpc.url, *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+
+
+def test_deploy_script_as_on_a_testnet(rpc: Rpc, artifact: dict, funded) -> None:
+    """The testnet/mainnet procedure: the owner key from an env var (signed here, not an unlocked
+    account), an existing minter address; the script prints the exports and no key."""
+    deployer, minter = funded(), new_account()
+    key = "0x" + deployer.key.hex()
+    r = _deploy_script(rpc, "--chain-id", "31337", "--deployer-key-env", "TEST_DEPLOYER_KEY",
+                       "--minter", minter.address, env={"TEST_DEPLOYER_KEY": key})
+    assert r.returncode == 0, r.stderr
+    exports = dict(shlex.split(line)[1].split("=", 1) for line in r.stdout.splitlines())
+    assert set(exports) == {"CHAIN_RPC_URL", "CHAIN_ID", "DOTM_TOKEN_ADDRESS",
+                            "DOTM_OWNER_ADDRESS", "DOTM_MINTER_ADDRESS"}
+    assert exports["CHAIN_ID"] == "31337"
+    assert exports["DOTM_OWNER_ADDRESS"] == deployer.address
+    assert exports["DOTM_MINTER_ADDRESS"] == minter.address
+    assert key[2:] not in r.stdout + r.stderr
+    token = Contract(rpc, exports["DOTM_TOKEN_ADDRESS"], Abi(artifact["abi"]))
+    assert rpc("eth_getCode", token.address, "latest") == artifact["deployedBytecode"]
+    assert token.call("owner").lower() == deployer.address.lower()
+    assert token.call("isMinter", minter.address) is True
+
+
+def test_deploy_script_refuses_another_chain(rpc: Rpc, funded) -> None:
+    deployer = funded()
+    nonce = rpc("eth_getTransactionCount", deployer.address, "latest")
+    r = _deploy_script(rpc, "--chain-id", "1", "--deployer-key-env", "TEST_DEPLOYER_KEY",
+                       env={"TEST_DEPLOYER_KEY": "0x" + deployer.key.hex()})
+    assert r.returncode != 0
+    assert "is chain 31337, not --chain-id 1" in r.stderr
+    assert rpc("eth_getTransactionCount", deployer.address, "latest") == nonce  # nothing sent

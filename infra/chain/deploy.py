@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="anvil: make a random minter key, fund it, grant it the role, export it")
     p.add_argument("--wait", type=float, default=30.0,
                    help="seconds to wait for the node to answer eth_chainId")
+    p.add_argument("--receipt-timeout", type=float, default=300.0,
+                   help="seconds to wait for each transaction to be mined")
     a = p.parse_args(argv)
 
     t0 = time.monotonic()
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         deployer = account(key)
         owner = deployer.address
 
-    token = deploy(rpc, deployer, load_artifact(a.artifact))
+    token = deploy(rpc, deployer, load_artifact(a.artifact), a.receipt_timeout)
     log(f"DOTM at {token.address} (owner {owner}, chain {chain_id})")
 
     minters = list(a.minter)
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         rpc("anvil_setBalance", m.address, hex(MINTER_FUNDS_WEI))
         minters.append(m.address)
     for m in minters:
-        token.transact(deployer, "setMinter", m, True)
+        token.transact(deployer, "setMinter", m, True, timeout=a.receipt_timeout)
         if not token.call("isMinter", m):
             raise SystemExit(f"deploy: setMinter({m}) did not take")
         log(f"minter {m}")

@@ -248,9 +248,10 @@ class Contract:
             raise self.abi.reverted(revert) from None
         return self.abi.decode_output(name, bytes.fromhex(out[2:]))
 
-    def transact(self, sender: Sender, name: str, *args: Any, gas: int | None = None) -> dict:
+    def transact(self, sender: Sender, name: str, *args: Any, gas: int | None = None,
+                 timeout: float = 60.0) -> dict:
         return send(self.rpc, sender, self.address, self.abi.encode_call(name, *args),
-                    abi=self.abi, gas=gas)
+                    abi=self.abi, gas=gas, timeout=timeout)
 
     def events(self, receipt: dict, name: str) -> list[dict]:
         return self.abi.decode_logs(receipt, name, self.address)
@@ -260,11 +261,12 @@ def load_artifact(path: Path = ARTIFACT) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def deploy(rpc: Rpc, sender: Sender, artifact: dict) -> Contract:
+def deploy(rpc: Rpc, sender: Sender, artifact: dict, timeout: float = 60.0) -> Contract:
     """Deploys the artifact's bytecode and checks that the code on chain is its
     deployedBytecode."""
     abi = Abi(artifact["abi"])
-    receipt = send(rpc, sender, None, abi.encode_deploy(artifact["bytecode"]), abi=abi)
+    receipt = send(rpc, sender, None, abi.encode_deploy(artifact["bytecode"]), abi=abi,
+                   timeout=timeout)
     address = receipt["contractAddress"]
     code = rpc("eth_getCode", address, "latest")
     if code.lower() != artifact["deployedBytecode"].lower():
