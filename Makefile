@@ -2,7 +2,7 @@
 # CARGO_TARGET_DIR defaults to ~/.cache/dotm-target (shared by checkouts and CI).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/dotm-target
 
-.PHONY: up test bench bootstrap
+.PHONY: up test bench bench-activate bootstrap
 
 up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
 	infra/scripts/up.sh
@@ -12,6 +12,9 @@ test:      ## fmt, clippy, cargo test, template lint, end-to-end tests on their 
 
 bench:     ## MCP tools/call benchmark
 	cargo bench -p mcp --bench tools_call
+
+bench-activate: ## activate_esim -> payment_required latency (p50/p99) against a running `make up`
+	.venv/bin/python infra/bench/activate_latency.py
 
 bootstrap: ## install .venv/ and node_modules/ (also done by up and test)
 	infra/scripts/bootstrap.sh

@@ -1,5 +1,6 @@
 # Start/stop the local stack on 127.0.0.1: the providers (moto + the provider sandbox, from
-# providers.sh), `cargo lambda watch` (the functions) and infra/gateway.py (the HTTP API).
+# providers.sh), `cargo lambda watch` (the functions), the SQS event source that feeds them
+# queue batches (providers.sh) and infra/gateway.py (the HTTP API).
 # Sourced by up.sh and test.sh after lib.sh.
 #   stack_start PORT LAMBDA_PORT SANDBOX_PORT MOTO_PORT LOGDIR [WATCH_FLAGS...]
 #                                         start the providers first (they export AWS_ENDPOINT_URL,
@@ -7,6 +8,11 @@
 #                                         inherit), then the functions and the gateway; each part
 #                                         in its own process group; extra flags go to
 #                                         `cargo lambda watch` (--ignore-changes)
+#   LAMBDA_CONCURRENCY (10)               instances per function that cargo lambda may run at
+#                                         once, as Lambda does (one request per instance)
+#   STACK_PREBUILT=1                      instances run the binaries already built (no
+#                                         `cargo run`: see prebuilt/cargo); for a stack that
+#                                         does not rebuild (--ignore-changes)
 #   stack_wait_healthy PORT SECONDS       wait until GET /api/health answers 200
 #   stack_alive                           true while every part of the stack runs
 #   stack_stop                            stop every process group (idempotent)
@@ -65,12 +71,23 @@ stack_start() {
   : >"$logdir/gateway.log"
   # --disable-cors: API Gateway adds no CORS headers unless configured, so neither do we.
   # cargo lambda starts each function on its first request (`cargo run --bin <name>`, in a
-  # process group of its own) and stops them when it gets SIGTERM/SIGINT.
-  _spawn "$logdir/lambda.log" "$VENV/bin/cargo-lambda" lambda watch \
-    "$@" --disable-cors --quiet \
+  # process group of its own) and stops them when it gets SIGTERM/SIGINT. Like Lambda, it runs
+  # more instances of a function when requests overlap (--concurrency), so races between
+  # instances (two first calls of one user, ...) happen here as they would in AWS.
+  local path="$PATH"
+  if [[ "${STACK_PREBUILT:-0}" == 1 ]]; then
+    DOTM_REAL_CARGO="$(command -v cargo)"
+    export DOTM_REAL_CARGO
+    path="$ROOT/infra/scripts/prebuilt:$PATH"
+  fi
+  PATH="$path" _spawn "$logdir/lambda.log" "$VENV/bin/cargo-lambda" lambda watch \
+    "$@" --disable-cors --quiet --concurrency "${LAMBDA_CONCURRENCY:-10}" \
     --invoke-address 127.0.0.1 --invoke-port "$lambda_port" \
     --manifest-path "$ROOT/Cargo.toml"
   STACK_PGIDS+=("$SPAWNED")
+  # Lambda's SQS event source mappings (the template's `Type: SQS` events) feed their functions
+  # through cargo lambda's invoke API (providers.sh; stopped by providers_stop).
+  event_source_start "$lambda_port" "$logdir"
   _spawn "$logdir/gateway.log" "$VENV/bin/python" -u "$ROOT/infra/gateway.py" \
     --template "$ROOT/template.yaml" --port "$port" --lambda-port "$lambda_port"
   STACK_PGIDS+=("$SPAWNED")

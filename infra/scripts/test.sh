@@ -43,7 +43,9 @@ step "start the test stack (gateway :$TEST_PORT, functions :$TEST_LAMBDA_PORT, s
 trap 'stack_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-# --ignore-changes: a stack under test must not rebuild and restart mid-run.
+# --ignore-changes: a stack under test must not rebuild and restart mid-run; its function
+# instances run the binaries just built (STACK_PREBUILT), not `cargo run`.
+export STACK_PREBUILT=1
 stack_start "$TEST_PORT" "$TEST_LAMBDA_PORT" "$TEST_SANDBOX_PORT" "$TEST_MOTO_PORT" "$LOGDIR" \
   --ignore-changes
 stack_wait_healthy "$TEST_PORT" 180 "$LOGDIR" || die "the test stack did not become healthy"
