@@ -12,9 +12,11 @@ use crate::activations::{Activation, Job, Status};
 use crate::catalog;
 use crate::money::Cents;
 use crate::ports::{
-    Activations, Billing, Clock, CreateUserError, Queue, Store, ThrottleStore, Unavailable, rfc3339,
+    Activations, Billing, Clock, CreateUserError, Ledger, Queue, Rewards, Store, ThrottleStore,
+    Unavailable, rfc3339,
 };
 use crate::purchases::{OpenInvoice, Purchase};
+use crate::rewards::CashbackRate;
 use crate::throttle::ThrottleConfig;
 use crate::users::{Identity, User};
 
@@ -30,6 +32,10 @@ pub struct Deps {
     pub billing: Arc<dyn Billing>,
     pub clock: Arc<dyn Clock>,
     pub limits: ThrottleConfig,
+    pub rewards: Arc<dyn Rewards>,
+    pub ledger: Arc<dyn Ledger>,
+    /// DOTM per USD of cashback.
+    pub cashback: CashbackRate,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +114,7 @@ pub async fn find_or_create_user(
     match deps.store.create_user(&user).await {
         Ok(user) => {
             tracing::info!(uid = %user.uid.short(), "user created");
+            crate::token::credit_signup(deps, &user).await?;
             Ok(user)
         }
         Err(CreateUserError::EmailTaken) => Err(EmailTaken.into()),

@@ -103,6 +103,20 @@ pub struct Job {
     pub email_only: bool,
 }
 
+/// The SQS message asking the worker to mint one user's pending rewards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintTask {
+    pub mint_rewards_for: Uid,
+}
+
+/// Every message on the job queue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Task {
+    Mint(MintTask),
+    Activation(Job),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! emulator and the provider sandbox, reached through the same configurable base URLs).
 
 pub mod carrier;
+pub mod chain;
 pub mod dynamo;
 pub mod firebase;
 pub mod resend;

@@ -13,11 +13,14 @@ use crate::activations::{Activation, Job, Line, Status, WAITING};
 use crate::catalog::Service;
 use crate::ports::{
     Activations, AuthError, Billing, Carrier, CarrierError, Clock, CreateUserError,
-    IdentityVerifier, Mailer, OutgoingEmail, Queue, Store, ThrottleStore, Unavailable,
+    IdentityVerifier, Ledger, Mailer, MintOutcome, OutgoingEmail, Queue, Rewards, Store,
+    ThrottleStore, Unavailable,
 };
 use crate::purchases::{OpenInvoice, Purchase};
+use crate::rewards::{CashbackRate, Reward, RewardStatus, Wei};
 use crate::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
 use crate::users::{Email, Identity, Uid, User};
+use crate::wallet::Wallet;
 use crate::worker::WorkerDeps;
 
 #[derive(Default)]
@@ -125,6 +128,16 @@ impl Store for MemoryStore {
         {
             t.invoices.remove(&key);
         }
+        Ok(())
+    }
+
+    async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable> {
+        let mut t = self.tables();
+        let user = t
+            .users
+            .get_mut(uid.as_str())
+            .ok_or_else(|| Unavailable::new("store", "no such user"))?;
+        user.wallet = Some(wallet.to_string());
         Ok(())
     }
 
@@ -407,6 +420,7 @@ impl ThrottleStore for MemoryThrottle {
 pub struct MemoryQueue {
     pub sent: Mutex<Vec<(Job, u32)>>,
     pub dead: Mutex<Vec<Job>>,
+    pub mints: Mutex<Vec<Uid>>,
 }
 
 #[async_trait]
@@ -429,6 +443,14 @@ impl Queue for MemoryQueue {
 
     async fn dead_letters(&self) -> Result<u64, Unavailable> {
         Ok(self.dead.lock().unwrap_or_else(|p| p.into_inner()).len() as u64)
+    }
+
+    async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable> {
+        self.mints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(uid.clone());
+        Ok(())
     }
 }
 
@@ -498,6 +520,8 @@ pub struct FakeWorld {
     pub mailer: Arc<MemoryMailer>,
     pub clock: Arc<FixedClock>,
     pub limits: ThrottleConfig,
+    pub rewards: Arc<MemoryRewards>,
+    pub ledger: Arc<MemoryLedger>,
 }
 
 impl FakeWorld {
@@ -515,6 +539,8 @@ impl FakeWorld {
                 limit: 5,
                 window_ms: 10_000,
             },
+            rewards: Arc::default(),
+            ledger: Arc::default(),
         }
     }
 
@@ -527,6 +553,9 @@ impl FakeWorld {
             billing: self.billing.clone(),
             clock: self.clock.clone(),
             limits: self.limits,
+            rewards: self.rewards.clone(),
+            ledger: self.ledger.clone(),
+            cashback: CashbackRate::default(),
         }
     }
 
@@ -541,6 +570,8 @@ impl FakeWorld {
             clock: self.clock.clone(),
             limits: self.limits,
             max_attempts: 3,
+            rewards: self.rewards.clone(),
+            ledger: self.ledger.clone(),
         }
     }
 }
@@ -563,4 +594,150 @@ pub fn paid_event(event_id: &str, invoice_id: &str, uid: &str) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
+}
+
+#[derive(Default)]
+pub struct MemoryRewards {
+    rows: Mutex<Vec<Reward>>,
+    wallets: Mutex<HashMap<String, Wallet>>,
+    lease: Mutex<Option<(String, i64)>>,
+}
+
+impl MemoryRewards {
+    pub fn wallet_of(&self, uid: &Uid) -> Option<Wallet> {
+        self.wallets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid.as_str())
+            .copied()
+    }
+}
+
+#[async_trait]
+impl Rewards for MemoryRewards {
+    async fn credit(&self, reward: &Reward) -> Result<bool, Unavailable> {
+        let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        if rows
+            .iter()
+            .any(|r| r.uid == reward.uid && r.key == reward.key)
+        {
+            return Ok(false);
+        }
+        rows.push(reward.clone());
+        Ok(true)
+    }
+
+    async fn rewards(&self, uid: &Uid) -> Result<Vec<Reward>, Unavailable> {
+        Ok(self
+            .rows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|r| &r.uid == uid)
+            .cloned()
+            .collect())
+    }
+
+    async fn settle(
+        &self,
+        reward: &Reward,
+        status: RewardStatus,
+        tx_hash: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), Unavailable> {
+        let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = rows.iter_mut().find(|r| {
+            r.uid == reward.uid && r.key == reward.key && r.status == RewardStatus::Pending
+        }) {
+            r.status = status;
+            r.tx_hash = tx_hash.map(str::to_owned);
+            r.reason = reason.map(str::to_owned);
+        }
+        Ok(())
+    }
+
+    async fn acquire_minter(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, Unavailable> {
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        match &*lease {
+            Some((h, until)) if h != holder && *until >= now_ms => Ok(false),
+            _ => {
+                *lease = Some((holder.to_owned(), now_ms + lease_ms));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_minter(&self, holder: &str) -> Result<(), Unavailable> {
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        if lease.as_ref().is_some_and(|(h, _)| h == holder) {
+            *lease = None;
+        }
+        Ok(())
+    }
+}
+
+/// A chain in memory: balances, a supply cap, once-only reward ids.
+pub struct MemoryLedger {
+    pub cap: Wei,
+    state: Mutex<(HashMap<String, Wei>, Wei, std::collections::HashSet<String>)>,
+    pub mints: AtomicUsize,
+}
+
+impl MemoryLedger {
+    pub fn with_cap(cap: Wei) -> Self {
+        MemoryLedger {
+            cap,
+            state: Mutex::default(),
+            mints: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Default for MemoryLedger {
+    fn default() -> Self {
+        MemoryLedger::with_cap(Wei::dotm(10_333_333))
+    }
+}
+
+#[async_trait]
+impl Ledger for MemoryLedger {
+    async fn mint(
+        &self,
+        to: &Wallet,
+        amount: Wei,
+        reward_id: &str,
+    ) -> Result<MintOutcome, Unavailable> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (balances, total, paid) = &mut *state;
+        if paid.contains(reward_id) {
+            return Ok(MintOutcome::AlreadyPaid);
+        }
+        let remaining = Wei(self.cap.0.saturating_sub(total.0));
+        if amount.0 > remaining.0 {
+            return Ok(MintOutcome::OverCap { remaining });
+        }
+        paid.insert(reward_id.to_owned());
+        *total = *total + amount;
+        let balance = balances.entry(to.to_string()).or_default();
+        *balance = *balance + amount;
+        let n = self.mints.fetch_add(1, Ordering::SeqCst);
+        Ok(MintOutcome::Minted {
+            tx_hash: format!("0x{n:064x}"),
+        })
+    }
+
+    async fn balance(&self, of: &Wallet) -> Result<Wei, Unavailable> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(state.0.get(&of.to_string()).copied().unwrap_or_default())
+    }
+
+    async fn supply(&self) -> Result<(Wei, Wei), Unavailable> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        Ok((state.1, Wei(self.cap.0.saturating_sub(state.1.0))))
+    }
 }

@@ -21,6 +21,8 @@ pub mod qr;
 pub mod rewards;
 pub mod search;
 pub mod throttle;
+pub mod token;
 pub mod users;
+pub mod wallet;
 pub mod web;
 pub mod worker;

@@ -175,6 +175,7 @@ async fn record_paid_invoice(deps: &Deps, event: &Event) -> Result<Outcome, Even
     };
     let fresh = store.record_purchase(&purchase).await?;
     store.close_open_invoice(&uid, product, &invoice.id).await?;
+    crate::token::credit_purchase(deps, &purchase).await?;
     if purchase.product_id == ESIM_PRODUCT {
         // Queued at once: the person need not come back and say "I paid". Not `fresh` means
         // an earlier delivery may have crashed before sending the job, so send it again.

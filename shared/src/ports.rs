@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use crate::activations::{Activation, Job, Line};
 use crate::catalog::Service;
 use crate::purchases::{OpenInvoice, Purchase};
+use crate::rewards::{Reward, RewardStatus, Wei};
 use crate::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
 use crate::users::{Email, Identity, Uid, User};
+use crate::wallet::Wallet;
 
 /// A dependency failed; the caller sees a generic 503, operators see the cause in the logs.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,7 @@ pub trait Store: Send + Sync {
         product_id: &str,
         invoice_id: &str,
     ) -> Result<(), Unavailable>;
+    async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable>;
     /// Writes the purchase unless it exists; true when this call wrote it.
     async fn record_purchase(&self, purchase: &Purchase) -> Result<bool, Unavailable>;
     /// The user's purchases, newest first.
@@ -197,6 +200,8 @@ pub trait Queue: Send + Sync {
     async fn dead_letter(&self, job: &Job, reason: &str) -> Result<(), Unavailable>;
     /// Jobs on the dead-letter queue.
     async fn dead_letters(&self) -> Result<u64, Unavailable>;
+    /// Asks the worker to mint the user's pending rewards.
+    async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -234,4 +239,53 @@ pub struct OutgoingEmail {
 #[async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), Unavailable>;
+}
+
+#[async_trait]
+pub trait Rewards: Send + Sync {
+    /// Credits the reward unless it was credited before; true when this call credited it.
+    async fn credit(&self, reward: &Reward) -> Result<bool, Unavailable>;
+    async fn rewards(&self, uid: &Uid) -> Result<Vec<Reward>, Unavailable>;
+    /// Records the end of a pending reward: minted (with its transaction) or refused.
+    async fn settle(
+        &self,
+        reward: &Reward,
+        status: RewardStatus,
+        tx_hash: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), Unavailable>;
+    /// Takes the minter lease for `lease_ms` unless another holder has it; true when taken.
+    async fn acquire_minter(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, Unavailable>;
+    async fn release_minter(&self, holder: &str) -> Result<(), Unavailable>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MintOutcome {
+    Minted {
+        tx_hash: String,
+    },
+    /// The contract has paid this reward id before.
+    AlreadyPaid,
+    /// Minting it would pass the supply cap.
+    OverCap {
+        remaining: Wei,
+    },
+}
+
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    async fn mint(
+        &self,
+        to: &Wallet,
+        amount: Wei,
+        reward_id: &str,
+    ) -> Result<MintOutcome, Unavailable>;
+    async fn balance(&self, of: &Wallet) -> Result<Wei, Unavailable>;
+    /// Total and remaining supply.
+    async fn supply(&self) -> Result<(Wei, Wei), Unavailable>;
 }

@@ -229,7 +229,10 @@ mod tests {
     #[test]
     fn cashback_is_ten_point_three_three_percent_of_the_first_year() {
         let t = priced(&["global_data_10gb"]);
-        assert_eq!(t.dotm_cashback_wei, Wei(2_066_000_000_000_000_000));
+        assert_eq!(
+            t.dotm_cashback_wei,
+            Wei::from_wei(2_066_000_000_000_000_000)
+        );
         assert_eq!(t.dotm_cashback, "2.066");
         let t = priced(&["basic_membership", "network_security"]);
         assert_eq!(t.dotm_cashback, "8.6772");

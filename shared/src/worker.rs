@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::activations::{Activation, Job, Line, Status};
 use crate::ports::{
-    Activations, Attachment, Carrier, CarrierError, Clock, Mailer, OutgoingEmail, Queue, Store,
-    ThrottleStore, Unavailable, rfc3339,
+    Activations, Attachment, Carrier, CarrierError, Clock, Ledger, Mailer, OutgoingEmail, Queue,
+    Rewards, Store, ThrottleStore, Unavailable, rfc3339,
 };
 use crate::throttle::{ThrottleConfig, WaitUntil};
 
@@ -37,6 +37,32 @@ pub struct WorkerDeps {
     pub limits: ThrottleConfig,
     /// Real carrier failures before a job is parked on the dead-letter queue.
     pub max_attempts: u32,
+    pub rewards: Arc<dyn Rewards>,
+    pub ledger: Arc<dyn Ledger>,
+}
+
+/// Mints a user's pending rewards, waiting a little for the minter lease; if another job
+/// keeps it, asks again later rather than failing.
+pub async fn mint(
+    deps: &WorkerDeps,
+    uid: &crate::users::Uid,
+) -> Result<crate::token::Minted, Unavailable> {
+    for _ in 0..20 {
+        let done = crate::token::mint_pending(
+            deps.store.as_ref(),
+            deps.rewards.as_ref(),
+            deps.ledger.as_ref(),
+            now_ms(deps),
+            uid,
+        )
+        .await?;
+        if done != crate::token::Minted::Busy {
+            return Ok(done);
+        }
+        sleep_ms(250).await;
+    }
+    deps.queue.send_mint(uid).await?;
+    Ok(crate::token::Minted::Busy)
 }
 
 /// What became of one delivered job. Every variant acknowledges the message; an `Err` from

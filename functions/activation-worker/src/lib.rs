@@ -2,8 +2,8 @@
 //! (by message id), so SQS delivers just those again; waiting jobs re-send themselves.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use dotm::activations::Job;
-use dotm::worker::{Handled, WorkerDeps, process};
+use dotm::activations::{Job, MintTask, Task};
+use dotm::worker::{Handled, WorkerDeps, mint, process};
 
 /// Jobs of one batch run side by side: most of their time is spent waiting for a slot.
 pub async fn handle_batch(deps: &WorkerDeps, event: SqsEvent) -> SqsBatchResponse {
@@ -29,8 +29,9 @@ pub async fn handle_batch(deps: &WorkerDeps, event: SqsEvent) -> SqsBatchRespons
 /// True when the message is done with (handled, or re-sent as a new message).
 async fn handle_message(deps: &WorkerDeps, message: &SqsMessage) -> bool {
     let id = message.message_id.as_deref().unwrap_or("<no id>");
-    let job: Job = match message.body.as_deref().map(serde_json::from_str) {
-        Some(Ok(job)) => job,
+    let job: Job = match message.body.as_deref().map(serde_json::from_str::<Task>) {
+        Some(Ok(Task::Activation(job))) => job,
+        Some(Ok(Task::Mint(task))) => return handle_mint(deps, id, &task).await,
         Some(Err(e)) => {
             // Not a job: let SQS retry it and park it on the dead-letter queue.
             tracing::error!(message_id = id, error = %e, "unreadable activation job");
@@ -56,6 +57,20 @@ async fn handle_message(deps: &WorkerDeps, message: &SqsMessage) -> bool {
         }
         Err(e) => {
             tracing::error!(message_id = id, uid = %job.uid.short(), what = e.what, cause = %e.cause, "job failed; SQS will retry it");
+            false
+        }
+    }
+}
+
+async fn handle_mint(deps: &WorkerDeps, id: &str, task: &MintTask) -> bool {
+    let uid = &task.mint_rewards_for;
+    match mint(deps, uid).await {
+        Ok(done) => {
+            tracing::info!(message_id = id, uid = %uid.short(), outcome = ?done, "mint job handled");
+            true
+        }
+        Err(e) => {
+            tracing::error!(message_id = id, uid = %uid.short(), what = e.what, cause = %e.cause, "mint job failed; SQS will retry it");
             false
         }
     }

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use dotm::activation::{self, Deps};
 use dotm::ports::IdentityVerifier;
 use dotm::purchases::PurchaseView;
 use dotm::users::Identity;
+use dotm::wallet::Wallet;
 use dotm::web::auth::{activation_error, auth_error, identify, unavailable};
-use dotm::web::problem;
+use dotm::web::{Problem, problem};
 use serde_json::{Value, json};
 
 /// What every request shares, built once per cold start.
@@ -32,6 +33,8 @@ pub fn router(api: Api) -> Router {
         .route("/api/esim/activate", post(activate_esim))
         .route("/api/user-phone-numbers", get(user_phone_numbers))
         .route("/api/activation-stats", get(activation_stats))
+        .route("/api/wallet", put(set_wallet))
+        .route("/api/rewards", get(rewards))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
         .layer(axum::middleware::from_fn(
@@ -131,5 +134,48 @@ async fn activation_stats(State(api): Shared) -> Response {
     match activation::stats(&api.deps).await {
         Ok(stats) => Json(stats).into_response(),
         Err(e) => unavailable(&e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct WalletBody {
+    wallet: String,
+}
+
+/// Sets where DOTM rewards go (EIP-55 checksummed, or all lower case), then mints what waited.
+async fn set_wallet(State(api): Shared, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let identity = match caller(&api, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let body: WalletBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return Problem::bad_request(
+                "invalid-body",
+                format!(r#"send {{"wallet": "0x..."}}: {e}"#),
+            )
+            .into_response();
+        }
+    };
+    let wallet = match Wallet::parse(&body.wallet) {
+        Ok(w) => w,
+        Err(e) => return Problem::bad_request("invalid-wallet", e.to_string()).into_response(),
+    };
+    match dotm::token::set_wallet(&api.deps, &identity, &wallet).await {
+        Ok(()) => Json(json!({"success": true, "wallet": wallet.to_string()})).into_response(),
+        Err(e) => activation_error(&e).into_response(),
+    }
+}
+
+/// Balance on chain, and pending, minted and refused rewards with their transactions.
+async fn rewards(State(api): Shared, headers: HeaderMap) -> Response {
+    let identity = match caller(&api, &headers).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match dotm::token::rewards_view(&api.deps, &identity).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => activation_error(&e).into_response(),
     }
 }

@@ -171,3 +171,44 @@ async fn stats_are_public_and_count_the_line() {
     let stats = api.call("GET", "/api/activation-stats", None, "").await;
     assert_eq!(stats.body["queue_length"], 3);
 }
+
+#[tokio::test]
+async fn a_wallet_is_checked_normalised_and_rewards_listed() {
+    let api = api();
+    let lower = r#"{"wallet": "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"}"#;
+    let answer = api.call("PUT", "/api/wallet", Some(ADA), lower).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(
+        answer.body["wallet"],
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+    );
+    for (body, kind) in [
+        (
+            r#"{"wallet": "0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"}"#,
+            "invalid-wallet",
+        ),
+        (r#"{"wallet": "vitalik.eth"}"#, "invalid-wallet"),
+        (
+            r#"{"address": "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"}"#,
+            "invalid-body",
+        ),
+        ("not json", "invalid-body"),
+    ] {
+        let answer = api.call("PUT", "/api/wallet", Some(ADA), body).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            answer.body["type"],
+            format!("urn:dotm:problem:{kind}"),
+            "{body}"
+        );
+    }
+    let rewards = api.call("GET", "/api/rewards", Some(ADA), "").await;
+    assert_eq!(rewards.status, StatusCode::OK);
+    assert_eq!(
+        rewards.body["wallet"],
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+    );
+    assert_eq!(rewards.body["pending"][0]["kind"], "new_member_bonus");
+    assert_eq!(rewards.body["pending"][0]["amount"], "10.33");
+    assert_eq!(rewards.body["balance"], "0");
+}

@@ -118,30 +118,49 @@ pub struct ActivateEsimArgs {
 pub struct ActivationSchema {
     /// `payment_required`, `queued`, `active`, `failed` or `not_started`.
     pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub product_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub amount_cents: Option<u64>,
     /// Dollars; with `payment_required`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub invoice_id: Option<String>,
     /// Where to pay; with `payment_required`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub invoice_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub purchase_id: Option<String>,
     /// With `queued`: 1 is next in line.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jobs_ahead: Option<u64>,
     /// With `queued`: when the activation should start (RFC 3339), and in how many seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eta: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eta_seconds: Option<i64>,
     /// With `active`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub iccid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lpa_code: Option<String>,
     /// With `active`: a PNG data URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub qr_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub activated_at: Option<String>,
     /// With `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_steps: Option<String>,
 }

@@ -9,10 +9,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use serde::{Deserialize, Serialize};
 
 use crate::activations::{Activation, Line, WAITING};
-use crate::ports::{Activations, CreateUserError, Store, ThrottleStore, Unavailable};
+use crate::ports::{Activations, CreateUserError, Rewards, Store, ThrottleStore, Unavailable};
 use crate::purchases::{OpenInvoice, Purchase};
+use crate::rewards::{Reward, RewardStatus};
 use crate::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
 use crate::users::{Uid, User};
+use crate::wallet::Wallet;
 
 /// Processed-event markers are kept this long (Stripe retries for 3 days).
 const EVENT_TTL_SECONDS: i64 = 30 * 24 * 3600;
@@ -258,6 +260,21 @@ impl Store for DynamoStore {
                 }
             }
         }
+    }
+
+    async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET wallet = :w")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":w", s(wallet.to_string()))
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("dynamodb set wallet", e.into_service_error()))?;
+        Ok(())
     }
 
     async fn record_purchase(&self, purchase: &Purchase) -> Result<bool, Unavailable> {
@@ -655,5 +672,149 @@ impl ThrottleStore for DynamoStore {
         }
         self.change_throttle(|state| state.take_permit(cfg, now_ms))
             .await
+    }
+}
+
+const MINTER_PK: &str = "MINTER#lease";
+
+fn reward_sk(key: &str) -> String {
+    format!("REWARD#{key}")
+}
+
+#[derive(Serialize, Deserialize)]
+struct Lease {
+    holder: String,
+    expires_at_ms: i64,
+}
+
+#[async_trait]
+impl Rewards for DynamoStore {
+    async fn credit(&self, reward: &Reward) -> Result<bool, Unavailable> {
+        self.put_new(to_item(
+            user_pk(&reward.uid),
+            reward_sk(&reward.key),
+            reward,
+        )?)
+        .await
+    }
+
+    async fn rewards(&self, uid: &Uid) -> Result<Vec<Reward>, Unavailable> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(user_pk(uid)))
+            .expression_attribute_values(":prefix", s("REWARD#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("dynamodb rewards", e.into_service_error()))?;
+        let mut rewards: Vec<Reward> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        rewards.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(rewards)
+    }
+
+    async fn settle(
+        &self,
+        reward: &Reward,
+        status: RewardStatus,
+        tx_hash: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), Unavailable> {
+        let status = serde_dynamo::to_attribute_value(status)
+            .map_err(|e| Unavailable::new("encode status", e))?;
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(&reward.uid)))
+            .key("sk", s(reward_sk(&reward.key)))
+            .update_expression("SET #status = :status, tx_hash = :tx, reason = :reason")
+            // Only a pending reward changes: a minted one keeps its transaction.
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", status)
+            .expression_attribute_values(":pending", s("pending"));
+        request = request
+            .expression_attribute_values(":tx", tx_hash.map_or(AttributeValue::Null(true), s));
+        request = request
+            .expression_attribute_values(":reason", reason.map_or(AttributeValue::Null(true), s));
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(())
+                } else {
+                    Err(Unavailable::new("dynamodb settle reward", e))
+                }
+            }
+        }
+    }
+
+    async fn acquire_minter(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, Unavailable> {
+        let lease = Lease {
+            holder: holder.to_owned(),
+            expires_at_ms: now_ms + lease_ms,
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(MINTER_PK.into(), "LEASE".into(), lease)?))
+            // Free, expired (its holder died), or already ours.
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at_ms < :now OR holder = :me",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .expression_attribute_values(":me", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(Unavailable::new("dynamodb minter lease", e))
+                }
+            }
+        }
+    }
+
+    async fn release_minter(&self, holder: &str) -> Result<(), Unavailable> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(MINTER_PK))
+            .key("sk", s("LEASE"))
+            .condition_expression("holder = :me")
+            .expression_attribute_values(":me", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(())
+                } else {
+                    Err(Unavailable::new("dynamodb minter lease", e))
+                }
+            }
+        }
     }
 }

@@ -13,6 +13,9 @@ pub struct ProviderSecrets {
     pub oxio_api_key: String,
     #[serde(default)]
     pub resend_api_key: String,
+    /// 0x-hex private key of the DOTM minter.
+    #[serde(default)]
+    pub minter_private_key: String,
 }
 
 /// Never prints a key, whoever logs it.

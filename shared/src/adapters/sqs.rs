@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 
-use crate::activations::Job;
+use crate::activations::{Job, MintTask};
 use crate::ports::{Queue, Unavailable};
+use crate::users::Uid;
 
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -66,6 +67,21 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map_err(|e| Unavailable::new("sqs dead letter", e.into_service_error()))?;
+        Ok(())
+    }
+
+    async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable> {
+        let body = serde_json::to_string(&MintTask {
+            mint_rewards_for: uid.clone(),
+        })
+        .map_err(|e| Unavailable::new("encode job", e))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("sqs send", e.into_service_error()))?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::activation::Deps;
 use crate::adapters::carrier::OxioCarrier;
+use crate::adapters::chain::ChainLedger;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::firebase::{FirebaseVerifier, GOOGLE_JWKS_URL};
 use crate::adapters::resend::ResendMailer;
@@ -11,6 +12,7 @@ use crate::adapters::secrets::{self, ProviderSecrets};
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::stripe::StripeBilling;
 use crate::ports::{IdentityVerifier, SystemClock, Unavailable};
+use crate::rewards::CashbackRate;
 use crate::throttle::ThrottleConfig;
 use crate::worker::WorkerDeps;
 
@@ -29,6 +31,9 @@ pub struct Settings {
     pub carrier_api_base: String,
     pub mail_api_base: String,
     pub mail_from: String,
+    pub chain_rpc_url: String,
+    pub dotm_token_address: String,
+    pub cashback: CashbackRate,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +42,8 @@ pub enum SettingError {
     Missing(&'static str),
     #[error("environment variable {0} must be a positive whole number, not {1:?}")]
     NotANumber(&'static str, String),
+    #[error("environment variable DOTM_USD_PRICE: {0}")]
+    Price(#[from] crate::rewards::BadRate),
 }
 
 impl Settings {
@@ -81,6 +88,12 @@ impl Settings {
             mail_api_base: value("MAIL_API_BASE")
                 .unwrap_or_else(|| "https://api.resend.com".into()),
             mail_from: value("MAIL_FROM").unwrap_or_else(|| "DOTM <esim@dotm.example>".into()),
+            chain_rpc_url: need("CHAIN_RPC_URL")?,
+            dotm_token_address: need("DOTM_TOKEN_ADDRESS")?,
+            cashback: match value("DOTM_USD_PRICE") {
+                Some(price) => CashbackRate::parse_usd_per_dotm(&price)?,
+                None => CashbackRate::default(),
+            },
         })
     }
 }
@@ -102,6 +115,7 @@ pub struct Services {
     pub secrets: ProviderSecrets,
     store: Arc<DynamoStore>,
     queue: Arc<SqsQueue>,
+    ledger: Arc<ChainLedger>,
 }
 
 impl Services {
@@ -131,6 +145,11 @@ impl Services {
             settings.firebase_project_id.clone(),
             settings.firebase_jwks_url.clone(),
         )?;
+        let ledger = Arc::new(ChainLedger::new(
+            &settings.chain_rpc_url,
+            &settings.dotm_token_address,
+            &secrets.minter_private_key,
+        )?);
         Ok(Services {
             deps: Deps {
                 store: store.clone(),
@@ -140,12 +159,16 @@ impl Services {
                 billing: Arc::new(billing),
                 clock: Arc::new(SystemClock),
                 limits: settings.limits,
+                rewards: store.clone(),
+                ledger: ledger.clone(),
+                cashback: settings.cashback,
             },
             verifier: Arc::new(verifier),
             secrets,
             settings,
             store,
             queue,
+            ledger,
         })
     }
 
@@ -169,6 +192,8 @@ impl Services {
             clock: Arc::new(SystemClock),
             limits: self.settings.limits,
             max_attempts: self.settings.max_attempts,
+            rewards: self.store.clone(),
+            ledger: self.ledger.clone(),
         })
     }
 }

@@ -1,0 +1,124 @@
+//! `Ledger` on the DOTM contract with alloy: one minter key, nonces from the chain, a dry run
+//! before every send, and the receipt's status checked.
+//!
+//! Why this shape: alloy's default nonce filler reserves a nonce before gas estimation, so a
+//! reverted `send()` leaves a gap and the next receipt never comes. Here the call is simulated
+//! first (a revert is decoded into the contract's custom error and nothing is sent), nonces
+//! are read from the chain for each transaction, and the caller holds the minter lease so no
+//! two instances send with the same key at once.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol;
+use async_trait::async_trait;
+
+use crate::ports::{Ledger, MintOutcome, Unavailable};
+use crate::rewards::Wei;
+use crate::wallet::Wallet;
+
+sol!(
+    #[sol(rpc)]
+    DOTM,
+    "../infra/contracts/DOTM.json"
+);
+
+/// A mined receipt is awaited at most this long; anvil mines at once, mainnet in ~12 s.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct ChainLedger {
+    provider: DynProvider,
+    token: Address,
+}
+
+impl ChainLedger {
+    pub fn new(rpc_url: &str, token: &str, minter_key: &str) -> Result<Self, Unavailable> {
+        let signer: PrivateKeySigner = minter_key.trim().parse().map_err(|_| {
+            Unavailable::new(
+                "chain",
+                "the minter key in the provider secret is not a private key",
+            )
+        })?;
+        let url = rpc_url
+            .parse()
+            .map_err(|e| Unavailable::new("chain", format!("CHAIN_RPC_URL: {e}")))?;
+        let token = token
+            .parse()
+            .map_err(|e| Unavailable::new("chain", format!("DOTM_TOKEN_ADDRESS: {e}")))?;
+        let provider = ProviderBuilder::default()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(signer)
+            .connect_http(url)
+            .erased();
+        Ok(ChainLedger { provider, token })
+    }
+
+    fn contract(&self) -> DOTM::DOTMInstance<DynProvider> {
+        DOTM::new(self.token, self.provider.clone())
+    }
+}
+
+fn chain_err(e: impl std::fmt::Display) -> Unavailable {
+    Unavailable::new("chain", e)
+}
+
+#[async_trait]
+impl Ledger for ChainLedger {
+    async fn mint(
+        &self,
+        to: &Wallet,
+        amount: Wei,
+        reward_id: &str,
+    ) -> Result<MintOutcome, Unavailable> {
+        let id: B256 = reward_id
+            .parse()
+            .map_err(|_| chain_err(format!("bad reward id {reward_id}")))?;
+        let contract = self.contract();
+        let call = contract.mintReward(to.address(), amount.0, id);
+        if let Err(e) = call.call().await {
+            return match e.as_decoded_interface_error::<DOTM::DOTMErrors>() {
+                Some(DOTM::DOTMErrors::RewardAlreadyPaid(_)) => Ok(MintOutcome::AlreadyPaid),
+                Some(DOTM::DOTMErrors::OverMaxSupply(err)) => Ok(MintOutcome::OverCap {
+                    remaining: Wei(err.remaining),
+                }),
+                Some(DOTM::DOTMErrors::NotMinter(_)) => {
+                    Err(chain_err("our key is not a minter of the DOTM contract"))
+                }
+                _ => Err(chain_err(e)),
+            };
+        }
+        let pending = call.send().await.map_err(chain_err)?;
+        let receipt = pending
+            .with_timeout(Some(RECEIPT_TIMEOUT))
+            .get_receipt()
+            .await
+            .map_err(chain_err)?;
+        let tx_hash = format!("{:#x}", receipt.transaction_hash);
+        if !receipt.status() {
+            // Mined but reverted: another mint of the same id won a race we could not see.
+            return Err(chain_err(format!("mint transaction {tx_hash} reverted")));
+        }
+        Ok(MintOutcome::Minted { tx_hash })
+    }
+
+    async fn balance(&self, of: &Wallet) -> Result<Wei, Unavailable> {
+        let balance: U256 = self
+            .contract()
+            .balanceOf(of.address())
+            .call()
+            .await
+            .map_err(chain_err)?;
+        Ok(Wei(balance))
+    }
+
+    async fn supply(&self) -> Result<(Wei, Wei), Unavailable> {
+        let contract = self.contract();
+        let total: U256 = contract.totalSupply().call().await.map_err(chain_err)?;
+        let remaining: U256 = contract.remainingSupply().call().await.map_err(chain_err)?;
+        Ok((Wei(total), Wei(remaining)))
+    }
+}

@@ -1,0 +1,330 @@
+//! DOTM rewards: credited as records when earned, minted by a job when the person has a
+//! wallet (never inside a webhook request), one at a time under the minter lease.
+
+use serde::Serialize;
+
+use crate::activation::Deps;
+use crate::ports::{Ledger, MintOutcome, Rewards, Unavailable, rfc3339};
+use crate::purchases::Purchase;
+use crate::rewards::{self, Reward, RewardStatus, Wei};
+use crate::users::{Identity, Uid, User};
+use crate::wallet::Wallet;
+
+/// A mint job holds the minter lease at most this long (a crashed holder frees it then).
+const LEASE_MS: i64 = 60_000;
+
+pub async fn credit_signup(deps: &Deps, user: &User) -> Result<(), Unavailable> {
+    let bonus = rewards::new_member_bonus(&user.uid, &rfc3339(deps.clock.now_unix()));
+    if deps.rewards.credit(&bonus).await? && user.wallet.is_some() {
+        deps.queue.send_mint(&user.uid).await?;
+    }
+    Ok(())
+}
+
+/// Credits what a paid purchase earns; asks for a mint when there is somewhere to mint to.
+pub async fn credit_purchase(deps: &Deps, purchase: &Purchase) -> Result<(), Unavailable> {
+    let now = rfc3339(deps.clock.now_unix());
+    let mut any = false;
+    for reward in rewards::for_purchase(purchase, &deps.cashback, &now) {
+        any |= deps.rewards.credit(&reward).await?;
+    }
+    let has_wallet = deps
+        .store
+        .user(&purchase.uid)
+        .await?
+        .is_some_and(|u| u.wallet.is_some());
+    if any && has_wallet {
+        deps.queue.send_mint(&purchase.uid).await?;
+    }
+    Ok(())
+}
+
+/// Sets the wallet and mints whatever was waiting for it.
+pub async fn set_wallet(
+    deps: &Deps,
+    identity: &Identity,
+    wallet: &Wallet,
+) -> Result<(), crate::activation::ActivationError> {
+    let user = crate::activation::find_or_create_user(deps, identity).await?;
+    deps.store.set_wallet(&user.uid, wallet).await?;
+    // The bonus again: credited once, whatever happened at sign-up.
+    let bonus = rewards::new_member_bonus(&user.uid, &rfc3339(deps.clock.now_unix()));
+    deps.rewards.credit(&bonus).await?;
+    deps.queue.send_mint(&user.uid).await?;
+    tracing::info!(uid = %user.uid.short(), "wallet set");
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct RewardView {
+    pub kind: rewards::RewardKind,
+    pub source: String,
+    pub amount: String,
+    pub amount_wei: Wei,
+    pub status: RewardStatus,
+    pub reward_id: String,
+    pub created_at: String,
+    pub tx_hash: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RewardsView {
+    pub wallet: Option<String>,
+    /// On chain, when there is a wallet.
+    pub balance: Option<String>,
+    pub balance_wei: Option<Wei>,
+    pub pending: Vec<RewardView>,
+    pub minted: Vec<RewardView>,
+    pub refused: Vec<RewardView>,
+}
+
+fn view(r: Reward) -> RewardView {
+    RewardView {
+        kind: r.kind,
+        source: r.key,
+        amount: r.amount_wei.to_dotm_string(),
+        amount_wei: r.amount_wei,
+        status: r.status,
+        reward_id: r.reward_id,
+        created_at: r.created_at,
+        tx_hash: r.tx_hash,
+        reason: r.reason,
+    }
+}
+
+pub async fn rewards_view(
+    deps: &Deps,
+    identity: &Identity,
+) -> Result<RewardsView, crate::activation::ActivationError> {
+    let user = crate::activation::find_or_create_user(deps, identity).await?;
+    let wallet = user.wallet.as_deref().and_then(|w| Wallet::parse(w).ok());
+    let balance = match &wallet {
+        Some(w) => Some(deps.ledger.balance(w).await?),
+        None => None,
+    };
+    let mut v = RewardsView {
+        wallet: wallet.map(|w| w.to_string()),
+        balance: balance.map(|b| b.to_dotm_string()),
+        balance_wei: balance,
+        pending: vec![],
+        minted: vec![],
+        refused: vec![],
+    };
+    for r in deps.rewards.rewards(&user.uid).await? {
+        match r.status {
+            RewardStatus::Pending => v.pending.push(view(r)),
+            RewardStatus::Minted => v.minted.push(view(r)),
+            RewardStatus::Refused => v.refused.push(view(r)),
+        }
+    }
+    Ok(v)
+}
+
+/// What a mint job did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Minted {
+    /// Another instance holds the minter lease: try again shortly.
+    Busy,
+    Done {
+        minted: usize,
+        refused: usize,
+    },
+}
+
+/// Mints the user's pending rewards. Holding the lease, this is the only sender of the minter
+/// key; a reward the contract already paid (a retry after a crash) is recorded as minted.
+pub async fn mint_pending(
+    store: &dyn crate::ports::Store,
+    rewards_store: &dyn Rewards,
+    ledger: &dyn Ledger,
+    now_ms: i64,
+    uid: &Uid,
+) -> Result<Minted, Unavailable> {
+    let holder = format!("{uid}-{now_ms}-{}", std::process::id());
+    if !rewards_store
+        .acquire_minter(&holder, now_ms, LEASE_MS)
+        .await?
+    {
+        return Ok(Minted::Busy);
+    }
+    let result = mint_all(store, rewards_store, ledger, uid).await;
+    rewards_store.release_minter(&holder).await?;
+    result
+}
+
+async fn mint_all(
+    store: &dyn crate::ports::Store,
+    rewards_store: &dyn Rewards,
+    ledger: &dyn Ledger,
+    uid: &Uid,
+) -> Result<Minted, Unavailable> {
+    let wallet = store
+        .user(uid)
+        .await?
+        .and_then(|u| u.wallet)
+        .and_then(|w| Wallet::parse(&w).ok());
+    let Some(wallet) = wallet else {
+        return Ok(Minted::Done {
+            minted: 0,
+            refused: 0,
+        });
+    };
+    let (mut minted, mut refused) = (0, 0);
+    for reward in rewards_store.rewards(uid).await? {
+        if reward.status != RewardStatus::Pending {
+            continue;
+        }
+        match ledger
+            .mint(&wallet, reward.amount_wei, &reward.reward_id)
+            .await?
+        {
+            MintOutcome::Minted { tx_hash } => {
+                rewards_store
+                    .settle(&reward, RewardStatus::Minted, Some(&tx_hash), None)
+                    .await?;
+                tracing::info!(uid = %uid.short(), reward = %reward.key, tx = %tx_hash, "reward minted");
+                minted += 1;
+            }
+            MintOutcome::AlreadyPaid => {
+                // An earlier job minted it and died before recording: the chain is the truth.
+                rewards_store
+                    .settle(
+                        &reward,
+                        RewardStatus::Minted,
+                        None,
+                        Some("minted by an earlier attempt"),
+                    )
+                    .await?;
+                minted += 1;
+            }
+            MintOutcome::OverCap { remaining } => {
+                let reason = format!(
+                    "the DOTM supply cap is reached: {} DOTM left, {} needed",
+                    remaining.to_dotm_string(),
+                    reward.amount_wei.to_dotm_string()
+                );
+                rewards_store
+                    .settle(&reward, RewardStatus::Refused, None, Some(&reason))
+                    .await?;
+                tracing::warn!(uid = %uid.short(), reward = %reward.key, "reward refused: supply cap");
+                refused += 1;
+            }
+        }
+    }
+    Ok(Minted::Done { minted, refused })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeWorld, paid_event};
+    use crate::users::Email;
+
+    const WALLET: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+
+    fn ada() -> Identity {
+        Identity {
+            uid: Uid::parse("ada").unwrap(),
+            email: Some(Email::parse("ada@example.com").unwrap()),
+        }
+    }
+
+    async fn mint_now(world: &FakeWorld, uid: &Uid) -> Minted {
+        mint_pending(
+            world.store.as_ref(),
+            world.rewards.as_ref(),
+            world.ledger.as_ref(),
+            0,
+            uid,
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn without_a_wallet_rewards_wait_then_mint_after_it_is_set() {
+        let world = FakeWorld::new();
+        let deps = world.deps();
+        crate::activation::find_or_create_user(&deps, &ada())
+            .await
+            .unwrap();
+        crate::payments::apply_event(&deps, &paid_event("evt_1", "in_1", "ada"), 0)
+            .await
+            .unwrap();
+        let view = rewards_view(&deps, &ada()).await.unwrap();
+        assert_eq!(view.pending.len(), 2, "sign-up bonus and cashback");
+        assert!(
+            world.queue.mints.lock().unwrap().is_empty(),
+            "nothing to mint to yet"
+        );
+
+        set_wallet(&deps, &ada(), &Wallet::parse(WALLET).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(world.queue.mints.lock().unwrap().len(), 1);
+        assert_eq!(
+            mint_now(&world, &ada().uid).await,
+            Minted::Done {
+                minted: 2,
+                refused: 0
+            }
+        );
+        let balance = world
+            .ledger
+            .balance(&Wallet::parse(WALLET).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            balance.to_dotm_string(),
+            "10.4333",
+            "10.33 bonus + 0.1033 cashback on $1"
+        );
+        // A second job mints nothing more.
+        assert_eq!(
+            mint_now(&world, &ada().uid).await,
+            Minted::Done {
+                minted: 0,
+                refused: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mint_past_the_cap_is_refused_with_the_reason() {
+        let mut world = FakeWorld::new();
+        world.ledger = std::sync::Arc::new(crate::fakes::MemoryLedger::with_cap(Wei::dotm(5)));
+        let deps = world.deps();
+        set_wallet(&deps, &ada(), &Wallet::parse(WALLET).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            mint_now(&world, &ada().uid).await,
+            Minted::Done {
+                minted: 0,
+                refused: 1
+            }
+        );
+        let view = rewards_view(&deps, &ada()).await.unwrap();
+        assert!(
+            view.refused[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("supply cap")
+        );
+    }
+
+    #[tokio::test]
+    async fn another_holder_of_the_lease_makes_the_job_wait() {
+        let world = FakeWorld::new();
+        assert!(
+            world
+                .rewards
+                .acquire_minter("someone-else", 0, 60_000)
+                .await
+                .unwrap()
+        );
+        assert_eq!(mint_now(&world, &ada().uid).await, Minted::Busy);
+    }
+}
