@@ -21,6 +21,39 @@ const EVENT_TTL_SECONDS: i64 = 30 * 24 * 3600;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// The DynamoDB errors that can say "the write's condition did not hold".
+trait ConditionFailed: std::error::Error + Send + Sync + 'static {
+    fn condition_failed(&self) -> bool;
+}
+
+macro_rules! condition_failed {
+    ($($error:ty),*) => {$(
+        impl ConditionFailed for $error {
+            fn condition_failed(&self) -> bool {
+                self.is_conditional_check_failed_exception()
+            }
+        }
+    )*};
+}
+
+condition_failed!(
+    aws_sdk_dynamodb::operation::put_item::PutItemError,
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemError,
+    aws_sdk_dynamodb::operation::update_item::UpdateItemError
+);
+
+/// `Some(output)` when a conditional write happened, `None` when its condition did not hold.
+fn conditional<O, E: ConditionFailed>(
+    what: &'static str,
+    result: Result<O, E>,
+) -> Result<Option<O>, Unavailable> {
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(e) if e.condition_failed() => Ok(None),
+        Err(e) => Err(Unavailable::new(what, e)),
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Record<T> {
     pk: String,
@@ -100,17 +133,8 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(Unavailable::new("dynamodb put", e))
-                }
-            }
-        }
+        let written = conditional("dynamodb put", result.map_err(|e| e.into_service_error()))?;
+        Ok(written.is_some())
     }
 }
 
@@ -249,17 +273,12 @@ impl Store for DynamoStore {
             .expression_attribute_values(":id", s(invoice_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(()) // already closed, or a newer invoice: leave it
-                } else {
-                    Err(Unavailable::new("dynamodb close invoice", e))
-                }
-            }
-        }
+        // A condition that did not hold means there is nothing (more) to do.
+        conditional(
+            "dynamodb close invoice",
+            result.map_err(|e| e.into_service_error()),
+        )?;
+        Ok(())
     }
 
     async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable> {
@@ -371,22 +390,14 @@ impl DynamoStore {
             } else {
                 put.condition_expression("attribute_not_exists(pk)")
             };
-            match put.send().await {
-                Ok(_) => return Ok(result),
-                Err(e) => {
-                    let e = e.into_service_error();
-                    if !e.is_conditional_check_failed_exception() {
-                        return Err(Unavailable::new("dynamodb throttle", e));
-                    }
-                }
+            let written = put.send().await.map_err(|e| e.into_service_error());
+            if conditional("dynamodb throttle", written)?.is_some() {
+                return Ok(result);
             }
             // Lost the round: back off a little, with jitter, so the losers spread out.
-            let jitter = u64::from(
-                std::time::SystemTime::now()
-                    .elapsed()
-                    .map_or(0, |d| d.subsec_nanos())
-                    % 20,
-            );
+            let jitter = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::from(d.subsec_nanos()) % 20);
             tokio::time::sleep(std::time::Duration::from_millis(
                 5 * u64::from(round.min(10)) + jitter,
             ))
@@ -426,16 +437,10 @@ impl DynamoStore {
         if update.contains("#queue") {
             request = request.expression_attribute_names("#queue", "queue");
         }
-        match request.send().await {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(None)
-                } else {
-                    Err(Unavailable::new("dynamodb activation", e))
-                }
-            }
+        let result = request.send().await.map_err(|e| e.into_service_error());
+        match conditional("dynamodb activation", result)? {
+            Some(out) => out.attributes.map(from_item).transpose(),
+            None => Ok(None),
         }
     }
 
@@ -745,17 +750,12 @@ impl Rewards for DynamoStore {
             .expression_attribute_values(":tx", tx_hash.map_or(AttributeValue::Null(true), s));
         request = request
             .expression_attribute_values(":reason", reason.map_or(AttributeValue::Null(true), s));
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(())
-                } else {
-                    Err(Unavailable::new("dynamodb settle reward", e))
-                }
-            }
-        }
+        // Not pending any more: another job settled it first.
+        conditional(
+            "dynamodb settle reward",
+            request.send().await.map_err(|e| e.into_service_error()),
+        )?;
+        Ok(())
     }
 
     async fn acquire_minter(
@@ -781,17 +781,11 @@ impl Rewards for DynamoStore {
             .expression_attribute_values(":me", s(holder))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(Unavailable::new("dynamodb minter lease", e))
-                }
-            }
-        }
+        let taken = conditional(
+            "dynamodb minter lease",
+            result.map_err(|e| e.into_service_error()),
+        )?;
+        Ok(taken.is_some())
     }
 
     async fn release_minter(&self, holder: &str) -> Result<(), Unavailable> {
@@ -805,16 +799,11 @@ impl Rewards for DynamoStore {
             .expression_attribute_values(":me", s(holder))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(())
-                } else {
-                    Err(Unavailable::new("dynamodb minter lease", e))
-                }
-            }
-        }
+        // A condition that did not hold means there is nothing (more) to do.
+        conditional(
+            "dynamodb minter lease",
+            result.map_err(|e| e.into_service_error()),
+        )?;
+        Ok(())
     }
 }
