@@ -13,7 +13,7 @@ use crate::catalog;
 use crate::money::Cents;
 use crate::ports::{
     Activations, Billing, Clock, CreateUserError, Ledger, Queue, Rewards, Store, ThrottleStore,
-    Unavailable, rfc3339,
+    Unavailable, rfc3339, rfc3339_ms,
 };
 use crate::purchases::{OpenInvoice, Purchase};
 use crate::rewards::CashbackRate;
@@ -72,7 +72,10 @@ pub enum ActivationAnswer {
         purchase_id: String,
         position: u64,
         jobs_ahead: u64,
+        /// RFC 3339 with milliseconds: when its carrier call should start.
         eta: String,
+        /// The same, in Unix milliseconds.
+        eta_ms: i64,
         eta_seconds: i64,
         message: String,
     },
@@ -260,17 +263,18 @@ pub async fn status_answer(deps: &Deps, a: &Activation) -> Result<ActivationAnsw
                 // Being activated now (or retried after a carrier hiccup).
                 _ => (0, now * 1000),
             };
-            let eta = slot_ms.div_euclid(1000);
+            let now_ms = deps.clock.now_unix_ms();
             ActivationAnswer::Queued {
                 purchase_id: a.purchase_id.clone(),
                 position: jobs_ahead + 1,
                 jobs_ahead,
-                eta: rfc3339(eta),
-                eta_seconds: (eta - now).max(0),
+                eta: rfc3339_ms(slot_ms),
+                eta_ms: slot_ms,
+                eta_seconds: ((slot_ms - now_ms).max(0) + 999) / 1000,
                 message: format!(
                     "Paid. Your eSIM is number {} in line and should be active around {} UTC; we email the QR code as soon as it is.",
                     jobs_ahead + 1,
-                    rfc3339(eta)
+                    rfc3339(slot_ms.div_euclid(1000))
                 ),
             }
         }

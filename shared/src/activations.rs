@@ -52,6 +52,9 @@ pub struct Activation {
     pub queue: Option<String>,
     #[serde(default)]
     pub attempts: u32,
+    /// A worker holds the job until then (ms); 0 when nobody does.
+    #[serde(default)]
+    pub claimed_until_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<Line>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +76,7 @@ impl Activation {
             slot_ms: None,
             queue: None,
             attempts: 0,
+            claimed_until_ms: 0,
             line: None,
             activated_at: None,
             failed_reason: None,

@@ -316,16 +316,34 @@ impl Activations for MemoryActivations {
         })
     }
 
-    async fn start_activation(
+    async fn claim_activation(
         &self,
         uid: &Uid,
         purchase_id: &str,
-    ) -> Result<Activation, Unavailable> {
-        self.change(uid, purchase_id, |a| {
-            a.status = Status::Activating;
-            a.queue = None;
-            a.attempts += 1;
-        })
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<Activation>, Unavailable> {
+        let mut claimed = false;
+        let a = self.change(uid, purchase_id, |a| {
+            let free = match a.status {
+                Status::Pending | Status::Queued => true,
+                Status::Activating => a.claimed_until_ms < now_ms,
+                Status::Active | Status::Failed => false,
+            };
+            if free {
+                a.status = Status::Activating;
+                a.queue = None;
+                a.attempts += 1;
+                a.claimed_until_ms = now_ms + lease_ms;
+                claimed = true;
+            }
+        })?;
+        Ok(claimed.then_some(a))
+    }
+
+    async fn release_activation(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable> {
+        self.change(uid, purchase_id, |a| a.claimed_until_ms = 0)
+            .map(|_| ())
     }
 
     async fn complete_activation(
@@ -405,8 +423,9 @@ impl ThrottleStore for MemoryThrottle {
     async fn take_permit(
         &self,
         cfg: &ThrottleConfig,
-        now_ms: i64,
+        clock: &dyn Clock,
     ) -> Result<Result<Permit, WaitUntil>, Unavailable> {
+        let now_ms = clock.now_unix_ms();
         Ok(self
             .state
             .lock()

@@ -120,6 +120,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// RFC 3339 in UTC with milliseconds, for times people compare to the second (ETAs).
+pub fn rfc3339_ms(unix_ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// RFC 3339 in UTC, the form every stored timestamp takes.
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
@@ -149,12 +160,17 @@ pub trait Activations: Send + Sync {
         purchase_id: &str,
         reservation: Reservation,
     ) -> Result<Activation, Unavailable>;
-    /// Its carrier call starts: out of the waiting line, one more attempt.
-    async fn start_activation(
+    /// Claims the job for one worker until `now_ms + lease_ms`: out of the waiting line, one
+    /// more attempt. `None` when another worker holds a live claim (a duplicate delivery).
+    async fn claim_activation(
         &self,
         uid: &Uid,
         purchase_id: &str,
-    ) -> Result<Activation, Unavailable>;
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<Activation>, Unavailable>;
+    /// Gives the claim up (the call failed or must wait), so the job's next delivery can take it.
+    async fn release_activation(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable>;
     /// Stores the line and marks it active, unless it already is; returns the stored one.
     async fn complete_activation(
         &self,
@@ -185,10 +201,12 @@ pub trait ThrottleStore: Send + Sync {
         cfg: &ThrottleConfig,
         now_ms: i64,
     ) -> Result<Reservation, Unavailable>;
+    /// Takes a permit at the clock's time, read again on every conflicting round so the
+    /// recorded start is never older than the call it allows.
     async fn take_permit(
         &self,
         cfg: &ThrottleConfig,
-        now_ms: i64,
+        clock: &dyn Clock,
     ) -> Result<Result<Permit, WaitUntil>, Unavailable>;
 }
 

@@ -16,6 +16,9 @@ use crate::throttle::{ThrottleConfig, WaitUntil};
 pub const MAX_DELAY_SECONDS: i64 = 900;
 /// Closer than this to its start, a job sleeps in the worker instead of being re-sent.
 const SLEEP_AT_MOST_MS: i64 = 2_500;
+/// A worker holds a job this long at most (longer than the function's 30 s timeout, shorter
+/// than the queue's 180 s visibility timeout, after which a crashed job comes back).
+const CLAIM_MS: i64 = 60_000;
 /// A failed email is retried after this long; the activation stands meanwhile.
 const EMAIL_RETRY_SECONDS: u32 = 30;
 
@@ -126,11 +129,21 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
     }
     sleep_ms(early).await;
 
-    // The hard promise: a permit against the recorded starts.
+    // One worker per job: a duplicate delivery finds the claim taken and stops here, before
+    // it could spend a permit or call the carrier.
+    let Some(_claimed) = deps
+        .activations
+        .claim_activation(&job.uid, &job.purchase_id, now_ms(deps), CLAIM_MS)
+        .await?
+    else {
+        return Ok(Handled::AlreadyDone);
+    };
+
+    // The hard promise: a permit against the recorded starts, taken right before the call.
     let permit = loop {
         match deps
             .throttle
-            .take_permit(&deps.limits, now_ms(deps))
+            .take_permit(&deps.limits, deps.clock.as_ref())
             .await?
         {
             Ok(permit) => break permit,
@@ -149,6 +162,9 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
                     (at - now_ms(deps)).div_euclid(60_000) + 1,
                     ahead + 1
                 );
+                deps.activations
+                    .release_activation(&job.uid, &job.purchase_id)
+                    .await?;
                 return send_later(deps, job, at).await;
             }
         }
@@ -161,9 +177,6 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
         f64::from(permit.used) * 100.0 / f64::from(permit.limit.max(1))
     );
 
-    deps.activations
-        .start_activation(&job.uid, &job.purchase_id)
-        .await?;
     match deps.carrier.activate(&job.purchase_id, &job.uid).await {
         Ok(line) => {
             let at = rfc3339(deps.clock.now_unix());
@@ -183,6 +196,9 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
 
 async fn failed(deps: &WorkerDeps, job: &Job, e: CarrierError) -> Result<Handled, Unavailable> {
     let attempts = job.attempts + 1;
+    deps.activations
+        .release_activation(&job.uid, &job.purchase_id)
+        .await?;
     tracing::warn!(uid = %job.uid.short(), purchase = %job.purchase_id, attempts, error = %e, "carrier call failed");
     if attempts >= deps.max_attempts {
         let reason = format!("{e}, {attempts} times");

@@ -146,6 +146,8 @@ pub struct ActivationSchema {
     pub eta: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eta_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_ms: Option<i64>,
     /// With `active`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,

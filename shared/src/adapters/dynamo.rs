@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use serde::{Deserialize, Serialize};
 
 use crate::activations::{Activation, Line, WAITING};
-use crate::ports::{Activations, CreateUserError, Rewards, Store, ThrottleStore, Unavailable};
+use crate::ports::{
+    Activations, Clock, CreateUserError, Rewards, Store, ThrottleStore, Unavailable,
+};
 use crate::purchases::{OpenInvoice, Purchase};
 use crate::rewards::{Reward, RewardStatus};
 use crate::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
@@ -552,30 +554,46 @@ impl Activations for DynamoStore {
         }
     }
 
-    async fn start_activation(
+    async fn claim_activation(
         &self,
         uid: &Uid,
         purchase_id: &str,
-    ) -> Result<Activation, Unavailable> {
-        let updated = self
-            .update_activation(
-                uid,
-                purchase_id,
-                "SET #status = :activating, attempts = if_not_exists(attempts, :zero) + :one REMOVE #queue",
-                Some("#status IN (:pending, :queued, :activating)"),
-                vec![
-                    (":activating", s("activating")),
-                    (":pending", s("pending")),
-                    (":queued", s("queued")),
-                    (":zero", AttributeValue::N("0".into())),
-                    (":one", AttributeValue::N("1".into())),
-                ],
-            )
-            .await?;
-        match updated {
-            Some(a) => Ok(a),
-            None => self.must_get_activation(uid, purchase_id).await,
-        }
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<Activation>, Unavailable> {
+        self.update_activation(
+            uid,
+            purchase_id,
+            "SET #status = :activating, attempts = if_not_exists(attempts, :zero) + :one, \
+             claimed_until_ms = :until REMOVE #queue",
+            // Waiting, or activating under a claim that ran out (its worker died).
+            Some(
+                "#status IN (:pending, :queued) OR (#status = :activating AND \
+                 (attribute_not_exists(claimed_until_ms) OR claimed_until_ms < :now))",
+            ),
+            vec![
+                (":activating", s("activating")),
+                (":pending", s("pending")),
+                (":queued", s("queued")),
+                (":zero", AttributeValue::N("0".into())),
+                (":one", AttributeValue::N("1".into())),
+                (":now", AttributeValue::N(now_ms.to_string())),
+                (":until", AttributeValue::N((now_ms + lease_ms).to_string())),
+            ],
+        )
+        .await
+    }
+
+    async fn release_activation(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable> {
+        self.update_activation(
+            uid,
+            purchase_id,
+            "SET claimed_until_ms = :zero",
+            None,
+            vec![(":zero", AttributeValue::N("0".into()))],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn complete_activation(
@@ -669,13 +687,14 @@ impl ThrottleStore for DynamoStore {
     async fn take_permit(
         &self,
         cfg: &ThrottleConfig,
-        now_ms: i64,
+        clock: &dyn Clock,
     ) -> Result<Result<Permit, WaitUntil>, Unavailable> {
-        // A refusal writes nothing; a grant is re-decided on the state it is written over.
-        if let Err(wait) = self.throttle().await?.take_permit(cfg, now_ms) {
+        // A refusal writes nothing; a grant is re-decided, at the time of each round, on the
+        // state it is written over.
+        if let Err(wait) = self.throttle().await?.take_permit(cfg, clock.now_unix_ms()) {
             return Ok(Err(wait));
         }
-        self.change_throttle(|state| state.take_permit(cfg, now_ms))
+        self.change_throttle(|state| state.take_permit(cfg, clock.now_unix_ms()))
             .await
     }
 }
