@@ -13,6 +13,9 @@ pub struct SqsQueue {
     client: Client,
     queue_url: String,
     dead_letter_url: Option<String>,
+    /// SQS's own cap is 900 s. A lower cap (tests) makes long waits re-send more often,
+    /// which must never count as a failed receive.
+    max_delay_seconds: u32,
 }
 
 impl SqsQueue {
@@ -25,7 +28,13 @@ impl SqsQueue {
             client,
             queue_url: queue_url.into(),
             dead_letter_url,
+            max_delay_seconds: 900,
         }
+    }
+
+    pub fn with_max_delay(mut self, seconds: u32) -> Self {
+        self.max_delay_seconds = seconds.clamp(1, 900);
+        self
     }
 
     fn dlq(&self) -> Result<&str, Unavailable> {
@@ -46,7 +55,7 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body(job)?)
-            .delay_seconds(delay_seconds.min(900) as i32)
+            .delay_seconds(delay_seconds.min(self.max_delay_seconds) as i32)
             .send()
             .await
             .map_err(|e| Unavailable::new("sqs send", e.into_service_error()))?;

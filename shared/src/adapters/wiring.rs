@@ -28,6 +28,8 @@ pub struct Settings {
     pub activation_dlq_url: Option<String>,
     pub limits: ThrottleConfig,
     pub max_attempts: u32,
+    /// At most 900 (SQS); lower only to exercise long waits in tests.
+    pub max_delay_seconds: u32,
     pub carrier_api_base: String,
     pub mail_api_base: String,
     pub mail_from: String,
@@ -83,6 +85,7 @@ impl Settings {
                 window_ms: number("ACTIVATION_WINDOW_SECONDS", 3600)?.saturating_mul(1000) as i64,
             },
             max_attempts: number("ACTIVATION_MAX_ATTEMPTS", 5)?.min(100) as u32,
+            max_delay_seconds: number("ACTIVATION_MAX_DELAY_SECONDS", 900)?.min(900) as u32,
             carrier_api_base: value("CARRIER_API_BASE")
                 .unwrap_or_else(|| "https://api.oxio.io".into()),
             mail_api_base: value("MAIL_API_BASE")
@@ -135,11 +138,14 @@ impl Services {
             aws_sdk_dynamodb::Client::new(&aws),
             settings.table_name.clone(),
         ));
-        let queue = Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
-            settings.activation_queue_url.clone(),
-            settings.activation_dlq_url.clone(),
-        ));
+        let queue = Arc::new(
+            SqsQueue::new(
+                aws_sdk_sqs::Client::new(&aws),
+                settings.activation_queue_url.clone(),
+                settings.activation_dlq_url.clone(),
+            )
+            .with_max_delay(settings.max_delay_seconds),
+        );
         let billing = StripeBilling::new(&secrets.stripe_secret_key, &settings.stripe_api_base)?;
         let verifier = FirebaseVerifier::new(
             settings.firebase_project_id.clone(),
