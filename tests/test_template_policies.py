@@ -86,12 +86,16 @@ def common(log_group: str) -> set[tuple[str, str]]:
 
 # Function -> (its log group, everything its role allows).
 EXPECTED = {
-    "ApiFunction": ("ApiLogGroup", common("ApiLogGroup")),
+    "ApiFunction": (
+        "ApiLogGroup",
+        common("ApiLogGroup") | {("sqs:GetQueueAttributes", "ActivationDeadLetterQueue.Arn")},
+    ),
     "McpFunction": ("McpLogGroup", common("McpLogGroup")),
     "StripeWebhookFunction": ("StripeWebhookLogGroup", common("StripeWebhookLogGroup")),
     "ActivationWorkerFunction": (
         "ActivationWorkerLogGroup",
-        common("ActivationWorkerLogGroup") | {(a, "ActivationQueue.Arn") for a in QUEUE_CONSUMER},
+        common("ActivationWorkerLogGroup") | {(a, "ActivationQueue.Arn") for a in QUEUE_CONSUMER}
+        | {("sqs:SendMessage", "ActivationDeadLetterQueue.Arn")},
     ),
 }
 
@@ -216,7 +220,7 @@ def test_only_the_worker_consumes_the_activation_queue(template):
     assert 2 <= int(props["ScalingConfig"]["MaximumConcurrency"]) <= 1000
     for lid in EXPECTED:
         have, _ = grants(template, lid)
-        receives = {a for a, r in have if a in QUEUE_CONSUMER}
+        receives = {a for a, r in have if a in QUEUE_CONSUMER and r == "ActivationQueue.Arn"}
         assert not receives or lid == "ActivationWorkerFunction", (lid, receives)
 
 
