@@ -10,8 +10,10 @@ use crate::rewards::{self, Reward, RewardStatus, Wei};
 use crate::users::{Identity, Uid, User};
 use crate::wallet::Wallet;
 
-/// A mint job holds the minter lease at most this long (a crashed holder frees it then).
-const LEASE_MS: i64 = 60_000;
+/// The minter lease, renewed before every mint: longer than one mint can take (a dry run and
+/// up to 60 s for the receipt), so it never runs out under a live holder; a crashed holder
+/// frees it after this long.
+const LEASE_MS: i64 = 120_000;
 
 pub async fn credit_signup(deps: &Deps, user: &User) -> Result<(), Unavailable> {
     let bonus = rewards::new_member_bonus(&user.uid, &rfc3339(deps.clock.now_unix()));
@@ -138,17 +140,17 @@ pub async fn mint_pending(
     store: &dyn crate::ports::Store,
     rewards_store: &dyn Rewards,
     ledger: &dyn Ledger,
-    now_ms: i64,
+    clock: &dyn crate::ports::Clock,
     uid: &Uid,
 ) -> Result<Minted, Unavailable> {
-    let holder = format!("{uid}-{now_ms}-{}", std::process::id());
+    let holder = format!("{uid}-{}-{}", clock.now_unix_ms(), std::process::id());
     if !rewards_store
-        .acquire_minter(&holder, now_ms, LEASE_MS)
+        .acquire_minter(&holder, clock.now_unix_ms(), LEASE_MS)
         .await?
     {
         return Ok(Minted::Busy);
     }
-    let result = mint_all(store, rewards_store, ledger, uid).await;
+    let result = mint_all(store, rewards_store, ledger, uid, &holder, clock).await;
     rewards_store.release_minter(&holder).await?;
     result
 }
@@ -158,6 +160,8 @@ async fn mint_all(
     rewards_store: &dyn Rewards,
     ledger: &dyn Ledger,
     uid: &Uid,
+    holder: &str,
+    clock: &dyn crate::ports::Clock,
 ) -> Result<Minted, Unavailable> {
     let wallet = store
         .user(uid)
@@ -174,6 +178,15 @@ async fn mint_all(
     for reward in rewards_store.rewards(uid).await? {
         if reward.status != RewardStatus::Pending {
             continue;
+        }
+        if !rewards_store
+            .acquire_minter(holder, clock.now_unix_ms(), LEASE_MS)
+            .await?
+        {
+            return Err(Unavailable::new(
+                "minter lease",
+                "lost the minter lease; the job will be retried",
+            ));
         }
         match ledger
             .mint(&wallet, reward.amount_wei, &reward.reward_id)
@@ -235,7 +248,7 @@ mod tests {
             world.store.as_ref(),
             world.rewards.as_ref(),
             world.ledger.as_ref(),
-            0,
+            world.clock.as_ref(),
             uid,
         )
         .await
@@ -321,7 +334,7 @@ mod tests {
         assert!(
             world
                 .rewards
-                .acquire_minter("someone-else", 0, 60_000)
+                .acquire_minter("someone-else", 1_795_608_000_000, 60_000)
                 .await
                 .unwrap()
         );

@@ -55,7 +55,7 @@ pub async fn mint(
             deps.store.as_ref(),
             deps.rewards.as_ref(),
             deps.ledger.as_ref(),
-            now_ms(deps),
+            deps.clock.as_ref(),
             uid,
         )
         .await?;
