@@ -1,5 +1,6 @@
-# Start/stop the local stand-ins for the providers: the AWS emulator (moto server: DynamoDB, SQS,
-# Secrets Manager), the provider sandbox (infra/sandbox: Stripe, Firebase, the carrier, Resend),
+# Start/stop the local stand-ins for the providers: the AWS emulator (moto through
+# infra/moto_server.py, which serializes requests: DynamoDB, SQS, Secrets Manager), the provider
+# sandbox (infra/sandbox: Stripe, Firebase, the carrier, Resend),
 # the chain (anvil with the DOTM token: chain.sh) and the SQS event source
 # (infra/sqs_event_source.py). Sourced after lib.sh, like stack.sh.
 #   providers_start SANDBOX_PORT MOTO_PORT WEBHOOK_URL LOGDIR
@@ -98,7 +99,10 @@ providers_start() {
   : >"$logdir/moto.log"
   : >"$logdir/sandbox.log"
   : >"$logdir/aws_bootstrap.log"
-  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" </dev/null >>"$logdir/moto.log" 2>&1 &
+  # infra/moto_server.py: moto's server app with one request at a time (moto's backends are not
+  # safe under concurrent requests, e.g. concurrent DynamoDB transactions).
+  setsid "$VENV/bin/python" -u "$ROOT/infra/moto_server.py" -H 127.0.0.1 -p "$moto_port" \
+    </dev/null >>"$logdir/moto.log" 2>&1 &
   PROVIDERS_PGIDS+=("$!")
   setsid "$VENV/bin/python" -u "$ROOT/infra/sandbox/server.py" \
     --port "$sandbox_port" --webhook-url "$webhook_url" \

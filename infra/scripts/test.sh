@@ -5,6 +5,12 @@
 #   TEST_LAMBDA_PORT (9100)   cargo lambda watch
 #   TEST_SANDBOX_PORT (3101)  provider sandbox
 #   TEST_MOTO_PORT (5100)     AWS emulator (moto)
+#   TEST_CHAIN_PORT (8645)    chain (anvil; `make up` uses 8545)
+# and with test-only settings that the functions and pytest inherit (the throttle window scaled
+# down, SQS delays capped so that a long wait is re-sent many times):
+#   TEST_ACTIVATIONS_PER_WINDOW (5)        -> ACTIVATIONS_PER_WINDOW
+#   TEST_ACTIVATION_WINDOW_SECONDS (10)    -> ACTIVATION_WINDOW_SECONDS
+#   TEST_ACTIVATION_MAX_DELAY_SECONDS (2)  -> ACTIVATION_MAX_DELAY_SECONDS
 # Leaves no process behind (each part runs in its own process group, stopped on any exit).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -15,6 +21,10 @@ TEST_PORT="${TEST_PORT:-3100}"
 TEST_LAMBDA_PORT="${TEST_LAMBDA_PORT:-9100}"
 TEST_SANDBOX_PORT="${TEST_SANDBOX_PORT:-3101}"
 TEST_MOTO_PORT="${TEST_MOTO_PORT:-5100}"
+export CHAIN_PORT="${TEST_CHAIN_PORT:-8645}"
+export ACTIVATIONS_PER_WINDOW="${TEST_ACTIVATIONS_PER_WINDOW:-5}"
+export ACTIVATION_WINDOW_SECONDS="${TEST_ACTIVATION_WINDOW_SECONDS:-10}"
+export ACTIVATION_MAX_DELAY_SECONDS="${TEST_ACTIVATION_MAX_DELAY_SECONDS:-2}"
 LOGDIR="$ROOT/.local/test"
 
 step() { log "== $*"; }
@@ -39,7 +49,7 @@ cargo test --workspace
 step "cargo build --workspace --bins"
 cargo build --workspace --bins
 
-step "start the test stack (gateway :$TEST_PORT, functions :$TEST_LAMBDA_PORT, sandbox :$TEST_SANDBOX_PORT, moto :$TEST_MOTO_PORT)"
+step "start the test stack (gateway :$TEST_PORT, functions :$TEST_LAMBDA_PORT, sandbox :$TEST_SANDBOX_PORT, moto :$TEST_MOTO_PORT, anvil :$CHAIN_PORT; $ACTIVATIONS_PER_WINDOW activations per ${ACTIVATION_WINDOW_SECONDS}s, delays <= ${ACTIVATION_MAX_DELAY_SECONDS}s)"
 trap 'stack_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -54,7 +64,9 @@ step "pytest tests/ against http://127.0.0.1:$TEST_PORT (sandbox $DOTM_SANDBOX_U
 status=0
 # The tests read DOTM_SANDBOX_URL, STRIPE_WEBHOOK_SECRET, AWS_ENDPOINT_URL, TABLE_NAME, ... as
 # exported by providers_start.
-DOTM_BASE_URL="http://127.0.0.1:$TEST_PORT" "$VENV/bin/pytest" -q tests/ || status=$?
+# DOTM_STACK_LOGDIR: tests that count deliveries in the stack's logs (lambda.log, ...).
+DOTM_BASE_URL="http://127.0.0.1:$TEST_PORT" DOTM_STACK_LOGDIR="$LOGDIR" \
+  "$VENV/bin/pytest" -q tests/ || status=$?
 if [[ $status -ne 0 ]]; then
   log "pytest failed ($status); stack logs in $LOGDIR:"
   tail -n 30 "$LOGDIR/lambda.log" >&2 || true

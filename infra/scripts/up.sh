@@ -4,6 +4,7 @@
 #   LAMBDA_PORT (9000)   cargo lambda watch (function URLs: /lambda-url/<binary>/...)
 #   SANDBOX_PORT (3001)  provider sandbox (Stripe, Firebase; test endpoints under /__sandbox/)
 #   MOTO_PORT (5000)     AWS emulator (moto: DynamoDB, SQS, Secrets Manager)
+#   CHAIN_PORT (8545)    chain (anvil with the DOTM token deployed)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$ROOT/infra/scripts/stack.sh"
@@ -42,6 +43,7 @@ cat >&2 <<MSG
     functions (cargo lambda watch)   http://127.0.0.1:$LAMBDA_PORT/lambda-url/<function>/...
     provider sandbox                 $DOTM_SANDBOX_URL  (Stripe, Firebase; tests: /__sandbox/...)
     AWS emulator (moto)              $AWS_ENDPOINT_URL  (table $TABLE_NAME)
+    chain (anvil)                    $CHAIN_RPC_URL, DOTM at $DOTM_TOKEN_ADDRESS
     logs                             tail -f .local/up/*.log
 
   Ctrl-C stops everything.

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""The local AWS emulator: moto's server app, one request at a time.
+
+moto's backends are not safe under concurrent requests (e.g. concurrent DynamoDB
+TransactWriteItems fail inside moto with "dictionary changed size during iteration", which our
+functions then report as 503). Real AWS serializes conflicting writes itself, so the local
+stand-in must too: this launcher builds the same WSGI app as `moto_server`
+(DomainDispatcherApplication + create_backend_app) and runs each request, including reading its
+response body, under one lock. The server stays threaded, so connections are accepted while a
+request runs.
+
+SQS long polls (ReceiveMessage with WaitTimeSeconds > 0) would hold the lock for their whole
+wait, so they are turned into short polls (WaitTimeSeconds 0) repeated outside the lock every
+POLL_INTERVAL until a message comes or the wait is over, as a long poll answers.
+
+    infra/moto_server.py [-H 127.0.0.1] [-p 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl, urlencode
+
+from werkzeug.serving import run_simple
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+POLL_INTERVAL = 0.05
+
+
+class Serialized:
+    """WSGI middleware: one request at a time through `app`."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def _call(self, environ: dict[str, Any], body: bytes) -> tuple[str, list, list[bytes]]:
+        environ = dict(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        started: list = []
+
+        def start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
+            started[:] = [status, headers]
+            return lambda data: None  # the legacy write(): moto does not use it
+
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                chunks = [bytes(c) for c in result]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        return started[0], started[1], chunks
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        poll = _long_poll(environ, body)
+        if poll is None:
+            status, headers, chunks = self._call(environ, body)
+        else:
+            wait, short_body, empty = poll
+            deadline = time.monotonic() + wait
+            while True:
+                status, headers, chunks = self._call(environ, short_body)
+                if not status.startswith("200") or not empty(b"".join(chunks)) \
+                        or time.monotonic() >= deadline:
+                    break
+                time.sleep(POLL_INTERVAL)
+        start_response(status, headers)
+        return chunks
+
+
+def _long_poll(environ: dict[str, Any], body: bytes):
+    """(wait seconds, the request as a short poll, is-the-answer-empty) for an SQS
+    ReceiveMessage long poll; None for every other request."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target == "AmazonSQS.ReceiveMessage":  # JSON protocol (current SDKs)
+        try:
+            req = json.loads(body or b"{}")
+            wait = int(req.get("WaitTimeSeconds") or 0)
+        except (ValueError, TypeError):
+            return None
+        if wait <= 0:
+            return None
+        req["WaitTimeSeconds"] = 0
+
+        def empty(answer: bytes) -> bool:
+            try:
+                return not json.loads(answer or b"{}").get("Messages")
+            except ValueError:
+                return False
+
+        return wait, json.dumps(req).encode(), empty
+    ctype = environ.get("CONTENT_TYPE", "")
+    if environ.get("REQUEST_METHOD") == "POST" and ctype.startswith(
+            "application/x-www-form-urlencoded") and b"ReceiveMessage" in body:  # query protocol
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        params = dict(pairs)
+        if params.get("Action") != "ReceiveMessage":
+            return None
+        try:
+            wait = int(params.get("WaitTimeSeconds") or 0)
+        except ValueError:
+            return None
+        if wait <= 0:
+            return None
+        short = urlencode([(k, "0" if k == "WaitTimeSeconds" else v) for k, v in pairs]).encode()
+        return wait, short, lambda answer: b"<Message>" not in answer
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("MOTO_PORT", 5000)))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True  # type: ignore[attr-defined]
+    run_simple(args.host, args.port, Serialized(app), threaded=True,
+               request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

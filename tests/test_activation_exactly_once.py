@@ -1,0 +1,104 @@
+"""Issue 5, done when: with duplicate deliveries of every job (Stripe redelivering every paid event,
+SQS delivering every job twice), a carrier failing the first two calls of some jobs, and a
+carrier call the worker gives up on (timeout) that the carrier completes anyway (as a worker
+killed between the carrier call and the store write would leave it): every purchase ends with
+exactly one carrier line, one active record, one email, and nothing on the dead-letter queue."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from activation_support import (
+    MAX_ATTEMPTS, Buyer, arm, buyers, carrier_calls, carrier_lines, check_active, check_email, check_window,
+    dlq_jobs, pay, phone_numbers, send_duplicate_job, states, time_for, wait_all, wait_until,
+)
+
+N = 6
+CARRIER_CLIENT_TIMEOUT_S = 15  # shared/src/adapters/carrier.rs
+
+
+def test_duplicates_carrier_failures_and_timeouts_end_with_one_line_each(
+    base_url: str, http: httpx.Client, sandbox: httpx.Client, new_user
+) -> None:
+    bs: list[Buyer] = buyers(base_url, new_user, N)
+    flaky = [b.purchase_id for b in bs[:3]]  # the first two carrier calls fail
+    slow = bs[3].purchase_id  # the first call outlasts the worker's carrier timeout
+    arm(sandbox, fail_next=2, status=503, keys=flaky)
+    arm(sandbox, fail_next=1, status=None, delay_ms=(CARRIER_CLIENT_TIMEOUT_S + 2) * 1000,
+        keys=[slow])
+
+    for b in bs:
+        pay(sandbox, b)
+    # Stripe delivers every paid event again; SQS delivers every job a second time.
+    events = sandbox.get("/__sandbox/stripe/events", params={"type": "invoice.paid"}).json()["data"]
+    for b in bs:
+        [ev] = [e for e in events if e["invoice"] == b.invoice_id]
+        r = sandbox.post(f"/__sandbox/stripe/events/{ev['id']}/redeliver", json={})
+        assert r.status_code == 200 and r.json()["delivery"]["status"] in range(200, 300), r.text
+        send_duplicate_job(b)
+
+    final = wait_all(http, bs, "active", time_for(N) + 2 * CARRIER_CLIENT_TIMEOUT_S + 60)
+    # ... and once more after they are active.
+    for b in bs:
+        send_duplicate_job(b)
+    time.sleep(3)
+
+    # The call the worker gave up on may still be running at the carrier: let it finish.
+    wait_until(lambda: all("ended_at" in c for c in carrier_calls(sandbox, slow)), 30,
+               "the slow carrier call to end")
+    for b in bs:
+        key = b.purchase_id
+        lines = carrier_lines(sandbox, key)
+        assert len(lines) == 1, (key, lines)
+        line = lines[0]
+        calls = carrier_calls(sandbox, key)
+        made = [c for c in calls if c["status"] == 201]
+        assert len(made) == 1, (key, calls)
+        if key in flaky:
+            assert [c["status"] for c in calls][:3] == [503, 503, 201], (key, calls)
+        if key == slow:
+            # The worker gave up on the first call and tried again; whichever call came second
+            # to the carrier got the same line back (a replay), never a second line.
+            assert calls[0]["fault"] and calls[0]["ended_at"] - calls[0]["at"] >= CARRIER_CLIENT_TIMEOUT_S
+            assert len(calls) >= 2 and any(c["replayed"] for c in calls), (key, calls)
+        state = states(http, [b])[key]
+        check_active(state, line)
+        assert state["activated_at"] == final[key]["activated_at"], (state, final[key])
+        numbers = phone_numbers(http, b.user)
+        assert [n["phone_number"] for n in numbers] == [line["phone_number"]], numbers
+        check_email(sandbox, b, line)
+
+    check_window(sandbox)
+    ours = {b.purchase_id for b in bs}
+    dead = [j for j in dlq_jobs() if j.get("purchase_id") in ours]
+    assert dead == [], dead
+
+
+def test_a_job_the_carrier_rejects_for_good_lands_in_the_dlq_and_shows_failed(
+    base_url: str, http: httpx.Client, sandbox: httpx.Client, new_user
+) -> None:
+    [b] = buyers(base_url, new_user, 1)
+    arm(sandbox, permanent=True, keys=[b.purchase_id], status=422)
+    pay(sandbox, b)
+
+    # Backoff 2, 4, 8, 16 s between the attempts, each behind a permit.
+    wait_all(http, [b], "failed", time_for(MAX_ATTEMPTS) + 2 + 4 + 8 + 16 + 60)
+    state = states(http, [b])[b.purchase_id]
+    assert state["status"] == "failed" and state["reason"] and state["next_steps"], state
+    assert state["purchase_id"] == b.purchase_id
+
+    calls = carrier_calls(sandbox, b.purchase_id)
+    assert len(calls) == MAX_ATTEMPTS, calls
+    assert all(c["status"] == 422 for c in calls), calls
+    assert carrier_lines(sandbox, b.purchase_id) == []
+    assert phone_numbers(http, b.user) == []
+
+    dead = wait_until(lambda: [j for j in dlq_jobs() if j.get("purchase_id") == b.purchase_id],
+                      30, "the job on the dead-letter queue")
+    assert len(dead) == 1, dead
+    assert dead[0]["uid"] == b.user.uid and dead[0]["attempts"] == MAX_ATTEMPTS, dead
+    # Failed for good: asking again changes nothing and calls nobody.
+    time.sleep(2)
+    assert states(http, [b])[b.purchase_id]["status"] == "failed"
+    assert len(carrier_calls(sandbox, b.purchase_id)) == MAX_ATTEMPTS
