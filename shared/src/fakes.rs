@@ -341,9 +341,22 @@ impl Activations for MemoryActivations {
         Ok(claimed.then_some(a))
     }
 
-    async fn release_activation(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable> {
-        self.change(uid, purchase_id, |a| a.claimed_until_ms = 0)
-            .map(|_| ())
+    async fn release_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        wait_until_ms: Option<i64>,
+    ) -> Result<(), Unavailable> {
+        self.change(uid, purchase_id, |a| {
+            a.claimed_until_ms = 0;
+            if let Some(at) = wait_until_ms {
+                a.status = Status::Queued;
+                a.queue = Some(WAITING.into());
+                a.slot_ms = Some(at);
+                a.attempts = a.attempts.saturating_sub(1);
+            }
+        })
+        .map(|_| ())
     }
 
     async fn complete_activation(

@@ -169,8 +169,14 @@ pub trait Activations: Send + Sync {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Option<Activation>, Unavailable>;
-    /// Gives the claim up (the call failed or must wait), so the job's next delivery can take it.
-    async fn release_activation(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable>;
+    /// Gives the claim up so the job's next delivery can take it: after a failed call, or,
+    /// with `wait_until_ms`, back in line (queued, with that new ETA) when no permit is free.
+    async fn release_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        wait_until_ms: Option<i64>,
+    ) -> Result<(), Unavailable>;
     /// Stores the line and marks it active, unless it already is; returns the stored one.
     async fn complete_activation(
         &self,

@@ -163,7 +163,7 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
                     ahead + 1
                 );
                 deps.activations
-                    .release_activation(&job.uid, &job.purchase_id)
+                    .release_activation(&job.uid, &job.purchase_id, Some(at))
                     .await?;
                 return send_later(deps, job, at).await;
             }
@@ -197,7 +197,7 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
 async fn failed(deps: &WorkerDeps, job: &Job, e: CarrierError) -> Result<Handled, Unavailable> {
     let attempts = job.attempts + 1;
     deps.activations
-        .release_activation(&job.uid, &job.purchase_id)
+        .release_activation(&job.uid, &job.purchase_id, None)
         .await?;
     tracing::warn!(uid = %job.uid.short(), purchase = %job.purchase_id, attempts, error = %e, "carrier call failed");
     if attempts >= deps.max_attempts {
@@ -315,6 +315,7 @@ mod flow_tests {
     use crate::activation::{ActivationAnswer, status_answer};
     use crate::fakes::FakeWorld;
     use crate::payments::apply_event;
+    use crate::ports::ThrottleStore;
     use crate::users::{Email, Uid, User};
 
     async fn paid(world: &FakeWorld, n: usize) -> Vec<Job> {
@@ -378,6 +379,33 @@ mod flow_tests {
         let resent = world.queue.sent.lock().unwrap().clone();
         assert_eq!(resent.len(), 1);
         assert_eq!(resent[0].0.attempts, 0, "waiting is not an attempt");
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_without_a_permit_goes_back_in_line_with_a_new_eta() {
+        let world = FakeWorld::new();
+        let jobs = paid(&world, 1).await;
+        // Five carrier calls just started elsewhere: the window is full for 10 s.
+        for _ in 0..5 {
+            world
+                .throttle
+                .take_permit(&world.limits, world.clock.as_ref())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let handled = process(&world.worker(), &jobs[0]).await.unwrap();
+        assert!(matches!(handled, Handled::Waiting { .. }), "{handled:?}");
+        let a = world.activations.all().remove(0);
+        assert_eq!(a.status, Status::Queued);
+        assert_eq!(a.queue.as_deref(), Some(crate::activations::WAITING));
+        assert_eq!(
+            a.slot_ms,
+            Some(world.clock.now_unix_ms() + 10_100),
+            "the ETA follows the freed permit"
+        );
+        assert_eq!(a.attempts, 0, "waiting is no attempt");
         assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 0);
     }
 

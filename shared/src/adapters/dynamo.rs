@@ -584,16 +584,33 @@ impl Activations for DynamoStore {
         .await
     }
 
-    async fn release_activation(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable> {
-        self.update_activation(
-            uid,
-            purchase_id,
-            "SET claimed_until_ms = :zero",
-            None,
-            vec![(":zero", AttributeValue::N("0".into()))],
-        )
-        .await
-        .map(|_| ())
+    async fn release_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        wait_until_ms: Option<i64>,
+    ) -> Result<(), Unavailable> {
+        let zero = (":zero", AttributeValue::N("0".into()));
+        let update = match wait_until_ms {
+            None => self.update_activation(uid, purchase_id, "SET claimed_until_ms = :zero", None, vec![zero]),
+            // Back in line with its ticket: the wait was no attempt.
+            Some(at) => self.update_activation(
+                uid,
+                purchase_id,
+                "SET claimed_until_ms = :zero, #status = :queued, #queue = :waiting, slot_ms = :at, \
+                 attempts = attempts - :one",
+                Some("#status = :activating"),
+                vec![
+                    zero,
+                    (":queued", s("queued")),
+                    (":waiting", s(WAITING)),
+                    (":at", AttributeValue::N(at.to_string())),
+                    (":one", AttributeValue::N("1".into())),
+                    (":activating", s("activating")),
+                ],
+            ),
+        };
+        update.await.map(|_| ())
     }
 
     async fn complete_activation(
