@@ -58,6 +58,10 @@ class _TemplateLoader(yaml.SafeLoader):
     """SafeLoader that accepts CloudFormation's short-form tags (!Ref, !Sub, !GetAtt, ...)."""
 
 
+# The header every answer of our functions carries (dotm::web::access_log).
+SERVED_BY = "x-dotm-served-by"
+
+
 def _any_tag(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> dict:
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
@@ -173,6 +177,12 @@ class Handler(BaseHTTPRequestHandler):
         target = f"/lambda-url/{route.binary}{raw_path}{sep}{query}"
         try:
             status, reason, headers, payload = self._forward(target, body)
+            if status >= 500 and not any(k.lower() == SERVED_BY for k, _ in headers):
+                # The emulator, not the function, failed to carry this invocation (our functions
+                # mark every answer they make). API Gateway has no such failure; try once more.
+                sys.stderr.write(f"gateway {self.command} {self.path} -> {route.binary} {status} "
+                                 f"from the emulator: {payload[:200]!r}; retrying once\n")
+                status, reason, headers, payload = self._forward(target, body)
         except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected) as e:
             n = self._problem(502, "Bad Gateway", f"function '{route.binary}' is not reachable ({e.__class__.__name__})")
             self._log(started, route.binary, 502, n)
