@@ -2,7 +2,7 @@
 # CARGO_TARGET_DIR defaults to ~/.cache/dotm-target (shared by checkouts and CI).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/dotm-target
 
-.PHONY: up test bench bench-activate bootstrap build
+.PHONY: up test bench bench-activate bench-activation bootstrap build
 
 up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
 	infra/scripts/up.sh
@@ -15,6 +15,9 @@ bench:     ## MCP tools/call benchmark
 
 bench-activate: ## activate_esim -> payment_required latency (p50/p99) against a running `make up`
 	.venv/bin/python infra/bench/activate_latency.py
+
+bench-activation: ## payment -> active latency (p50/p99) against a running `make up`
+	.venv/bin/python infra/bench/activation_latency.py
 
 bootstrap: ## install .venv/ and node_modules/ (also done by up and test)
 	infra/scripts/bootstrap.sh
