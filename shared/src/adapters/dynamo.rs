@@ -125,6 +125,38 @@ impl DynamoStore {
         out.item.map(from_item).transpose()
     }
 
+    /// Every item of a user whose sort key starts with `prefix`, all pages, read consistently.
+    async fn user_items<T: for<'de> Deserialize<'de>>(
+        &self,
+        uid: &Uid,
+        prefix: &str,
+        what: &'static str,
+    ) -> Result<Vec<T>, Unavailable> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(user_pk(uid)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Unavailable::new(what, e.into_service_error()))?;
+            for item in out.items.unwrap_or_default() {
+                items.push(from_item::<T>(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// Puts `item` if its key is new; false when it already existed.
     async fn put_new(&self, item: Item) -> Result<bool, Unavailable> {
         let result = self
@@ -308,29 +340,9 @@ impl Store for DynamoStore {
     }
 
     async fn purchases(&self, uid: &Uid) -> Result<Vec<Purchase>, Unavailable> {
-        let mut purchases = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(user_pk(uid)))
-                .expression_attribute_values(":prefix", s("PURCHASE#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Unavailable::new("dynamodb purchases", e.into_service_error()))?;
-            for item in out.items.unwrap_or_default() {
-                purchases.push(from_item::<Purchase>(item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let mut purchases: Vec<Purchase> = self
+            .user_items(uid, "PURCHASE#", "dynamodb purchases")
+            .await?;
         purchases.sort_by(|a, b| b.paid_at.cmp(&a.paid_at));
         Ok(purchases)
     }
@@ -510,22 +522,8 @@ impl Activations for DynamoStore {
     }
 
     async fn activations(&self, uid: &Uid) -> Result<Vec<Activation>, Unavailable> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(user_pk(uid)))
-            .expression_attribute_values(":prefix", s("ACTIVATION#"))
-            .consistent_read(true)
-            .send()
+        self.user_items(uid, "ACTIVATION#", "dynamodb activations")
             .await
-            .map_err(|e| Unavailable::new("dynamodb activations", e.into_service_error()))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
     }
 
     async fn queue_activation(
@@ -740,23 +738,7 @@ impl Rewards for DynamoStore {
     }
 
     async fn rewards(&self, uid: &Uid) -> Result<Vec<Reward>, Unavailable> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(user_pk(uid)))
-            .expression_attribute_values(":prefix", s("REWARD#"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Unavailable::new("dynamodb rewards", e.into_service_error()))?;
-        let mut rewards: Vec<Reward> = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<_, _>>()?;
+        let mut rewards: Vec<Reward> = self.user_items(uid, "REWARD#", "dynamodb rewards").await?;
         rewards.sort_by(|a, b| a.created_at.cmp(&b.created_at));
         Ok(rewards)
     }
