@@ -52,29 +52,8 @@ NOT_EMULATED_PREFIXES = ("AWS::Serverless::", "AWS::IAM::", "AWS::Lambda::", "AW
 
 # ---- template loading ------------------------------------------------------------------------
 
-class TemplateLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short-form tags into their long form."""
-
-
-def _cfn_tag(loader: TemplateLoader, tag_suffix: str, node: yaml.Node):
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-TemplateLoader.add_multi_constructor("!", _cfn_tag)
-
-
-def load_template(path: str | Path) -> dict:
-    with open(path) as f:
-        return yaml.load(f, Loader=TemplateLoader)  # noqa: S506 (SafeLoader subclass)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cfn_yaml import TemplateLoader, load_template  # noqa: E402,F401  (re-exported for callers)
 
 
 class Unresolved(Exception):

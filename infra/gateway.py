@@ -38,6 +38,9 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cfn_yaml import TemplateLoader  # noqa: E402
+
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -54,25 +57,10 @@ HOP_BY_HOP = {
 # --------------------------------------------------------------------------- template
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """SafeLoader that accepts CloudFormation's short-form tags (!Ref, !Sub, !GetAtt, ...)."""
-
-
 # The header every answer of our functions carries (dotm::web::access_log).
 SERVED_BY = "x-dotm-served-by"
 
 
-def _any_tag(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> dict:
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"Fn::" + tag_suffix if tag_suffix != "Ref" else "Ref": value}
-
-
-_TemplateLoader.add_multi_constructor("!", _any_tag)
 
 
 @dataclass(frozen=True)
@@ -108,7 +96,7 @@ def _compile(path: str) -> tuple[re.Pattern[str], tuple]:
 
 def load_routes(template_path: Path) -> list[Route]:
     with open(template_path, encoding="utf-8") as f:
-        template = yaml.load(f, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+        template = yaml.load(f, Loader=TemplateLoader)  # noqa: S506 - SafeLoader subclass
     routes: list[Route] = []
     for logical_id, resource in (template.get("Resources") or {}).items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":

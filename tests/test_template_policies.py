@@ -12,35 +12,20 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import sys
+
 import pytest
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that reads CloudFormation short forms (!Ref, !GetAtt, !Sub, ...) as long forms."""
-
-
-def _cfn_tag(loader: _CfnLoader, suffix: str, node: yaml.Node):
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
+sys.path.insert(0, str(TEMPLATE.parent / "infra"))
+from cfn_yaml import load_template  # noqa: E402
 
 
 def load() -> dict:
-    with open(TEMPLATE, encoding="utf-8") as f:
-        return yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return load_template(TEMPLATE)
 
 
 @pytest.fixture
