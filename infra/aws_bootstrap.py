@@ -10,10 +10,13 @@ references between resources, and creates:
 
 - every AWS::DynamoDB::Table (keys, attribute definitions, billing mode, GSIs/LSIs, streams, TTL)
 - every AWS::SQS::Queue (its attributes, RedrivePolicy with the dead-letter queue's ARN)
-- every AWS::SecretsManager::Secret, whose value is the local one: the template's SecretString
-  (a JSON object) overlaid with --stripe-secret-key / --stripe-webhook-secret / --oxio-api-key /
-  --resend-api-key / --minter-private-key (or the whole JSON from --secret-string /
-  DOTM_PROVIDER_SECRET)
+- every AWS::SecretsManager::Secret (StripeApiSecret, StripeWebhookSecret, FulfilmentSecret,
+  MinterSecret), whose value is the local one: the template's SecretString (a JSON object)
+  overlaid with the provider keys from --stripe-secret-key / --stripe-webhook-secret /
+  --oxio-api-key / --resend-api-key / --minter-private-key (or with the JSON object of
+  --secret-string / DOTM_PROVIDER_SECRET instead). Each secret takes only the keys that its
+  SecretString already declares (stripe_secret_key lands in StripeApiSecret only,
+  minter_private_key in MinterSecret only, ...); a key no secret declares is logged and dropped.
 
 Idempotent: what exists is brought in line (TTL, queue attributes, secret value), not recreated.
 Prints shell `export` lines for the functions' environment on stdout (log lines go to stderr).
@@ -41,7 +44,10 @@ EXPORTS = {
     "TABLE_NAME": ("Table", "Ref"),
     "ACTIVATION_QUEUE_URL": ("ActivationQueue", "Ref"),
     "ACTIVATION_DLQ_URL": ("ActivationDeadLetterQueue", "Ref"),
-    "PROVIDER_SECRET_ID": ("ProviderSecret", "Ref"),
+    "STRIPE_API_SECRET_ID": ("StripeApiSecret", "Ref"),
+    "STRIPE_WEBHOOK_SECRET_ID": ("StripeWebhookSecret", "Ref"),
+    "FULFILMENT_SECRET_ID": ("FulfilmentSecret", "Ref"),
+    "MINTER_SECRET_ID": ("MinterSecret", "Ref"),
 }
 
 # Resource types the local stack does not emulate (served by cargo lambda + infra/gateway.py,
@@ -240,6 +246,9 @@ def _queue(sqs, logical: str, props: dict, r: Resolver) -> None:
 
 
 def secret_value(template_value: str | None, overrides: dict) -> str:
+    """A secret's local value: its template JSON object, with those of `overrides` (the provider
+    keys given on the command line) that the object declares. Other keys, and None values, are
+    left out: every secret holds exactly the keys its template declares."""
     base: dict = {}
     if template_value:
         try:
@@ -248,8 +257,23 @@ def secret_value(template_value: str | None, overrides: dict) -> str:
                 base = parsed
         except ValueError:
             pass
-    base.update({k: v for k, v in overrides.items() if v is not None})
+    base.update({k: v for k, v in overrides.items() if k in base and v is not None})
     return json.dumps(base, separators=(",", ":"))
+
+
+def declared_keys(props: dict) -> set[str]:
+    """The JSON keys a resolved AWS::SecretsManager::Secret's template value declares."""
+    generated = props.get("GenerateSecretString") or {}
+    text = props["SecretString"] if "SecretString" in props else \
+        generated.get("SecretStringTemplate")
+    try:
+        parsed = json.loads(text) if text else {}
+    except ValueError:
+        return set()
+    keys = set(parsed) if isinstance(parsed, dict) else set()
+    if "SecretString" not in props and text and generated.get("GenerateStringKey"):
+        keys.add(generated["GenerateStringKey"])
+    return keys
 
 
 def _secret(sm, logical: str, props: dict, r: Resolver, overrides: dict) -> None:
@@ -265,7 +289,7 @@ def _secret(sm, logical: str, props: dict, r: Resolver, overrides: dict) -> None
             obj[g["GenerateStringKey"]] = pw
             value = secret_value(json.dumps(obj), overrides)
         else:
-            value = pw if not overrides else secret_value(None, overrides)
+            value = pw
     else:
         value = secret_value(None, overrides)
     args = {"Name": name, "SecretString": value}
@@ -303,6 +327,7 @@ def bootstrap(endpoint: str, stack_name: str, template_path: str, region: str,
         "AWS::SecretsManager::Secret": lambda lid, p: _secret(client("secretsmanager"), lid, p,
                                                               r, overrides),
     }
+    declared: set[str] = set()  # provider keys some secret of the template takes
     pending: dict[str, dict] = {}
     for lid, res in (template.get("Resources") or {}).items():
         t = res.get("Type", "")
@@ -320,6 +345,8 @@ def bootstrap(endpoint: str, stack_name: str, template_path: str, region: str,
             except Unresolved:
                 continue
             handlers[res["Type"]](lid, props)
+            if res["Type"] == "AWS::SecretsManager::Secret":
+                declared |= declared_keys(props)
             del pending[lid]
             progressed = True
         if not progressed:
@@ -330,6 +357,10 @@ def bootstrap(endpoint: str, stack_name: str, template_path: str, region: str,
                 except Unresolved as e:
                     missing[lid] = str(e)
             raise SystemExit(f"aws_bootstrap: cannot resolve references: {missing}")
+
+    unused = sorted(k for k, v in overrides.items() if v is not None and k not in declared)
+    if unused:
+        log(f"warning: no secret of the template declares {unused}; left out")
 
     out: dict[str, str] = {}
     for var, (lid, attr) in EXPORTS.items():
@@ -354,7 +385,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minter-private-key", default=env("DOTM_MINTER_PRIVATE_KEY"),
                    help="the DOTM minter's key (0x-hex; infra/scripts/chain.sh makes one)")
     p.add_argument("--secret-string", default=env("DOTM_PROVIDER_SECRET"),
-                   help="the provider secret's whole JSON (overrides the four above)")
+                   help="the provider keys as one JSON object, instead of the five above; each "
+                        "secret takes the keys its template SecretString declares")
     p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="template parameter value (repeatable)")
     a = p.parse_args(argv)

@@ -1,8 +1,8 @@
 """The stack's chain as the functions see it: the DOTM deployment that chain_start made
-(infra/scripts/chain.sh) and the minter key in the provider secret.
+(infra/scripts/chain.sh) and the minter key in MinterSecret.
 
 Reads what `make test` exports: CHAIN_RPC_URL, CHAIN_ID, DOTM_TOKEN_ADDRESS, DOTM_OWNER_ADDRESS,
-DOTM_MINTER_ADDRESS, DOTM_MINTER_PRIVATE_KEY, and AWS_ENDPOINT_URL + PROVIDER_SECRET_ID (moto).
+DOTM_MINTER_ADDRESS, DOTM_MINTER_PRIVATE_KEY, and AWS_ENDPOINT_URL + MINTER_SECRET_ID (moto).
 Read-only: nothing here mints on the shared token.
 """
 
@@ -61,12 +61,14 @@ def test_the_minter_key_is_fresh_funded_and_a_minter(rpc: Rpc, token: Contract) 
     assert token.call("isMinter", env("DOTM_OWNER_ADDRESS")) is False
 
 
-def test_the_provider_secret_carries_the_minter_key() -> None:
+def test_the_minter_secret_carries_the_minter_key_and_nothing_else() -> None:
     sm = boto3.client("secretsmanager", endpoint_url=env("AWS_ENDPOINT_URL"),
                       region_name=os.environ.get("AWS_REGION", "us-east-1"),
                       aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
                       aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"))
-    secret = json.loads(sm.get_secret_value(SecretId=env("PROVIDER_SECRET_ID"))["SecretString"])
-    assert secret["minter_private_key"] == env("DOTM_MINTER_PRIVATE_KEY")
-    # The other providers' keys are still there (the minter key was added, nothing replaced).
-    assert {"stripe_secret_key", "stripe_webhook_secret"} <= secret.keys()
+    secret = json.loads(sm.get_secret_value(SecretId=env("MINTER_SECRET_ID"))["SecretString"])
+    assert secret == {"minter_private_key": env("DOTM_MINTER_PRIVATE_KEY")}
+    # The minter key is in no other secret (the functions that do not mint cannot read it).
+    for var in ("STRIPE_API_SECRET_ID", "STRIPE_WEBHOOK_SECRET_ID", "FULFILMENT_SECRET_ID"):
+        other = json.loads(sm.get_secret_value(SecretId=env(var))["SecretString"])
+        assert "minter_private_key" not in other, var

@@ -165,16 +165,16 @@ def test_the_stacks_sandbox_serves_mail_with_the_stacks_key():
     assert [m["id"] for m in got["messages"]] == [r.json()["id"]]
 
 
-def test_the_provider_secret_carries_the_mail_key_the_sandbox_accepts():
+def test_the_fulfilment_secret_carries_the_mail_key_the_sandbox_accepts():
     import json
 
     import boto3
-    missing = [v for v in ("AWS_ENDPOINT_URL", "PROVIDER_SECRET_ID") if not os.environ.get(v)]
+    missing = [v for v in ("AWS_ENDPOINT_URL", "FULFILMENT_SECRET_ID") if not os.environ.get(v)]
     if missing:
         pytest.skip(f"{missing} not set (run under `make test`)")
     sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
                       region_name=os.environ.get("AWS_REGION", "us-east-1"))
-    value = json.loads(sm.get_secret_value(SecretId=os.environ["PROVIDER_SECRET_ID"])["SecretString"])
+    value = json.loads(sm.get_secret_value(SecretId=os.environ["FULFILMENT_SECRET_ID"])["SecretString"])
     assert value["resend_api_key"] == os.environ.get("RESEND_API_KEY", "re_test_local")
     assert os.environ["MAIL_API_BASE"] == os.environ["DOTM_SANDBOX_URL"].rstrip("/")
     assert os.environ["MAIL_FROM"] == "DOTM <esim@dotm.local>"

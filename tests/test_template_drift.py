@@ -1,5 +1,6 @@
 """What the AWS emulator holds equals what template.yaml declares (DynamoDB table, SQS queues with
-their redrive policy, Secrets Manager secret), so the local stack cannot drift from the deploy.
+their redrive policy, the four Secrets Manager secrets, each holding exactly the keys it
+declares), so the local stack cannot drift from the deploy.
 
 Runs against the emulator of the running stack: AWS_ENDPOINT_URL (set by `make test`, or by
 sourcing infra/scripts/providers.sh), stack name from STACK_NAME (default dotm-local).
@@ -148,6 +149,11 @@ def drift(template: dict, clients, stack_name: str) -> list[str]:
             want_keys = set(json.loads(props.get("SecretString") or "{}"))
             if not want_keys <= set(value):
                 diffs.append(f"{lid}: secret lacks keys {sorted(want_keys - set(value))}")
+            # A key the template puts in another secret must not be here as well: which
+            # functions may read a key is decided by the secret it is in.
+            if set(value) - want_keys:
+                diffs.append(f"{lid}: secret has keys the template does not declare "
+                             f"{sorted(set(value) - want_keys)}")
 
     # Nothing of this stack in the emulator that the template does not declare.
     tables = {n for n in ddb.list_tables()["TableNames"] if n.startswith(stack_name)}
@@ -182,27 +188,54 @@ def test_drift_check_notices_a_changed_template(clients, stack_name):
         {"AttributeName": "gsi1pk", "AttributeType": "S"})
     res["Extra"] = {"Type": "AWS::SQS::Queue",
                     "Properties": {"QueueName": {"Fn::Sub": "${AWS::StackName}-nope"}}}
+    # The minter key moved into the Stripe secret (the api could read it), the mail key dropped.
+    res["StripeApiSecret"]["Properties"]["SecretString"] = \
+        '{"stripe_secret_key":"","minter_private_key":""}'
+    res["FulfilmentSecret"]["Properties"]["SecretString"] = '{"oxio_api_key":""}'
     diffs = "\n".join(drift(changed, clients, stack_name))
     for needle in ("RedrivePolicy", "VisibilityTimeout", "TTL", "AttributeDefinitions",
-                   "nope is missing"):
+                   "nope is missing", "StripeApiSecret: secret lacks keys ['minter_private_key']",
+                   "FulfilmentSecret: secret has keys the template does not declare "
+                   "['resend_api_key']"):
         assert needle in diffs, diffs
 
 
+# Secret id variable (in the functions' env) -> the secret it names.
+SECRET_VARS = {
+    "STRIPE_API_SECRET_ID": "StripeApiSecret",
+    "STRIPE_WEBHOOK_SECRET_ID": "StripeWebhookSecret",
+    "FULFILMENT_SECRET_ID": "FulfilmentSecret",
+    "MINTER_SECRET_ID": "MinterSecret",
+}
+
+
 def test_exported_names_point_at_the_template_resources(clients, stack_name):
-    """The functions' env (TABLE_NAME, ACTIVATION_QUEUE_URL, PROVIDER_SECRET_ID) names them."""
-    missing = [v for v in ("TABLE_NAME", "ACTIVATION_QUEUE_URL", "PROVIDER_SECRET_ID")
+    """The functions' env (TABLE_NAME, ACTIVATION_QUEUE_URL, the four secret ids) names them."""
+    missing = [v for v in ("TABLE_NAME", "ACTIVATION_QUEUE_URL", *SECRET_VARS)
                if not os.environ.get(v)]
     if missing:
         pytest.fail(f"not set: {missing} (exported by providers_start)")
     template = ab.load_template(TEMPLATE)
+    declared = {lid for lid, res in template["Resources"].items()
+                if res["Type"] == "AWS::SecretsManager::Secret"}
+    assert declared == set(SECRET_VARS.values())
     r = _resolver(template, clients, stack_name)
     assert os.environ["TABLE_NAME"] == r.refs["Table"]
     assert os.environ["ACTIVATION_QUEUE_URL"] == r.refs["ActivationQueue"]
-    secret = clients["secretsmanager"].describe_secret(SecretId=os.environ["PROVIDER_SECRET_ID"])
-    want = r.resolve(template["Resources"]["ProviderSecret"]["Properties"]["Name"])
-    assert secret["Name"] == want
-    value = json.loads(clients["secretsmanager"].get_secret_value(
-        SecretId=os.environ["PROVIDER_SECRET_ID"])["SecretString"])
+    sm = clients["secretsmanager"]
+    values = {}
+    for var, lid in SECRET_VARS.items():
+        props = template["Resources"][lid]["Properties"]
+        secret = sm.describe_secret(SecretId=os.environ[var])
+        assert secret["Name"] == r.resolve(props["Name"]), var
+        values[lid] = json.loads(sm.get_secret_value(SecretId=os.environ[var])["SecretString"])
+        assert set(values[lid]) == set(json.loads(props["SecretString"])), \
+            (var, sorted(values[lid]))
     if os.environ.get("STRIPE_WEBHOOK_SECRET"):
-        assert value["stripe_webhook_secret"] == os.environ["STRIPE_WEBHOOK_SECRET"]
-    assert value["stripe_secret_key"], "the local secret must carry the sandbox's Stripe key"
+        assert values["StripeWebhookSecret"]["stripe_webhook_secret"] == \
+            os.environ["STRIPE_WEBHOOK_SECRET"]
+    assert values["StripeApiSecret"]["stripe_secret_key"], \
+        "the local secret must carry the sandbox's Stripe key"
+    assert values["FulfilmentSecret"]["oxio_api_key"] and \
+        values["FulfilmentSecret"]["resend_api_key"], \
+        "the local secret must carry the sandbox's carrier and mail keys"

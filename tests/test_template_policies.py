@@ -3,13 +3,19 @@
 Every function runs under a role of its own, written out in the template; these tests pin the
 exact (action, resource) pairs of each role, so a permission is granted on purpose or not at all:
 no `*` resources, no SAM policy templates or generated roles (which add managed policies with `*`
-resources), only the worker consumes the activation queue. They also pin the queue settings the
-worker relies on: visibility >= 6x its timeout, DLQ after ACTIVATION_MAX_ATTEMPTS receives.
+resources), only the worker consumes the activation queue. The provider keys are split over four
+secrets so that each is readable only by the functions that use it (the minter key and the carrier
+and mail keys by the activation worker alone, the webhook secret by the webhook alone), and a
+function's environment names exactly the secrets its role may read. They also pin the queue
+settings the worker relies on: visibility >= 6x its timeout, DLQ after ACTIVATION_MAX_ATTEMPTS
+receives.
 """
 
 from __future__ import annotations
 
 import copy
+import fnmatch
+import json
 from pathlib import Path
 
 import sys
@@ -58,14 +64,33 @@ QUEUE_CONSUMER = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageV
                   "sqs:GetQueueAttributes"}
 
 
-def common(log_group: str) -> set[tuple[str, str]]:
-    """What every function may do: write its own logs, use the table, read the secret, enqueue."""
+# Secret -> the JSON keys its SecretString declares (the values are set by hand after deploying).
+SECRET_KEYS = {
+    "StripeApiSecret": {"stripe_secret_key"},
+    "StripeWebhookSecret": {"stripe_webhook_secret"},
+    "FulfilmentSecret": {"oxio_api_key", "resend_api_key"},
+    "MinterSecret": {"minter_private_key"},
+}
+
+# Function -> {environment variable: the secret whose id (Ref) it holds}: the secrets it may read.
+SECRET_ENV = {
+    "ApiFunction": {"STRIPE_API_SECRET_ID": "StripeApiSecret"},
+    "McpFunction": {"STRIPE_API_SECRET_ID": "StripeApiSecret"},
+    "StripeWebhookFunction": {"STRIPE_WEBHOOK_SECRET_ID": "StripeWebhookSecret"},
+    "ActivationWorkerFunction": {"FULFILMENT_SECRET_ID": "FulfilmentSecret",
+                                 "MINTER_SECRET_ID": "MinterSecret"},
+}
+
+
+def common(log_group: str, fn: str) -> set[tuple[str, str]]:
+    """What every function may do: write its own logs, use the table, read its own secrets,
+    enqueue."""
     return (
         {(a, f"{log_group}.Arn") for a in ("logs:CreateLogStream", "logs:PutLogEvents")}
         | {(a, "Table.Arn") for a in DYNAMO_ITEMS}
         | {("dynamodb:Query", "${Table.Arn}/index/queue-by-ticket"),
-           ("secretsmanager:GetSecretValue", "ProviderSecret"),
            ("sqs:SendMessage", "ActivationQueue.Arn")}
+        | {("secretsmanager:GetSecretValue", secret) for secret in SECRET_ENV[fn].values()}
     )
 
 
@@ -73,13 +98,16 @@ def common(log_group: str) -> set[tuple[str, str]]:
 EXPECTED = {
     "ApiFunction": (
         "ApiLogGroup",
-        common("ApiLogGroup") | {("sqs:GetQueueAttributes", "ActivationDeadLetterQueue.Arn")},
+        common("ApiLogGroup", "ApiFunction")
+        | {("sqs:GetQueueAttributes", "ActivationDeadLetterQueue.Arn")},
     ),
-    "McpFunction": ("McpLogGroup", common("McpLogGroup")),
-    "StripeWebhookFunction": ("StripeWebhookLogGroup", common("StripeWebhookLogGroup")),
+    "McpFunction": ("McpLogGroup", common("McpLogGroup", "McpFunction")),
+    "StripeWebhookFunction": ("StripeWebhookLogGroup",
+                              common("StripeWebhookLogGroup", "StripeWebhookFunction")),
     "ActivationWorkerFunction": (
         "ActivationWorkerLogGroup",
-        common("ActivationWorkerLogGroup") | {(a, "ActivationQueue.Arn") for a in QUEUE_CONSUMER}
+        common("ActivationWorkerLogGroup", "ActivationWorkerFunction")
+        | {(a, "ActivationQueue.Arn") for a in QUEUE_CONSUMER}
         | {("sqs:SendMessage", "ActivationDeadLetterQueue.Arn")},
     ),
 }
@@ -238,3 +266,246 @@ def test_dead_letter_after_exactly_the_workers_attempts(template):
     # The DLQ keeps what it gets long enough to look at it and redrive (14 days, the maximum).
     dlq = template["Resources"]["ActivationDeadLetterQueue"]["Properties"]
     assert int(dlq["MessageRetentionPeriod"]) == 1209600
+
+
+# ------------------------------------------------------------------------------------ secrets
+# Who can read which provider key. Independent of EXPECTED above: these look at every statement
+# of a function's role for anything that could reach a secret (any secretsmanager action, action
+# wildcards, `*` or wildcard resources, NotAction/NotResource), not only at the pinned pairs.
+
+
+def secrets_of(t: dict) -> set[str]:
+    return {lid for lid, r in t["Resources"].items()
+            if r["Type"] == "AWS::SecretsManager::Secret"}
+
+
+def mentions(v, lid: str) -> bool:
+    """Whether a (long-form) template value refers to resource `lid`: Ref, GetAtt or ${...}."""
+    if isinstance(v, list):
+        return any(mentions(x, lid) for x in v)
+    if isinstance(v, dict):
+        if v.get("Ref") == lid:
+            return True
+        att = v.get("Fn::GetAtt")
+        if att is not None and (att[0] if isinstance(att, list) else str(att).split(".")[0]) == lid:
+            return True
+        return any(mentions(x, lid) for x in v.values())
+    if isinstance(v, str):
+        return "${" + lid + "}" in v or "${" + lid + "." in v
+    return False
+
+
+def role_statements(t: dict, lid: str) -> list[dict]:
+    """Every policy statement of a function's role (inline policies and attached policy
+    resources)."""
+    name, role = role_of(t, lid)
+    if role is None:
+        return []
+    docs = [p["PolicyDocument"] for p in (role.get("Properties") or {}).get("Policies") or []]
+    for res in t["Resources"].values():
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
+            props = res.get("Properties") or {}
+            attached = [ref(x) for x in as_list(props.get("Roles") or [])]
+            attached.append(ref(props.get("RoleName")))
+            if name in attached:
+                docs.append(props["PolicyDocument"])
+    return [st for doc in docs for st in as_list(doc["Statement"])]
+
+
+def _may_touch_secrets(action) -> bool:
+    """An action that is, or may match, a Secrets Manager action (IAM actions ignore case)."""
+    a = str(action).lower()
+    return a.startswith("secretsmanager:") or \
+        fnmatch.fnmatchcase("secretsmanager:getsecretvalue", a)
+
+
+def _wildcard(resource) -> bool:
+    r = ref(resource)
+    return isinstance(r, str) and "*" in r
+
+
+def readers(t: dict, secret: str) -> dict[str, list[str]]:
+    """Function -> the statements (by Sid) of its role that could let it read `secret`."""
+    out: dict[str, list[str]] = {}
+    for lid in functions(t):
+        for st in role_statements(t, lid):
+            if st.get("Effect") != "Allow":
+                continue
+            if "NotAction" in st:
+                action_hits = True  # "everything but ..." may well include secretsmanager:*
+            else:
+                action_hits = any(_may_touch_secrets(a) for a in as_list(st.get("Action")))
+            if "NotResource" in st:
+                resource_hits = not mentions(st["NotResource"], secret)
+            else:
+                resource_hits = any(mentions(r, secret) or _wildcard(r)
+                                    for r in as_list(st.get("Resource")))
+            if action_hits and resource_hits:
+                out.setdefault(lid, []).append(str(st.get("Sid")))
+    return out
+
+
+# Secret -> the only functions that may read it.
+READERS = {
+    "StripeApiSecret": {"ApiFunction", "McpFunction"},
+    "StripeWebhookSecret": {"StripeWebhookFunction"},
+    "FulfilmentSecret": {"ActivationWorkerFunction"},
+    "MinterSecret": {"ActivationWorkerFunction"},
+}
+
+
+def secret_violations(t: dict) -> list[str]:
+    out: list[str] = []
+    if secrets_of(t) != set(READERS):
+        out.append(f"secrets {sorted(secrets_of(t))} != {sorted(READERS)}")
+    for secret, allowed in READERS.items():
+        for lid, sids in sorted(readers(t, secret).items()):
+            if lid not in allowed:
+                out.append(f"{lid} can read {secret} (statements {sids})")
+    # No function's role has a `*` (or wildcard) resource on any Secrets Manager action.
+    for lid in functions(t):
+        for st in role_statements(t, lid):
+            if any(_may_touch_secrets(a) for a in as_list(st.get("Action"))) and \
+                    any(_wildcard(r) for r in as_list(st.get("Resource"))):
+                out.append(f"{lid}: statement {st.get('Sid')} has a wildcard secret resource")
+    return out
+
+
+def env_violations(t: dict) -> list[str]:
+    """A function's environment names exactly the secrets it is granted, by the agreed names."""
+    out: list[str] = []
+    glob = template_globals_env(t)
+    for secret in secrets_of(t):
+        for var, v in glob.items():
+            if mentions(v, secret):
+                out.append(f"Globals: {var} names {secret}; name secrets per function")
+    for lid in functions(t):
+        env = _env(t, lid)
+        have = {var: secret for var, v in env.items() for secret in secrets_of(t)
+                if mentions(v, secret)}
+        plain = {var: ref(env[var]) for var in have}
+        want = SECRET_ENV.get(lid, {})
+        if plain != want:
+            out.append(f"{lid}: secret env {plain} != {want}")
+        stray = sorted(v for v in env if v.endswith("SECRET_ID") and v not in want)
+        if stray:
+            out.append(f"{lid}: env has secret ids {stray} it is not meant to read")
+        granted = {r for a, r in grants(t, lid)[0] if a == "secretsmanager:GetSecretValue"}
+        if set(have.values()) != granted:
+            out.append(f"{lid}: env names secrets {sorted(set(have.values()))}, "
+                       f"role may read {sorted(granted)}")
+    return out
+
+
+def template_globals_env(t: dict) -> dict:
+    return dict(((t.get("Globals") or {}).get("Function") or {}).get("Environment", {})
+                .get("Variables") or {})
+
+
+def test_the_expected_secret_tables_agree():
+    """SECRET_ENV (env and grants per function) and READERS (functions per secret) say the same."""
+    assert {s for env in SECRET_ENV.values() for s in env.values()} == set(READERS) \
+        == set(SECRET_KEYS)
+    for secret, fns in READERS.items():
+        assert {fn for fn, env in SECRET_ENV.items() if secret in env.values()} == fns, secret
+
+
+def test_secrets_declare_exactly_their_keys_and_keep_their_settings(template):
+    for secret, keys in SECRET_KEYS.items():
+        props = template["Resources"][secret]["Properties"]
+        assert set(json.loads(props["SecretString"])) == keys, secret
+        assert all(v == "" for v in json.loads(props["SecretString"]).values()), secret
+        # Named after the stack, described; removed with the stack like any secret (no Retain).
+        assert ref(props["Name"]).startswith("${AWS::StackName}/"), secret
+        assert props.get("Description"), secret
+        assert "DeletionPolicy" not in template["Resources"][secret], secret
+        assert template["Outputs"][f"{secret}Arn"]["Value"] == {"Ref": secret}
+    names = [ref(template["Resources"][s]["Properties"]["Name"]) for s in SECRET_KEYS]
+    assert len(set(names)) == len(names)
+    # Every provider key is in exactly one secret.
+    all_keys = [k for keys in SECRET_KEYS.values() for k in keys]
+    assert len(all_keys) == len(set(all_keys))
+
+
+@pytest.mark.parametrize("fn", ["ApiFunction", "McpFunction", "StripeWebhookFunction"])
+def test_only_the_worker_can_read_the_minter_key(template, fn):
+    """No statement of the api's, mcp's or webhook's role grants a Secrets Manager action on
+    MinterSecret, or has a `*` resource at all."""
+    for st in role_statements(template, fn):
+        actions, resources = as_list(st.get("Action")), as_list(st.get("Resource"))
+        assert "NotAction" not in st and "NotResource" not in st, (fn, st.get("Sid"))
+        assert not any(_wildcard(r) for r in resources), (fn, st.get("Sid"))
+        if any(mentions(r, "MinterSecret") for r in resources):
+            assert not any(_may_touch_secrets(a) for a in actions), (fn, st.get("Sid"))
+    assert fn not in readers(template, "MinterSecret")
+
+
+def test_each_secret_is_readable_only_by_its_functions(template):
+    assert secret_violations(template) == []
+    assert {s: set(readers(template, s)) for s in READERS} == READERS
+
+
+def test_each_function_env_names_only_the_secrets_it_may_read(template):
+    assert env_violations(template) == []
+
+
+def _add_statement(role: str, st: dict):
+    return lambda t: t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"].append(st)
+
+
+def _set_env(fn: str, var: str, value):
+    return lambda t: t["Resources"][fn]["Properties"].setdefault(
+        "Environment", {"Variables": {}})["Variables"].update({var: value})
+
+
+@pytest.mark.parametrize("mutation, needle", [
+    (_add_statement("ApiRole", {"Sid": "Mint", "Effect": "Allow",
+                                "Action": "secretsmanager:GetSecretValue",
+                                "Resource": {"Ref": "MinterSecret"}}),
+     "ApiFunction can read MinterSecret (statements ['Mint'])"),
+    (_add_statement("McpRole", {"Sid": "All", "Effect": "Allow",
+                                "Action": "secretsmanager:*", "Resource": "*"}),
+     "McpFunction can read MinterSecret (statements ['All'])"),
+    (_add_statement("StripeWebhookRole", {"Sid": "Sub", "Effect": "Allow",
+                                          "Action": "secretsmanager:GetSecretValue",
+                                          "Resource": {"Fn::Sub": "${FulfilmentSecret}"}}),
+     "StripeWebhookFunction can read FulfilmentSecret (statements ['Sub'])"),
+    (_add_statement("ApiRole", {"Sid": "Prefix", "Effect": "Allow", "Action": "*",
+                                "Resource": {"Fn::Sub": "arn:aws:secretsmanager:${AWS::Region}:"
+                                                        "${AWS::AccountId}:secret:x/*"}}),
+     "ApiFunction: statement Prefix has a wildcard secret resource"),
+    (_add_statement("ActivationWorkerRole", {"Sid": "Hook", "Effect": "Allow",
+                                             "Action": "secretsmanager:GetSecretValue",
+                                             "Resource": {"Ref": "StripeWebhookSecret"}}),
+     "ActivationWorkerFunction can read StripeWebhookSecret (statements ['Hook'])"),
+])
+def test_the_secret_check_notices(template, mutation, needle):
+    changed = copy.deepcopy(template)
+    mutation(changed)
+    found = "\n".join(secret_violations(changed))
+    assert needle in found, found
+
+
+@pytest.mark.parametrize("mutation, needle", [
+    (lambda t: t["Globals"]["Function"]["Environment"]["Variables"].update(
+        MINTER_SECRET_ID={"Ref": "MinterSecret"}),
+     "Globals: MINTER_SECRET_ID names MinterSecret"),
+    (_set_env("McpFunction", "MINTER_SECRET_ID", {"Ref": "MinterSecret"}),
+     "McpFunction: env names secrets ['MinterSecret', 'StripeApiSecret'], role may read "
+     "['StripeApiSecret']"),
+    (_set_env("StripeWebhookFunction", "STRIPE_API_SECRET_ID", "dotm/stripe-api"),
+     "StripeWebhookFunction: env has secret ids ['STRIPE_API_SECRET_ID']"),
+    (lambda t: t["Resources"]["ActivationWorkerFunction"]["Properties"]["Environment"]
+     ["Variables"].pop("MINTER_SECRET_ID"),
+     "ActivationWorkerFunction: env names secrets ['FulfilmentSecret'], role may read "
+     "['FulfilmentSecret', 'MinterSecret']"),
+    (lambda t: t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"].update(
+        STRIPE_API_SECRET_ID={"Ref": "StripeWebhookSecret"}),
+     "ApiFunction: secret env {'STRIPE_API_SECRET_ID': 'StripeWebhookSecret'}"),
+])
+def test_the_env_check_notices(template, mutation, needle):
+    changed = copy.deepcopy(template)
+    mutation(changed)
+    found = "\n".join(env_violations(changed))
+    assert needle in found, found

@@ -8,7 +8,7 @@
 #       written to disk), funds it and grants it the minter role, and exports:
 #         CHAIN_RPC_URL CHAIN_ID DOTM_TOKEN_ADDRESS DOTM_OWNER_ADDRESS DOTM_MINTER_ADDRESS
 #         DOTM_MINTER_PRIVATE_KEY
-#       (infra/aws_bootstrap.py puts DOTM_MINTER_PRIVATE_KEY into the provider secret as
+#       (infra/aws_bootstrap.py puts DOTM_MINTER_PRIVATE_KEY into MinterSecret as
 #       `minter_private_key`, so chain_start runs before it).
 #       Returns non-zero (after showing the log's tail) if anvil or the deployment fails.
 #       CHAIN_VERBOSE=1 keeps anvil's request log (default --quiet).

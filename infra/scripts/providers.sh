@@ -5,15 +5,17 @@
 # (infra/sqs_event_source.py). Sourced after lib.sh, like stack.sh.
 #   providers_start SANDBOX_PORT MOTO_PORT WEBHOOK_URL LOGDIR
 #       starts both (each in its own process group, logs LOGDIR/moto.log, LOGDIR/sandbox.log),
-#       waits until both answer, creates template.yaml's table, queues and secret in moto
-#       (infra/aws_bootstrap.py) and exports what the functions and the tests read:
+#       waits until both answer, creates template.yaml's table, queues and secrets in moto
+#       (infra/aws_bootstrap.py; each secret gets only the provider keys it declares) and
+#       exports what the functions and the tests read:
 #         AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-#         TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL PROVIDER_SECRET_ID
+#         TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL
+#         STRIPE_API_SECRET_ID STRIPE_WEBHOOK_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID
 #         FIREBASE_PROJECT_ID FIREBASE_JWKS_URL STRIPE_API_BASE CARRIER_API_BASE MAIL_API_BASE
 #         MAIL_FROM DOTM_SANDBOX_URL STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET OXIO_API_KEY
 #         RESEND_API_KEY, and from chain_start (chain.sh, on CHAIN_PORT, default 8545):
 #         CHAIN_RPC_URL CHAIN_ID DOTM_TOKEN_ADDRESS DOTM_OWNER_ADDRESS DOTM_MINTER_ADDRESS
-#         DOTM_MINTER_PRIVATE_KEY (also put into the provider secret as minter_private_key)
+#         DOTM_MINTER_PRIVATE_KEY (also put into MinterSecret as minter_private_key)
 #       Defaults that the caller may set first: STACK_NAME (dotm-local), FIREBASE_PROJECT_ID
 #       (dotm-local), STRIPE_SECRET_KEY (sk_test_local), STRIPE_WEBHOOK_SECRET (whsec_local),
 #       OXIO_API_KEY (oxio_test_local), RESEND_API_KEY (re_test_local),
@@ -111,7 +113,8 @@ providers_start() {
     --oxio-key "$OXIO_API_KEY" --resend-key "$RESEND_API_KEY" </dev/null >>"$logdir/sandbox.log" 2>&1 &
   PROVIDERS_PGIDS+=("$!")
 
-  # The chain before the secret: aws_bootstrap puts the minter key that chain_start makes in it.
+  # The chain before the secrets: aws_bootstrap puts the minter key that chain_start makes into
+  # MinterSecret.
   chain_start "${CHAIN_PORT:-8545}" "$logdir" || return 1
 
   _providers_wait 60 "http://127.0.0.1:$moto_port/moto-api/" \
@@ -139,7 +142,8 @@ providers_start() {
     return 1
   }
   eval "$exports"  # export TABLE_NAME=... ACTIVATION_QUEUE_URL=... (shell-quoted by the script)
-  export TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL PROVIDER_SECRET_ID
+  export TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL \
+    STRIPE_API_SECRET_ID STRIPE_WEBHOOK_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID
 
   export DOTM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
   export FIREBASE_JWKS_URL="$DOTM_SANDBOX_URL/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"

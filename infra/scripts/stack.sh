@@ -57,7 +57,7 @@ stack_start() {
     port_free "$p" || die "port $p on 127.0.0.1 is in use (is another stack running? set PORT / LAMBDA_PORT)"
   done
 
-  # Providers first: the functions inherit what they export (endpoints, table, queue, secret).
+  # Providers first: the functions inherit what they export (endpoints, table, queue, secrets).
   # Stripe delivers its webhooks through the gateway, as it would through API Gateway.
   providers_start "$sandbox_port" "$moto_port" "http://127.0.0.1:$port/webhooks/stripe" "$logdir" \
     || die "the providers (moto, sandbox) did not start; logs in $logdir"

@@ -1,12 +1,15 @@
 //! The ports, implemented against the real services (or their local stand-ins: the AWS
-//! emulator and the provider sandbox, reached through the same configurable base URLs).
+//! emulator and the provider sandbox, reached through the same configurable base URLs), and
+//! in memory (`memory`), held to the same contract tests.
 
 pub mod carrier;
 pub mod chain;
+pub mod clock;
 pub mod dynamo;
 pub mod firebase;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod resend;
 pub mod secrets;
 pub mod sqs;
 pub mod stripe;
-pub mod wiring;

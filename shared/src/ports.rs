@@ -1,30 +1,48 @@
-//! What the business rules need from the outside world. Adapters implement these against
-//! DynamoDB, Stripe and Firebase; `fakes` implements them in memory for unit tests of logic.
+//! What the use cases need from the outside world, and the records those traits carry.
+//! `adapters` implements each against its real service and in memory (`adapters::memory`);
+//! one contract suite per port (`shared/tests/contracts`) holds both to the same behaviour.
 
 use async_trait::async_trait;
 
-use crate::activations::{Activation, Job, Line};
-use crate::catalog::Service;
-use crate::purchases::{OpenInvoice, Purchase};
-use crate::rewards::{Reward, RewardStatus, Wei};
-use crate::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
-use crate::users::{Email, Identity, Uid, User};
-use crate::wallet::Wallet;
+use crate::domain::activation::{Activation, Job, Line};
+use crate::domain::catalog::Service;
+use crate::domain::purchases::{OpenInvoice, Purchase};
+use crate::domain::rewards::{Reward, RewardStatus, Wei};
+use crate::domain::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
+use crate::domain::users::{Email, Identity, Uid, User};
+use crate::domain::wallet::Wallet;
 
-/// A dependency failed; the caller sees a generic 503, operators see the cause in the logs.
+/// A dependency failed; the caller sees a generic 503, operators see the cause (with its
+/// whole chain, see [`Unavailable::chain`]) in the logs.
 #[derive(Debug, thiserror::Error)]
 #[error("{what}: {cause}")]
 pub struct Unavailable {
     pub what: &'static str,
-    pub cause: String,
+    #[source]
+    pub cause: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl Unavailable {
-    pub fn new(what: &'static str, cause: impl std::fmt::Display) -> Self {
+    pub fn new(
+        what: &'static str,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Unavailable {
             what,
-            cause: cause.to_string(),
+            cause: cause.into(),
         }
+    }
+
+    /// The cause and every error beneath it, for the logs only.
+    pub fn chain(&self) -> String {
+        let mut text = self.cause.to_string();
+        let mut next = self.cause.source();
+        while let Some(e) = next {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            next = e.source();
+        }
+        text
     }
 }
 
@@ -36,8 +54,9 @@ pub enum CreateUserError {
     Unavailable(#[from] Unavailable),
 }
 
+/// `USER#<uid>` / `PROFILE` and the unique email claims.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait UserStore: Send + Sync {
     async fn user(&self, uid: &Uid) -> Result<Option<User>, Unavailable>;
     /// Creates the profile and claims its email in one transaction. When the profile already
     /// exists (a concurrent first call won), returns the stored one.
@@ -48,6 +67,12 @@ pub trait Store: Send + Sync {
         uid: &Uid,
         customer_id: &str,
     ) -> Result<String, Unavailable>;
+    async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable>;
+}
+
+/// What people bought, and the one open invoice per person and product.
+#[async_trait]
+pub trait PurchaseStore: Send + Sync {
     async fn open_invoice(
         &self,
         uid: &Uid,
@@ -66,18 +91,23 @@ pub trait Store: Send + Sync {
         product_id: &str,
         invoice_id: &str,
     ) -> Result<(), Unavailable>;
-    async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable>;
     /// Writes the purchase unless it exists; true when this call wrote it.
     async fn record_purchase(&self, purchase: &Purchase) -> Result<bool, Unavailable>;
     /// The user's purchases, newest first.
     async fn purchases(&self, uid: &Uid) -> Result<Vec<Purchase>, Unavailable>;
+}
+
+/// Which payment provider events were applied (webhooks arrive at least once).
+#[async_trait]
+pub trait PaymentEventStore: Send + Sync {
     async fn event_seen(&self, event_id: &str) -> Result<bool, Unavailable>;
     /// Marks a provider event processed (kept 30 days).
     async fn mark_event_seen(&self, event_id: &str, now_unix: i64) -> Result<(), Unavailable>;
 }
 
+/// The payment provider's invoices (Stripe).
 #[async_trait]
-pub trait Billing: Send + Sync {
+pub trait Invoicing: Send + Sync {
     /// The user's customer at the payment provider, created once per uid.
     async fn customer(&self, uid: &Uid, email: &Email) -> Result<String, Unavailable>;
     /// A sent invoice for `product`, created once per uid and product.
@@ -112,38 +142,8 @@ pub trait Clock: Send + Sync {
     }
 }
 
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_unix_ms(&self) -> i64 {
-        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-    }
-}
-
-/// RFC 3339 in UTC with milliseconds, for times people compare to the second (ETAs).
-pub fn rfc3339_ms(unix_ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// RFC 3339 in UTC, the form every stored timestamp takes.
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 #[async_trait]
-pub trait Activations: Send + Sync {
+pub trait ActivationStore: Send + Sync {
     /// Writes the activation unless one exists for the purchase; returns the stored one.
     async fn create_activation(&self, activation: &Activation) -> Result<Activation, Unavailable>;
     async fn activation(
@@ -216,8 +216,9 @@ pub trait ThrottleStore: Send + Sync {
     ) -> Result<Result<Permit, WaitUntil>, Unavailable>;
 }
 
+/// The activation queue (SQS): activation jobs and mint requests.
 #[async_trait]
-pub trait Queue: Send + Sync {
+pub trait JobQueue: Send + Sync {
     /// Sends the job to the activation queue, visible after `delay_seconds` (at most 900).
     async fn send(&self, job: &Job, delay_seconds: u32) -> Result<(), Unavailable>;
     /// Parks a job that failed for good on the dead-letter queue.
@@ -265,8 +266,9 @@ pub trait Mailer: Send + Sync {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), Unavailable>;
 }
 
+/// DOTM rewards as records, and the lease that lets one minter send at a time.
 #[async_trait]
-pub trait Rewards: Send + Sync {
+pub trait RewardStore: Send + Sync {
     /// Credits the reward unless it was credited before; true when this call credited it.
     async fn credit(&self, reward: &Reward) -> Result<bool, Unavailable>;
     async fn rewards(&self, uid: &Uid) -> Result<Vec<Reward>, Unavailable>;
@@ -301,15 +303,19 @@ pub enum MintOutcome {
     },
 }
 
+/// Sends DOTM: only the function that holds the minter key has one.
 #[async_trait]
-pub trait Ledger: Send + Sync {
+pub trait Minter: Send + Sync {
     async fn mint(
         &self,
         to: &Wallet,
         amount: Wei,
         reward_id: &str,
     ) -> Result<MintOutcome, Unavailable>;
+}
+
+/// Reads DOTM balances: no key, nothing to sign.
+#[async_trait]
+pub trait Balances: Send + Sync {
     async fn balance(&self, of: &Wallet) -> Result<Wei, Unavailable>;
-    /// Total and remaining supply.
-    async fn supply(&self) -> Result<(Wei, Wei), Unavailable>;
 }

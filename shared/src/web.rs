@@ -1,8 +1,12 @@
-//! HTTP pieces every function answers with: RFC 9457 problems and JSON telemetry.
+//! What every function answers over HTTP: RFC 9457 problems, the signed-in caller, the API
+//! error type, the Stripe signature check, the access log and JSON telemetry.
 
 pub mod access_log;
+pub mod api_error;
 pub mod auth;
 pub mod problem;
+pub mod stripe_signature;
 pub mod telemetry;
 
+pub use api_error::ApiError;
 pub use problem::Problem;

@@ -2,13 +2,14 @@
 //! (by message id), so SQS delivers just those again; waiting jobs re-send themselves.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use dotm::activations::{Job, MintTask, Task};
-use dotm::worker::{Handled, WorkerDeps, mint, process};
+use dotm::app::activation_worker::{Handled, Worker, process};
+use dotm::app::rewards;
+use dotm::domain::activation::{Job, MintTask, Task};
 
 /// Jobs of one batch run side by side: most of their time is spent waiting for a slot.
-pub async fn handle_batch(deps: &WorkerDeps, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
     let outcomes =
-        futures::future::join_all(event.records.iter().map(|m| handle_message(deps, m))).await;
+        futures::future::join_all(event.records.iter().map(|m| handle_message(worker, m))).await;
     let batch_item_failures = event
         .records
         .iter()
@@ -27,11 +28,11 @@ pub async fn handle_batch(deps: &WorkerDeps, event: SqsEvent) -> SqsBatchRespons
 }
 
 /// True when the message is done with (handled, or re-sent as a new message).
-async fn handle_message(deps: &WorkerDeps, message: &SqsMessage) -> bool {
+async fn handle_message(worker: &Worker, message: &SqsMessage) -> bool {
     let id = message.message_id.as_deref().unwrap_or("<no id>");
     let job: Job = match message.body.as_deref().map(serde_json::from_str::<Task>) {
         Some(Ok(Task::Activation(job))) => job,
-        Some(Ok(Task::Mint(task))) => return handle_mint(deps, id, &task).await,
+        Some(Ok(Task::Mint(task))) => return handle_mint(worker, id, &task).await,
         Some(Err(e)) => {
             // Not a job: let SQS retry it and park it on the dead-letter queue.
             tracing::error!(message_id = id, error = %e, "unreadable activation job");
@@ -42,7 +43,7 @@ async fn handle_message(deps: &WorkerDeps, message: &SqsMessage) -> bool {
             return false;
         }
     };
-    match process(deps, &job).await {
+    match process(worker, &job).await {
         Ok(handled) => {
             let label = match handled {
                 Handled::Activated => "activated",
@@ -56,21 +57,21 @@ async fn handle_message(deps: &WorkerDeps, message: &SqsMessage) -> bool {
             true
         }
         Err(e) => {
-            tracing::error!(message_id = id, uid = %job.uid.short(), what = e.what, cause = %e.cause, "job failed; SQS will retry it");
+            tracing::error!(message_id = id, uid = %job.uid.short(), what = e.what, cause = %e.chain(), "job failed; SQS will retry it");
             false
         }
     }
 }
 
-async fn handle_mint(deps: &WorkerDeps, id: &str, task: &MintTask) -> bool {
+async fn handle_mint(worker: &Worker, id: &str, task: &MintTask) -> bool {
     let uid = &task.mint_rewards_for;
-    match mint(deps, uid).await {
+    match rewards::mint(&worker.deps, worker.minter.as_ref(), uid).await {
         Ok(done) => {
             tracing::info!(message_id = id, uid = %uid.short(), outcome = ?done, "mint job handled");
             true
         }
         Err(e) => {
-            tracing::error!(message_id = id, uid = %uid.short(), what = e.what, cause = %e.cause, "mint job failed; SQS will retry it");
+            tracing::error!(message_id = id, uid = %uid.short(), what = e.what, cause = %e.chain(), "mint job failed; SQS will retry it");
             false
         }
     }

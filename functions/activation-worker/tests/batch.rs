@@ -1,7 +1,7 @@
 //! Batches as SQS hands them to the worker: only failed message ids come back.
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use dotm::fakes::{FakeWorld, paid_event};
+use dotm::adapters::memory::{MemoryWorld, paid_event};
 
 fn message(id: &str, body: &str) -> SqsMessage {
     let mut m = SqsMessage::default();
@@ -12,8 +12,8 @@ fn message(id: &str, body: &str) -> SqsMessage {
 
 #[tokio::test(start_paused = true)]
 async fn good_jobs_are_done_and_only_bad_ones_are_reported() {
-    let world = FakeWorld::new();
-    dotm::payments::apply_event(&world.deps(), &paid_event("evt_1", "in_1", "ada"), 0)
+    let world = MemoryWorld::new();
+    dotm::app::payments::apply_event(&world.deps(), &paid_event("evt_1", "in_1", "ada"), 0)
         .await
         .unwrap();
     let (job, _) = world.queue.sent.lock().unwrap().pop().unwrap();
@@ -51,7 +51,7 @@ async fn the_sample_event_decodes_and_an_unknown_job_is_reported() {
         env!("CARGO_MANIFEST_DIR")
     );
     let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let world = FakeWorld::new();
+    let world = MemoryWorld::new();
     let response = activation_worker::handle_batch(&world.worker(), event).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(

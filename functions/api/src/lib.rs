@@ -1,34 +1,34 @@
 //! The `api` function: the JSON API for the DOTM apps under `/api/*`.
 //! `main.rs` builds [`router`] once per cold start; tests drive it in-process.
-
-use std::sync::Arc;
+//!
+//! Handlers take the signed-in [`Caller`] (a missing or refused token never reaches them) and
+//! return `Result<_, ApiError>`: the use cases' errors become problem details with `?`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use dotm::activation::{self, Deps};
-use dotm::ports::IdentityVerifier;
-use dotm::purchases::PurchaseView;
-use dotm::users::Identity;
-use dotm::wallet::Wallet;
-use dotm::web::auth::{activation_error, auth_error, identify, unavailable};
-use dotm::web::{Problem, problem};
+use dotm::app::accounts::{self, Profile};
+use dotm::app::activation_line::{self, Stats};
+use dotm::app::esim::{self, ActivationAnswer};
+use dotm::app::rewards::{self, RewardsView};
+use dotm::domain::purchases::PurchaseView;
+use dotm::domain::wallet::Wallet;
+use dotm::ports::Unavailable;
+use dotm::web::auth::Caller;
+use dotm::web::{ApiError, Problem, access_log, problem};
+use dotm::wiring::ApiPorts;
 use serde_json::{Value, json};
 
-/// What every request shares, built once per cold start.
-pub struct Api {
-    pub deps: Deps,
-    pub verifier: Arc<dyn IdentityVerifier>,
-}
+/// Names this function in the `x-dotm-served-by` header and the logs.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
-type Shared = State<Arc<Api>>;
+type Ports = State<ApiPorts>;
 
-pub fn router(api: Api) -> Router {
+pub fn router(ports: ApiPorts) -> Router {
     Router::new()
         .route("/api/health", get(health))
-        .route("/api/me", get(me))
+        .route("/api/me", get(me).post(register))
         .route("/api/user-purchases", get(user_purchases))
         .route("/api/esim/activate", post(activate_esim))
         .route("/api/user-phone-numbers", get(user_phone_numbers))
@@ -37,87 +37,62 @@ pub fn router(api: Api) -> Router {
         .route("/api/rewards", get(rewards))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
-        .layer(axum::middleware::from_fn(
-            dotm::web::access_log::log_request,
+        .layer(axum::middleware::from_fn_with_state(
+            FUNCTION,
+            access_log::log_request,
         ))
-        .with_state(Arc::new(api))
+        .with_state(ports)
 }
 
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-async fn caller(api: &Api, headers: &HeaderMap) -> Result<Identity, Response> {
-    identify(api.verifier.as_ref(), headers)
-        .await
-        .map_err(|e| auth_error(&e))
+/// The caller's profile; before registration, what the token says (`registered: false`).
+async fn me(State(p): Ports, Caller(who): Caller) -> Result<Json<Profile>, ApiError> {
+    Ok(Json(accounts::profile(&p.deps, &who).await?))
 }
 
-/// The caller's profile; the first call creates it.
-async fn me(State(api): Shared, headers: HeaderMap) -> Response {
-    let identity = match caller(&api, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
+/// Registers the caller: 201 the first time (with the sign-up bonus), 200 after.
+async fn register(
+    State(p): Ports,
+    Caller(who): Caller,
+) -> Result<(StatusCode, Json<Profile>), ApiError> {
+    let (profile, created) = accounts::register(&p.deps, &who).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    match activation::find_or_create_user(&api.deps, &identity).await {
-        Ok(user) => Json(json!({
-            "uid": user.uid,
-            "email": user.email,
-            "created_at": user.created_at,
-            "stripe_customer_id": user.stripe_customer_id,
-            "wallet": user.wallet,
-        }))
-        .into_response(),
-        Err(e) => activation_error(&e).into_response(),
-    }
+    Ok((status, Json(profile)))
 }
 
 /// The caller's purchases, newest first.
-async fn user_purchases(State(api): Shared, headers: HeaderMap) -> Response {
-    let identity = match caller(&api, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let purchases = match api.deps.store.purchases(&identity.uid).await {
-        Ok(p) => p,
-        Err(e) => return unavailable(&e).into_response(),
-    };
+async fn user_purchases(State(p): Ports, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    let purchases = p.deps.purchases.purchases(&who.uid).await?;
     let list: Vec<PurchaseView> = purchases.iter().map(PurchaseView::from).collect();
-    Json(json!({"success": true, "purchases": list})).into_response()
+    Ok(Json(json!({"success": true, "purchases": list})))
 }
 
 /// Same answer as the MCP tool. Any `email`/`firebase_uid` in the body is ignored: the
 /// identity comes from the token only.
-async fn activate_esim(State(api): Shared, headers: HeaderMap) -> Response {
-    let identity = match caller(&api, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    match activation::activate_esim(&api.deps, &identity).await {
-        Ok(answer) => Json(answer).into_response(),
-        Err(e) => activation_error(&e).into_response(),
-    }
+async fn activate_esim(
+    State(p): Ports,
+    Caller(who): Caller,
+) -> Result<Json<ActivationAnswer>, ApiError> {
+    Ok(Json(
+        esim::activate(&p.deps, p.invoicing.as_ref(), &who).await?,
+    ))
 }
 
 /// The caller's active lines, with the QR code of each.
-async fn user_phone_numbers(State(api): Shared, headers: HeaderMap) -> Response {
-    let identity = match caller(&api, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let activations = match api.deps.activations.activations(&identity.uid).await {
-        Ok(a) => a,
-        Err(e) => return unavailable(&e).into_response(),
-    };
+async fn user_phone_numbers(State(p): Ports, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
     let mut numbers = Vec::new();
-    for a in activations {
+    for a in p.deps.activations.activations(&who.uid).await? {
         let (Some(line), Some(at)) = (&a.line, &a.activated_at) else {
             continue;
         };
-        let qr = match dotm::qr::data_url(&line.lpa()) {
-            Ok(qr) => qr,
-            Err(e) => return unavailable(&dotm::ports::Unavailable::new("qr", e)).into_response(),
-        };
+        let qr = dotm::domain::qr::data_url(&line.lpa()).map_err(|e| Unavailable::new("qr", e))?;
         numbers.push(json!({
             "phone_number": line.phone_number,
             "iccid": line.iccid,
@@ -126,15 +101,12 @@ async fn user_phone_numbers(State(api): Shared, headers: HeaderMap) -> Response 
             "activated_at": at,
         }));
     }
-    Json(json!({"success": true, "phone_numbers": numbers})).into_response()
+    Ok(Json(json!({"success": true, "phone_numbers": numbers})))
 }
 
 /// Public: how busy the activation line is. No personal data.
-async fn activation_stats(State(api): Shared) -> Response {
-    match activation::stats(&api.deps).await {
-        Ok(stats) => Json(stats).into_response(),
-        Err(e) => unavailable(&e).into_response(),
-    }
+async fn activation_stats(State(p): Ports) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(activation_line::stats(&p.deps).await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -143,39 +115,26 @@ struct WalletBody {
 }
 
 /// Sets where DOTM rewards go (EIP-55 checksummed, or all lower case), then mints what waited.
-async fn set_wallet(State(api): Shared, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let identity = match caller(&api, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let body: WalletBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return Problem::bad_request(
-                "invalid-body",
-                format!(r#"send {{"wallet": "0x..."}}: {e}"#),
-            )
-            .into_response();
-        }
-    };
-    let wallet = match Wallet::parse(&body.wallet) {
-        Ok(w) => w,
-        Err(e) => return Problem::bad_request("invalid-wallet", e.to_string()).into_response(),
-    };
-    match dotm::token::set_wallet(&api.deps, &identity, &wallet).await {
-        Ok(()) => Json(json!({"success": true, "wallet": wallet.to_string()})).into_response(),
-        Err(e) => activation_error(&e).into_response(),
-    }
+async fn set_wallet(
+    State(p): Ports,
+    Caller(who): Caller,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: WalletBody = serde_json::from_slice(&body).map_err(|e| {
+        Problem::bad_request(
+            "invalid-body",
+            format!(r#"send {{"wallet": "0x..."}}: {e}"#),
+        )
+    })?;
+    let wallet = Wallet::parse(&body.wallet)
+        .map_err(|e| Problem::bad_request("invalid-wallet", e.to_string()))?;
+    accounts::set_wallet(&p.deps, &who, &wallet).await?;
+    Ok(Json(json!({"success": true, "wallet": wallet.to_string()})))
 }
 
 /// Balance on chain, and pending, minted and refused rewards with their transactions.
-async fn rewards(State(api): Shared, headers: HeaderMap) -> Response {
-    let identity = match caller(&api, &headers).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    match dotm::token::rewards_view(&api.deps, &identity).await {
-        Ok(view) => Json(view).into_response(),
-        Err(e) => activation_error(&e).into_response(),
-    }
+async fn rewards(State(p): Ports, Caller(who): Caller) -> Result<Json<RewardsView>, ApiError> {
+    Ok(Json(
+        rewards::view(&p.deps, p.balances.as_ref(), &who).await?,
+    ))
 }

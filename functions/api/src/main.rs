@@ -1,12 +1,9 @@
-//! Cold start: telemetry, settings, secrets and clients, then every request goes to the router.
+//! Cold start: telemetry, settings, then only this function's clients; then the router.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     dotm::web::telemetry::init();
-    let services = dotm::adapters::wiring::Services::from_env().await?;
-    lambda_http::run(api::router(api::Api {
-        deps: services.deps,
-        verifier: services.verifier,
-    }))
-    .await
+    let config = dotm::config::Config::from_env()?;
+    let ports = dotm::wiring::api(&config).await?;
+    lambda_http::run(api::router(ports)).await
 }

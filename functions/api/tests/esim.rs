@@ -38,14 +38,30 @@ async fn without_a_token_it_is_401_with_a_challenge() {
 }
 
 #[tokio::test]
-async fn me_creates_the_user_once() {
+async fn reading_me_writes_nothing_and_registering_creates_the_user_once() {
     let api = api();
-    let first = api.call("GET", "/api/me", Some(ADA), "").await;
-    assert_eq!(first.status, StatusCode::OK);
-    assert_eq!(first.body["uid"], "ada");
-    assert_eq!(first.body["email"], "ada@example.com");
-    let second = api.call("GET", "/api/me", Some(ADA), "").await;
+    let seen = api.call("GET", "/api/me", Some(ADA), "").await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert_eq!(seen.body["uid"], "ada");
+    assert_eq!(seen.body["email"], "ada@example.com");
+    assert_eq!(seen.body["registered"], false);
+    assert_eq!(seen.body["created_at"], serde_json::Value::Null);
+    let rewards = api.call("GET", "/api/rewards", Some(ADA), "").await;
+    assert_eq!(rewards.body["pending"], serde_json::json!([]));
+    assert_eq!(
+        api.call("GET", "/api/me", Some(ADA), "").await.body["registered"],
+        false,
+        "GETs created nobody"
+    );
+
+    let first = api.call("POST", "/api/me", Some(ADA), "").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.body["registered"], true);
+    let second = api.call("POST", "/api/me", Some(ADA), "").await;
+    assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.body["created_at"], first.body["created_at"]);
+    let me = api.call("GET", "/api/me", Some(ADA), "").await;
+    assert_eq!(me.body["created_at"], first.body["created_at"]);
 }
 
 #[tokio::test]
@@ -58,7 +74,7 @@ async fn activate_asks_for_payment_once() {
     assert_eq!(answer.body["amount_cents"], 100);
     let again = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
     assert_eq!(again.body["invoice_id"], answer.body["invoice_id"]);
-    assert_eq!(api.world.billing.invoice_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(api.world.invoicing.invoice_calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -84,9 +100,9 @@ async fn no_email_and_a_taken_email_are_clear_problems() {
         .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer.body["type"], "urn:dotm:problem:no-email");
-    api.call("GET", "/api/me", Some(ADA), "").await;
+    api.call("POST", "/api/me", Some(ADA), "").await;
     let answer = api
-        .call("GET", "/api/me", Some("uid:eve:ada@example.com"), "")
+        .call("POST", "/api/me", Some("uid:eve:ada@example.com"), "")
         .await;
     assert_eq!(answer.status, StatusCode::CONFLICT);
     assert_eq!(answer.body["type"], "urn:dotm:problem:email-taken");
@@ -101,7 +117,7 @@ async fn purchases_start_empty() {
         answer.body,
         serde_json::json!({"success": true, "purchases": []})
     );
-    assert_eq!(api.world.store.purchase_count(), 0);
+    assert_eq!(api.world.purchases.purchase_count(), 0);
 }
 
 #[tokio::test]
@@ -109,9 +125,9 @@ async fn after_payment_activate_answers_queued_then_active_with_the_line() {
     let api = api();
     api.call("POST", "/api/esim/activate", Some(ADA), "").await;
     let deps = api.world.deps();
-    dotm::payments::apply_event(
+    dotm::app::payments::apply_event(
         &deps,
-        &dotm::fakes::paid_event("evt_1", "in_ada_esim_beta", "ada"),
+        &dotm::adapters::memory::paid_event("evt_1", "in_ada_esim_beta", "ada"),
         0,
     )
     .await
@@ -121,7 +137,7 @@ async fn after_payment_activate_answers_queued_then_active_with_the_line() {
     assert_eq!(answer.body["position"], 1);
 
     let (job, _) = api.world.queue.sent.lock().unwrap().pop().unwrap();
-    dotm::worker::process(&api.world.worker(), &job)
+    dotm::app::activation_worker::process(&api.world.worker(), &job)
         .await
         .unwrap();
     let answer = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
@@ -164,9 +180,14 @@ async fn stats_are_public_and_count_the_line() {
     assert_eq!(stats.body["queue_length"], 0);
     let deps = api.world.deps();
     for i in 0..3 {
-        let event =
-            dotm::fakes::paid_event(&format!("evt_{i}"), &format!("in_{i}"), &format!("u{i}"));
-        dotm::payments::apply_event(&deps, &event, 0).await.unwrap();
+        let event = dotm::adapters::memory::paid_event(
+            &format!("evt_{i}"),
+            &format!("in_{i}"),
+            &format!("u{i}"),
+        );
+        dotm::app::payments::apply_event(&deps, &event, 0)
+            .await
+            .unwrap();
     }
     let stats = api.call("GET", "/api/activation-stats", None, "").await;
     assert_eq!(stats.body["queue_length"], 3);

@@ -1,6 +1,6 @@
 //! `tools/call calculate_pricing`: in-process latency (p50/p99) and requests per second over
 //! local HTTP, each against a named peer measured in the same run:
-//! - in-process peer: `dotm::pricing::quote` + JSON encoding, the same work without MCP;
+//! - in-process peer: `dotm::domain::pricing::quote` + JSON encoding, the same work without MCP;
 //! - HTTP peer: `GET /mcp/calculate`, the same answer through the plain REST endpoint.
 //!
 //! Run: `make bench` (or `cargo bench -p mcp --bench tools_call`). Prints numbers; asserts nothing.
@@ -75,12 +75,12 @@ async fn in_process() -> (Stats, Stats) {
             mcp_samples.push(elapsed);
         }
     }
-    let rate = dotm::rewards::CashbackRate::default();
+    let rate = dotm::domain::rewards::CashbackRate::default();
     let ids = ["basic_membership", "network_security", "global_data_10gb"];
     let mut direct_samples = Vec::with_capacity(IN_PROCESS_CALLS);
     for _ in 0..IN_PROCESS_CALLS {
         let start = Instant::now();
-        let quote = dotm::pricing::quote(&ids, &rate).expect("known ids");
+        let quote = dotm::domain::pricing::quote(&ids, &rate).expect("known ids");
         let json = serde_json::to_vec(&quote).expect("encodes");
         std::hint::black_box(json);
         direct_samples.push(start.elapsed());
@@ -144,7 +144,7 @@ async fn main() {
         us(mcp.p99)
     );
     println!(
-        "  peer: dotm::pricing::quote + JSON          : p50 {}  p99 {}",
+        "  peer: dotm::domain::pricing::quote + JSON          : p50 {}  p99 {}",
         us(direct.p50),
         us(direct.p99)
     );

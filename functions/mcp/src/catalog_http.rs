@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use dotm::catalog::{self, Category};
-use dotm::pricing::{self, PricingError};
+use dotm::domain::catalog::{self, Category};
+use dotm::domain::pricing::{self, PricingError};
 use dotm::web::Problem;
 use serde_json::{Map, Value, json};
 

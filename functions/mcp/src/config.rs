@@ -1,6 +1,8 @@
-//! Typed configuration of the MCP function, read once at cold start.
+//! What the MCP function adds to the shared settings (`dotm::config`, parsed once there): the
+//! checked Host and Origin lists.
 
-use dotm::rewards::{BadRate, CashbackRate};
+use dotm::config::DEFAULT_MCP_ALLOWED_HOSTS;
+use dotm::domain::rewards::CashbackRate;
 
 use crate::access::{Access, BadOrigin};
 
@@ -14,42 +16,18 @@ pub struct Config {
 pub enum ConfigError {
     #[error("MCP_ALLOWED_ORIGINS: {0}")]
     Origin(#[from] BadOrigin),
-    #[error("DOTM_USD_PRICE: {0}")]
-    Rate(#[from] BadRate),
-}
-
-/// Loopback only: behind API Gateway the template sets the real host names.
-pub const DEFAULT_ALLOWED_HOSTS: &str = "localhost,127.0.0.1,::1";
-
-fn list(value: Option<String>, default: &str) -> Vec<String> {
-    value
-        .as_deref()
-        .unwrap_or(default)
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 impl Config {
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|key| std::env::var(key).ok())
-    }
-
-    /// `MCP_ALLOWED_HOSTS` (comma-separated `host` or `host:port`), `MCP_ALLOWED_ORIGINS`
-    /// (comma-separated `scheme://host[:port]`; empty: every browser origin is refused) and
-    /// `DOTM_USD_PRICE` (USD per DOTM, default `1`).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let hosts = list(get("MCP_ALLOWED_HOSTS"), DEFAULT_ALLOWED_HOSTS);
-        let origins = list(get("MCP_ALLOWED_ORIGINS"), "");
-        let cashback = match get("DOTM_USD_PRICE") {
-            Some(price) if !price.trim().is_empty() => CashbackRate::parse_usd_per_dotm(&price)?,
-            _ => CashbackRate::default(),
-        };
+    /// `MCP_ALLOWED_HOSTS` (`host` or `host:port`) and `MCP_ALLOWED_ORIGINS`
+    /// (`scheme://host[:port]`; empty: every browser origin is refused), checked here.
+    pub fn new(settings: &dotm::config::Config) -> Result<Config, ConfigError> {
         Ok(Config {
-            access: Access::new(hosts, origins)?,
-            cashback,
+            access: Access::new(
+                settings.mcp_allowed_hosts.clone(),
+                settings.mcp_allowed_origins.clone(),
+            )?,
+            cashback: settings.cashback,
         })
     }
 
@@ -57,7 +35,10 @@ impl Config {
     pub fn local() -> Config {
         Config {
             access: Access::new(
-                list(None, DEFAULT_ALLOWED_HOSTS),
+                DEFAULT_MCP_ALLOWED_HOSTS
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect(),
                 vec!["http://127.0.0.1:3000".into()],
             )
             .unwrap_or_else(|_| unreachable!("constant origin parses")),
@@ -70,19 +51,26 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn settings(pairs: &[(&str, &str)]) -> dotm::config::Config {
+        let mut env: Vec<(&str, &str)> = vec![("TABLE_NAME", "t"), ("ACTIVATION_QUEUE_URL", "q")];
+        env.extend_from_slice(pairs);
+        dotm::config::Config::from_lookup(|k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn bad_values_name_the_variable() {
-        let err =
-            Config::from_lookup(|k| (k == "DOTM_USD_PRICE").then(|| "free".into())).unwrap_err();
-        assert!(err.to_string().starts_with("DOTM_USD_PRICE:"), "{err}");
-        let err = Config::from_lookup(|k| (k == "MCP_ALLOWED_ORIGINS").then(|| "claude.ai".into()))
-            .unwrap_err();
+    fn a_bad_origin_names_the_variable() {
+        let err = Config::new(&settings(&[("MCP_ALLOWED_ORIGINS", "claude.ai")])).unwrap_err();
         assert!(err.to_string().starts_with("MCP_ALLOWED_ORIGINS:"), "{err}");
     }
 
     #[test]
     fn defaults_are_loopback_and_no_origins() {
-        let c = Config::from_lookup(|_| None).unwrap();
+        let c = Config::new(&settings(&[])).unwrap();
         assert!(c.access.host_allowed("127.0.0.1:3000"));
         assert!(!c.access.host_allowed("evil.example"));
         assert!(!c.access.origin_allowed("http://127.0.0.1:3000"));

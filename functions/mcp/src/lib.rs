@@ -18,13 +18,17 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use dotm::web::problem;
+use dotm::web::{access_log, problem};
+use dotm::wiring::McpPorts;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tower::ServiceExt;
 
 pub use config::Config;
-pub use server::{Backend, DotmMcp};
+pub use server::DotmMcp;
+
+/// Names this function in the `x-dotm-served-by` header and the logs.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
 pub type McpService = StreamableHttpService<DotmMcp, NeverSessionManager>;
 
@@ -38,8 +42,8 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, backend: Backend) -> App {
-        let server = DotmMcp::new(config.cashback, backend);
+    pub fn new(config: Config, ports: McpPorts) -> App {
+        let server = DotmMcp::new(config.cashback, ports);
         // Stateless and JSON-only, so any Lambda instance answers any request. Host and
         // Origin are checked by `gate` (with JSON-RPC error bodies), not here.
         let transport = StreamableHttpServerConfig::default()
@@ -70,8 +74,8 @@ impl App {
     }
 }
 
-pub fn router(config: Config, backend: Backend) -> Router {
-    let app = Arc::new(App::new(config, backend));
+pub fn router(config: Config, ports: McpPorts) -> Router {
+    let app = Arc::new(App::new(config, ports));
     Router::new()
         .route("/mcp", get(page::show).post(mcp_post))
         .route("/mcp/v2/messages", post(mcp_post))
@@ -80,8 +84,9 @@ pub fn router(config: Config, backend: Backend) -> Router {
         .route("/mcp/calculate", get(catalog_http::calculate))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
-        .layer(axum::middleware::from_fn(
-            dotm::web::access_log::log_request,
+        .layer(axum::middleware::from_fn_with_state(
+            FUNCTION,
+            access_log::log_request,
         ))
         .with_state(app)
 }

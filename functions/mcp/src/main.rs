@@ -1,13 +1,10 @@
-//! Cold start: telemetry, config, secrets and clients, then every request goes to the router.
+//! Cold start: telemetry, settings, then only this function's clients; then the router.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     dotm::web::telemetry::init();
-    let config = mcp::Config::from_env()?;
-    let services = dotm::adapters::wiring::Services::from_env().await?;
-    let backend = mcp::Backend {
-        deps: services.deps,
-        verifier: services.verifier,
-    };
-    lambda_http::run(mcp::router(config, backend)).await
+    let settings = dotm::config::Config::from_env()?;
+    let config = mcp::Config::new(&settings)?;
+    let ports = dotm::wiring::mcp(&settings).await?;
+    lambda_http::run(mcp::router(config, ports)).await
 }

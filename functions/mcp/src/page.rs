@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
-use dotm::catalog::{self, Category};
+use dotm::domain::catalog::{self, Category};
 use dotm::web::Problem;
 
 use crate::App;

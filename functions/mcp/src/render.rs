@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use dotm::activation::ActivationAnswer;
-use dotm::catalog::Service;
-use dotm::pricing::Quote;
+use dotm::app::esim::ActivationAnswer;
+use dotm::domain::catalog::Service;
+use dotm::domain::pricing::Quote;
 
 use crate::tools::{MembershipsAnswer, SearchAnswer};
 

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use dotm::activation::{self, ActivationError, Deps};
-use dotm::catalog::{self, Category};
-use dotm::ports::IdentityVerifier;
-use dotm::pricing::{self, Quote};
-use dotm::rewards::CashbackRate;
-use dotm::search;
+use dotm::app::accounts::AccountError;
+use dotm::app::esim::{self, ActivationAnswer, EsimError};
+use dotm::domain::catalog::{self, Category};
+use dotm::domain::pricing::{self, Quote};
+use dotm::domain::rewards::CashbackRate;
+use dotm::domain::search;
 use dotm::web::auth::identify;
+use dotm::wiring::McpPorts;
 use rmcp::handler::server::common::{schema_for_output, schema_for_type};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
@@ -24,8 +25,8 @@ use serde::Serialize;
 
 use crate::render;
 use crate::tools::{
-    ActivateEsimArgs, ActivationSchema, CalculatePricingArgs, MembershipsAnswer, NoArgs,
-    SearchAnswer, SearchResult, SearchServicesArgs, ServiceDetailsArgs, parse,
+    ActivateEsimArgs, CalculatePricingArgs, MembershipsAnswer, NoArgs, SearchAnswer, SearchResult,
+    SearchServicesArgs, ServiceDetailsArgs, parse, tagged_output_schema,
 };
 
 pub const INSTRUCTIONS: &str = "DOTM sells global eSIM data, network add-ons and memberships, \
@@ -33,18 +34,11 @@ and rewards purchases with the DOTM token (10.33 % cashback). Use search_service
 service id from what the person asks for, get_service_details for one service, \
 calculate_pricing for totals of several, compare_memberships to choose a membership.";
 
-/// What the signed-in tools need: the use cases' ports and the token verifier.
-#[derive(Clone)]
-pub struct Backend {
-    pub deps: Deps,
-    pub verifier: Arc<dyn IdentityVerifier>,
-}
-
 #[derive(Clone)]
 pub struct DotmMcp {
     tool_router: Arc<ToolRouter<DotmMcp>>,
     cashback: CashbackRate,
-    backend: Backend,
+    ports: McpPorts,
 }
 
 fn answer<T: Serialize>(value: &T, text: String) -> Result<CallToolResult, ErrorData> {
@@ -63,11 +57,11 @@ fn refuse(text: String) -> Result<CallToolResult, ErrorData> {
 
 #[tool_router]
 impl DotmMcp {
-    pub fn new(cashback: CashbackRate, backend: Backend) -> Self {
+    pub fn new(cashback: CashbackRate, ports: McpPorts) -> Self {
         DotmMcp {
             tool_router: Arc::new(Self::tool_router()),
             cashback,
-            backend,
+            ports,
         }
     }
 
@@ -129,7 +123,7 @@ eSIM\", \"DOT eSIM\", \"vpn\"). Returns the best matching services first, with i
             Some(n @ 1..=23) => n as usize,
             Some(n) => return refuse(format!("limit must be between 1 and 23, got {n}")),
         };
-        let hits = search::search(&args.query, args.category.map(Category::from), limit);
+        let hits = search::search(&args.query, args.category, limit);
         let results: Vec<SearchResult> = hits
             .into_iter()
             .map(|h| SearchResult {
@@ -204,7 +198,7 @@ activation starts by itself and the QR code is emailed. Call again any time for 
 state. Needs the person's sign-in token (Authorization: Bearer); email and firebase_uid \
 arguments are ignored.",
         input_schema = schema_for_type::<ActivateEsimArgs>(),
-        output_schema = schema_for_output::<ActivationSchema>(),
+        output_schema = tagged_output_schema::<ActivationAnswer>("status"),
         annotations(
             title = "Activate eSIM",
             read_only_hint = false,
@@ -229,7 +223,7 @@ arguments are ignored.",
 payment_required (with the invoice link), queued (position in line and ETA), active (phone \
 number, LPA code, QR code) or failed (reason and next steps). Needs the sign-in token.",
         input_schema = schema_for_type::<NoArgs>(),
-        output_schema = schema_for_output::<ActivationSchema>(),
+        output_schema = tagged_output_schema::<ActivationAnswer>("status"),
         annotations(title = "Activation status", read_only_hint = true, open_world_hint = false)
     )]
     async fn activation_status(
@@ -252,7 +246,7 @@ impl DotmMcp {
         parts: &http::request::Parts,
         what: Use,
     ) -> Result<CallToolResult, ErrorData> {
-        let identity = match identify(self.backend.verifier.as_ref(), &parts.headers).await {
+        let identity = match identify(self.ports.verifier.as_ref(), &parts.headers).await {
             Ok(identity) => identity,
             Err(e) => {
                 return refuse(format!(
@@ -260,18 +254,18 @@ impl DotmMcp {
                 ));
             }
         };
-        let deps = &self.backend.deps;
+        let deps = &self.ports.deps;
         let found = match what {
-            Use::Activate => activation::activate_esim(deps, &identity).await,
-            Use::Status => activation::activation_status(deps, &identity).await,
+            Use::Activate => esim::activate(deps, self.ports.invoicing.as_ref(), &identity).await,
+            Use::Status => esim::status(deps, &identity).await,
         };
         match found {
             Ok(found) => {
                 let text = render::activation(&found);
                 answer(&found, text)
             }
-            Err(ActivationError::Unavailable(e)) => {
-                tracing::error!(what = e.what, cause = %e.cause, "eSIM tool failed");
+            Err(EsimError::Unavailable(e) | EsimError::Account(AccountError::Unavailable(e))) => {
+                tracing::error!(what = e.what, cause = %e.chain(), "eSIM tool failed");
                 refuse(
                     "DOTM could not reach its payment or storage service; try again in a minute."
                         .into(),

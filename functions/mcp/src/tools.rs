@@ -1,13 +1,16 @@
 //! The arguments and answers of the MCP tools. Inputs are parsed here, not by rmcp, so a
 //! wrong argument becomes a tool error the assistant can read and correct.
 
-use dotm::catalog::{Billing, Category, Service};
-use dotm::money::Cents;
+use std::sync::Arc;
+
+use dotm::domain::catalog::{BillingPeriod, Category, Service};
+use dotm::domain::money::Cents;
+use rmcp::handler::server::common::schema_for_output;
+use rmcp::model::JsonObject;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-
-use rmcp::model::JsonObject;
+use serde_json::Value;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CalculatePricingArgs {
@@ -23,38 +26,11 @@ pub struct SearchServicesArgs {
     pub query: String,
     /// Only services of this category.
     #[serde(default)]
-    pub category: Option<CategoryArg>,
+    pub category: Option<Category>,
     /// How many results at most (1-23, default 5).
     #[serde(default)]
     #[schemars(range(min = 1, max = 23))]
     pub limit: Option<u32>,
-}
-
-/// A catalog category id.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CategoryArg {
-    Connectivity,
-    Membership,
-    NetworkFeatures,
-    Physical,
-    Token,
-    Api,
-    Support,
-}
-
-impl From<CategoryArg> for Category {
-    fn from(c: CategoryArg) -> Category {
-        match c {
-            CategoryArg::Connectivity => Category::Connectivity,
-            CategoryArg::Membership => Category::Membership,
-            CategoryArg::NetworkFeatures => Category::NetworkFeatures,
-            CategoryArg::Physical => Category::Physical,
-            CategoryArg::Token => Category::Token,
-            CategoryArg::Api => Category::Api,
-            CategoryArg::Support => Category::Support,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -83,7 +59,7 @@ pub struct SearchResult {
     #[schemars(with = "f64")]
     pub price: Cents,
     pub price_cents: Cents,
-    pub billing: Billing,
+    pub billing: BillingPeriod,
     pub score: u32,
 }
 
@@ -112,57 +88,87 @@ pub struct ActivateEsimArgs {
     pub firebase_uid: Option<String>,
 }
 
-/// The shape of an `activate_esim` answer (one object whatever the status), for its
-/// output schema; the answer itself is `dotm::activation::ActivationAnswer`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ActivationSchema {
-    /// `payment_required`, `queued`, `active`, `failed` or `not_started`.
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub product_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount_cents: Option<u64>,
-    /// Dollars; with `payment_required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub invoice_id: Option<String>,
-    /// Where to pay; with `payment_required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub invoice_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub purchase_id: Option<String>,
-    /// With `queued`: 1 is next in line.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub position: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jobs_ahead: Option<u64>,
-    /// With `queued`: when the activation should start (RFC 3339), and in how many seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eta: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eta_seconds: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eta_ms: Option<i64>,
-    /// With `active`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iccid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lpa_code: Option<String>,
-    /// With `active`: a PNG data URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub qr_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub activated_at: Option<String>,
-    /// With `failed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_steps: Option<String>,
+/// The output schema of a tool whose answer is an internally tagged enum (e.g.
+/// `ActivationAnswer`, tagged by `status`), as one object: MCP clients expect an output schema
+/// of `"type": "object"`, so the variants' properties are merged (the tag as an enum of the
+/// variants' values, only it required), generated from the type, never written by hand.
+pub fn tagged_output_schema<T: JsonSchema + std::any::Any>(tag: &str) -> Arc<JsonObject> {
+    let raw = schema_for_output::<T>();
+    let mut properties = serde_json::Map::new();
+    let mut tags = Vec::new();
+    let variants = raw
+        .get("oneOf")
+        .or_else(|| raw.get("anyOf"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_else(|| vec![Value::Object(raw.as_ref().clone())]);
+    for variant in &variants {
+        let Some(props) = variant.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        for (name, schema) in props {
+            if name == tag {
+                let value = schema
+                    .get("const")
+                    .or_else(|| schema.get("enum").and_then(|e| e.get(0)));
+                if let Some(v) = value {
+                    tags.push(v.clone());
+                }
+            } else if !properties.contains_key(name) {
+                properties.insert(name.clone(), schema.clone());
+            }
+        }
+    }
+    properties.insert(
+        tag.to_owned(),
+        serde_json::json!({"type": "string", "enum": tags}),
+    );
+    let mut object = JsonObject::new();
+    object.insert("type".into(), "object".into());
+    object.insert("properties".into(), Value::Object(properties));
+    object.insert("required".into(), serde_json::json!([tag]));
+    if let Some(defs) = raw.get("$defs") {
+        object.insert("$defs".into(), defs.clone());
+    }
+    Arc::new(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use dotm::app::esim::ActivationAnswer;
+
+    use super::*;
+
+    #[test]
+    fn the_activation_schema_is_one_object_with_every_variant_field() {
+        let schema = tagged_output_schema::<ActivationAnswer>("status");
+        assert_eq!(schema["type"], "object");
+        assert_eq!(
+            schema["properties"]["status"]["enum"],
+            serde_json::json!([
+                "payment_required",
+                "queued",
+                "active",
+                "failed",
+                "not_started"
+            ])
+        );
+        for field in [
+            "invoice_url",
+            "amount_cents",
+            "position",
+            "eta_ms",
+            "lpa_code",
+            "qr_code",
+            "reason",
+            "next_steps",
+            "message",
+        ] {
+            assert!(
+                schema["properties"].get(field).is_some(),
+                "{field} missing: {schema:?}"
+            );
+        }
+        assert_eq!(schema["required"], serde_json::json!(["status"]));
+    }
 }

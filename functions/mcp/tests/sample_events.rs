@@ -11,7 +11,16 @@ async fn answer(file: &str) -> (u16, String) {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
     let response = mcp::router(
-        mcp::Config::from_lookup(|_| None).unwrap(),
+        // The production defaults: loopback hosts, no browser origins.
+        mcp::Config::new(
+            &dotm::config::Config::from_lookup(|k| {
+                ["TABLE_NAME", "ACTIVATION_QUEUE_URL"]
+                    .contains(&k)
+                    .then(|| "x".to_owned())
+            })
+            .unwrap(),
+        )
+        .unwrap(),
         common::backend(),
     )
     .oneshot(request)

@@ -1,12 +1,10 @@
-//! Cold start: telemetry, the provider secret and the clients, then the router.
+//! Cold start: telemetry, settings, the webhook secret (refused when empty) and the table and
+//! queue clients; then the router.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     dotm::web::telemetry::init();
-    let services = dotm::adapters::wiring::Services::from_env().await?;
-    let webhook = stripe_webhook::Webhook {
-        signing_secret: services.secrets.stripe_webhook_secret.clone(),
-        deps: services.deps,
-    };
-    lambda_http::run(stripe_webhook::router(webhook)).await
+    let config = dotm::config::Config::from_env()?;
+    let ports = dotm::wiring::stripe_webhook(&config).await?;
+    lambda_http::run(stripe_webhook::router(ports)).await
 }

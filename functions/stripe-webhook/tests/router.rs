@@ -2,7 +2,8 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dotm::fakes::FakeWorld;
+use dotm::adapters::memory::MemoryWorld;
+use dotm::web::stripe_signature::{WebhookSecret, verify_signature};
 use hmac::{Hmac, Mac};
 use http_body_util::BodyExt;
 use sha2::Sha256;
@@ -30,13 +31,13 @@ fn sign(t: i64, body: &str, secret: &str) -> String {
 }
 
 async fn post(
-    world: &FakeWorld,
+    world: &MemoryWorld,
     body: &str,
     signature: Option<String>,
 ) -> (StatusCode, serde_json::Value) {
-    let router = stripe_webhook::router(stripe_webhook::Webhook {
+    let router = stripe_webhook::router(dotm::wiring::WebhookPorts {
         deps: world.deps(),
-        signing_secret: SECRET.into(),
+        signing_secret: WebhookSecret::parse(SECRET).unwrap(),
     });
     let mut request = Request::post("/webhooks/stripe").header("content-type", "application/json");
     if let Some(s) = signature {
@@ -53,7 +54,7 @@ async fn post(
 
 #[tokio::test]
 async fn a_signed_event_records_one_purchase_even_twice() {
-    let world = FakeWorld::new();
+    let world = MemoryWorld::new();
     let body = event("evt_1");
     let (status, answer) = post(&world, &body, Some(sign(NOW, &body, SECRET))).await;
     assert_eq!(status, StatusCode::OK);
@@ -66,12 +67,12 @@ async fn a_signed_event_records_one_purchase_even_twice() {
     let (status, answer) = post(&world, &body, Some(sign(NOW, &body, SECRET))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["outcome"], "duplicate");
-    assert_eq!(world.store.purchase_count(), 1);
+    assert_eq!(world.purchases.purchase_count(), 1);
 }
 
 #[tokio::test]
 async fn unsigned_forged_tampered_and_stale_requests_write_nothing() {
-    let world = FakeWorld::new();
+    let world = MemoryWorld::new();
     let body = event("evt_2");
     let tampered = body.replace("\"amount_paid\":100", "\"amount_paid\":1");
     for (label, body, signature) in [
@@ -88,12 +89,12 @@ async fn unsigned_forged_tampered_and_stale_requests_write_nothing() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{label}");
         assert_eq!(answer["type"], "urn:dotm:problem:bad-signature", "{label}");
     }
-    assert_eq!(world.store.purchase_count(), 0);
+    assert_eq!(world.purchases.purchase_count(), 0);
 }
 
 #[tokio::test]
 async fn a_signed_body_that_is_no_event_is_a_400() {
-    let world = FakeWorld::new();
+    let world = MemoryWorld::new();
     let body = "{\"hello\":1}";
     let (status, answer) = post(&world, body, Some(sign(NOW, body, SECRET))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -113,18 +114,23 @@ async fn the_sample_event_verifies_with_the_local_secret_and_ages_out() {
     let signature = sample["headers"]["stripe-signature"].as_str().unwrap();
     let body = sample["body"].as_str().unwrap();
     assert_eq!(
-        dotm::payments::verify_signature(body.as_bytes(), Some(signature), "whsec_local", NOW),
+        verify_signature(
+            body.as_bytes(),
+            Some(signature),
+            &WebhookSecret::parse("whsec_local").unwrap(),
+            NOW
+        ),
         Ok(())
     );
 
     let request = lambda_http::request::from_str(&text).unwrap();
-    let world = FakeWorld::new();
+    let world = MemoryWorld::new();
     world.clock.advance_ms(3_600_000);
-    let router = stripe_webhook::router(stripe_webhook::Webhook {
+    let router = stripe_webhook::router(dotm::wiring::WebhookPorts {
         deps: world.deps(),
-        signing_secret: "whsec_local".into(),
+        signing_secret: WebhookSecret::parse("whsec_local").unwrap(),
     });
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(world.store.purchase_count(), 0);
+    assert_eq!(world.purchases.purchase_count(), 0);
 }

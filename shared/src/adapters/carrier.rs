@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::activations::Line;
+use crate::domain::activation::Line;
+use crate::domain::users::Uid;
 use crate::ports::{Carrier, CarrierError};
-use crate::users::Uid;
 
 pub struct OxioCarrier {
     http: reqwest::Client,

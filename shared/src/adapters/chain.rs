@@ -1,5 +1,6 @@
-//! `Ledger` on the DOTM contract with alloy: one minter key, nonces from the chain, a dry run
-//! before every send, and the receipt's status checked.
+//! The DOTM contract with alloy: `ChainBalances` reads balances with no key at all;
+//! `ChainMinter` holds the minter key (only the activation worker builds one): nonces from the
+//! chain, a dry run before every send, and the receipt's status checked.
 //!
 //! Why this shape: alloy's default nonce filler reserves a nonce before gas estimation, so a
 //! reverted `send()` leaves a gap and the next receipt never comes. Here the call is simulated
@@ -15,9 +16,9 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol;
 use async_trait::async_trait;
 
-use crate::ports::{Ledger, MintOutcome, Unavailable};
-use crate::rewards::Wei;
-use crate::wallet::Wallet;
+use crate::domain::rewards::Wei;
+use crate::domain::wallet::Wallet;
+use crate::ports::{Balances, MintOutcome, Minter, Unavailable};
 
 sol!(
     #[sol(rpc)]
@@ -28,25 +29,44 @@ sol!(
 /// A mined receipt is awaited at most this long; anvil mines at once, mainnet in ~12 s.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub struct ChainLedger {
+fn endpoint(rpc_url: &str, token: &str) -> Result<(reqwest::Url, Address), Unavailable> {
+    let url = rpc_url
+        .parse()
+        .map_err(|e| Unavailable::new("chain", format!("CHAIN_RPC_URL: {e}")))?;
+    let token = token
+        .parse()
+        .map_err(|e| Unavailable::new("chain", format!("DOTM_TOKEN_ADDRESS: {e}")))?;
+    Ok((url, token))
+}
+
+/// Balances only: a provider with no wallet, so nothing it does can spend or mint.
+pub struct ChainBalances {
     provider: DynProvider,
     token: Address,
 }
 
-impl ChainLedger {
+impl ChainBalances {
+    pub fn new(rpc_url: &str, token: &str) -> Result<Self, Unavailable> {
+        let (url, token) = endpoint(rpc_url, token)?;
+        let provider = ProviderBuilder::default().connect_http(url).erased();
+        Ok(ChainBalances { provider, token })
+    }
+}
+
+pub struct ChainMinter {
+    provider: DynProvider,
+    token: Address,
+}
+
+impl ChainMinter {
     pub fn new(rpc_url: &str, token: &str, minter_key: &str) -> Result<Self, Unavailable> {
         let signer: PrivateKeySigner = minter_key.trim().parse().map_err(|_| {
             Unavailable::new(
                 "chain",
-                "the minter key in the provider secret is not a private key",
+                "the minter key in the minter secret is not a private key",
             )
         })?;
-        let url = rpc_url
-            .parse()
-            .map_err(|e| Unavailable::new("chain", format!("CHAIN_RPC_URL: {e}")))?;
-        let token = token
-            .parse()
-            .map_err(|e| Unavailable::new("chain", format!("DOTM_TOKEN_ADDRESS: {e}")))?;
+        let (url, token) = endpoint(rpc_url, token)?;
         let provider = ProviderBuilder::default()
             .with_gas_estimation()
             .with_simple_nonce_management()
@@ -54,7 +74,7 @@ impl ChainLedger {
             .wallet(signer)
             .connect_http(url)
             .erased();
-        Ok(ChainLedger { provider, token })
+        Ok(ChainMinter { provider, token })
     }
 
     fn contract(&self) -> DOTM::DOTMInstance<DynProvider> {
@@ -62,12 +82,12 @@ impl ChainLedger {
     }
 }
 
-fn chain_err(e: impl std::fmt::Display) -> Unavailable {
+fn chain_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Unavailable {
     Unavailable::new("chain", e)
 }
 
 #[async_trait]
-impl Ledger for ChainLedger {
+impl Minter for ChainMinter {
     async fn mint(
         &self,
         to: &Wallet,
@@ -104,21 +124,16 @@ impl Ledger for ChainLedger {
         }
         Ok(MintOutcome::Minted { tx_hash })
     }
+}
 
+#[async_trait]
+impl Balances for ChainBalances {
     async fn balance(&self, of: &Wallet) -> Result<Wei, Unavailable> {
-        let balance: U256 = self
-            .contract()
+        let balance: U256 = DOTM::new(self.token, self.provider.clone())
             .balanceOf(of.address())
             .call()
             .await
             .map_err(chain_err)?;
         Ok(Wei(balance))
-    }
-
-    async fn supply(&self) -> Result<(Wei, Wei), Unavailable> {
-        let contract = self.contract();
-        let total: U256 = contract.totalSupply().call().await.map_err(chain_err)?;
-        let remaining: U256 = contract.remainingSupply().call().await.map_err(chain_err)?;
-        Ok((Wei(total), Wei(remaining)))
     }
 }

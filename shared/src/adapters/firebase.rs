@@ -11,8 +11,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use tokio::sync::RwLock;
 
+use crate::domain::users::{Email, Identity, Uid};
 use crate::ports::{AuthError, IdentityVerifier, Unavailable};
-use crate::users::{Email, Identity, Uid};
 
 /// Google's JWK set for Firebase ID tokens; the sandbox serves the same path.
 pub const GOOGLE_JWKS_URL: &str =

@@ -1,12 +1,12 @@
-//! `Queue` on SQS: the activation queue and its dead-letter queue.
+//! `JobQueue` on SQS: the activation queue and its dead-letter queue.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 
-use crate::activations::{Job, MintTask};
-use crate::ports::{Queue, Unavailable};
-use crate::users::Uid;
+use crate::domain::activation::{Job, MintTask};
+use crate::domain::users::Uid;
+use crate::ports::{JobQueue, Unavailable};
 
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -49,7 +49,7 @@ fn body(job: &Job) -> Result<String, Unavailable> {
 }
 
 #[async_trait]
-impl Queue for SqsQueue {
+impl JobQueue for SqsQueue {
     async fn send(&self, job: &Job, delay_seconds: u32) -> Result<(), Unavailable> {
         self.client
             .send_message()

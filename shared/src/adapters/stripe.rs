@@ -1,4 +1,4 @@
-//! `Billing` on Stripe with async-stripe. Every call carries an idempotency key derived from
+//! `Invoicing` on Stripe with async-stripe. Every call carries an idempotency key derived from
 //! the uid (and product), so racing calls and retries make one customer and one invoice.
 
 use std::collections::HashMap;
@@ -12,21 +12,22 @@ use stripe_core::customer::CreateCustomer;
 use stripe_shared::InvoiceCollectionMethod;
 use stripe_types::Currency;
 
-use crate::catalog::Service;
-use crate::ports::{Billing, Unavailable, rfc3339};
-use crate::purchases::OpenInvoice;
-use crate::users::{Email, Uid};
+use crate::domain::catalog::Service;
+use crate::domain::purchases::OpenInvoice;
+use crate::domain::time::rfc3339;
+use crate::domain::users::{Email, Uid};
+use crate::ports::{Invoicing, Unavailable};
 
 /// Days a person has to pay an invoice.
 const DAYS_UNTIL_DUE: u32 = 7;
 /// Stripe answers 409 while a request with the same idempotency key is in flight.
 const IN_FLIGHT_RETRIES: u32 = 20;
 
-pub struct StripeBilling {
+pub struct StripeInvoicing {
     client: Client,
 }
 
-impl StripeBilling {
+impl StripeInvoicing {
     /// `base_url` is Stripe's API (`https://api.stripe.com/`) or the sandbox, with a trailing slash.
     pub fn new(secret_key: &str, base_url: &str) -> Result<Self, Unavailable> {
         let client = ClientBuilder::new(secret_key)
@@ -34,7 +35,7 @@ impl StripeBilling {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Unavailable::new("stripe client", e))?;
-        Ok(StripeBilling { client })
+        Ok(StripeInvoicing { client })
     }
 }
 
@@ -71,7 +72,7 @@ macro_rules! keyed {
 }
 
 #[async_trait]
-impl Billing for StripeBilling {
+impl Invoicing for StripeInvoicing {
     async fn customer(&self, uid: &Uid, email: &Email) -> Result<String, Unavailable> {
         let metadata = HashMap::from([("firebase_uid".to_owned(), uid.to_string())]);
         let request = CreateCustomer::new()

@@ -1,12 +1,12 @@
-//! Bearer tokens in, identities out; and how auth and use-case errors look over HTTP.
+//! Bearer tokens in, identities out: the signed-in caller as an axum extractor.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 
-use crate::activation::ActivationError;
-use crate::ports::{AuthError, IdentityVerifier, Unavailable};
-use crate::users::Identity;
-use crate::web::Problem;
+use crate::domain::users::Identity;
+use crate::ports::{AuthError, IdentityVerifier};
+use crate::web::ApiError;
 
 /// The token of `Authorization: Bearer <token>`, if there is one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -25,73 +25,28 @@ pub async fn identify(
     verifier.verify(token).await
 }
 
-/// 503 for the caller; the cause goes to the logs only.
-pub fn unavailable(e: &Unavailable) -> Problem {
-    tracing::error!(what = e.what, cause = %e.cause, "dependency unavailable");
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "Service unavailable",
-        "a service we depend on did not answer; try again in a moment",
-    )
+/// Router state that can verify tokens.
+pub trait HasVerifier {
+    fn verifier(&self) -> &dyn IdentityVerifier;
 }
 
-/// 401 with `WWW-Authenticate` (RFC 6750), or 503 when the key endpoint is down.
-pub fn auth_error(e: &AuthError) -> Response {
-    let (problem, error) = match e {
-        AuthError::Missing => (
-            Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Unauthorized",
-                e.to_string(),
-            ),
-            None,
-        ),
-        AuthError::Invalid(_) => (
-            Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid-token",
-                "Unauthorized",
-                e.to_string(),
-            ),
-            Some("invalid_token"),
-        ),
-        AuthError::Unavailable(u) => return unavailable(u).into_response(),
-    };
-    let challenge = match error {
-        Some(code) => format!(r#"Bearer realm="dotm", error="{code}""#),
-        None => r#"Bearer realm="dotm""#.to_owned(),
-    };
-    let mut response = problem.into_response();
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
-}
+/// The signed-in caller. A handler that takes one answers 401 (with a `WWW-Authenticate`
+/// challenge) before it runs when the bearer token is missing or refused.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Identity);
 
-pub fn activation_error(e: &ActivationError) -> Problem {
-    match e {
-        ActivationError::NoEmail => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no-email",
-            "No email address",
-            e.to_string(),
-        ),
-        ActivationError::EmailTaken(_) => Problem::new(
-            StatusCode::CONFLICT,
-            "email-taken",
-            "Email already in use",
-            e.to_string(),
-        ),
-        ActivationError::Unavailable(u) => unavailable(u),
+impl<S: HasVerifier + Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller(identify(state.verifier(), &parts.headers).await?))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]
@@ -115,16 +70,5 @@ mod tests {
         assert_eq!(bearer(&h), None);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
         assert_eq!(bearer(&h), None);
-    }
-
-    #[test]
-    fn a_refused_token_is_a_401_with_a_challenge() {
-        let r = auth_error(&AuthError::Invalid("expired".into()));
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        let challenge = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
-        assert!(
-            challenge.contains(r#"error="invalid_token""#),
-            "{challenge}"
-        );
     }
 }

@@ -1,11 +1,11 @@
-//! The API router in-process with in-memory fakes of the ports (tokens: `uid:<uid>:<email>`).
+//! The API router in-process with the in-memory adapters of the ports (tokens: `uid:<uid>:<email>`).
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use dotm::fakes::{FakeWorld, PlainVerifier};
+use dotm::adapters::memory::{MemoryWorld, PlainVerifier};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -19,13 +19,15 @@ pub struct Answer {
 
 pub struct TestApi {
     pub router: axum::Router,
-    pub world: FakeWorld,
+    pub world: MemoryWorld,
 }
 
 pub fn api() -> TestApi {
-    let world = FakeWorld::new();
-    let router = api::router(api::Api {
+    let world = MemoryWorld::new();
+    let router = api::router(dotm::wiring::ApiPorts {
         deps: world.deps(),
+        invoicing: world.invoicing.clone(),
+        balances: world.ledger.clone(),
         verifier: Arc::new(PlainVerifier),
     });
     TestApi { router, world }

@@ -20,11 +20,13 @@ impl Answer {
     }
 }
 
-/// In-memory ports; tokens are `uid:<uid>:<email>` (see `dotm::fakes::PlainVerifier`).
-pub fn backend() -> mcp::Backend {
-    mcp::Backend {
-        deps: dotm::fakes::FakeWorld::new().deps(),
-        verifier: std::sync::Arc::new(dotm::fakes::PlainVerifier),
+/// In-memory ports; tokens are `uid:<uid>:<email>` (see `dotm::adapters::memory::PlainVerifier`).
+pub fn backend() -> dotm::wiring::McpPorts {
+    let world = dotm::adapters::memory::MemoryWorld::new();
+    dotm::wiring::McpPorts {
+        deps: world.deps(),
+        invoicing: world.invoicing.clone(),
+        verifier: std::sync::Arc::new(dotm::adapters::memory::PlainVerifier),
     }
 }
 

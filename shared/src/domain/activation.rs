@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::throttle::Reservation;
-use crate::users::Uid;
+use crate::domain::throttle::Reservation;
+use crate::domain::users::Uid;
 
 /// The value of the `queue` attribute while a job waits; the sparse index holds only these.
 pub const WAITING: &str = "WAITING";
@@ -102,9 +102,6 @@ pub struct Job {
     pub slot_ms: i64,
     #[serde(default)]
     pub attempts: u32,
-    /// The job's line is active; only its email is still to send.
-    #[serde(default)]
-    pub email_only: bool,
 }
 
 /// The SQS message asking the worker to mint one user's pending rewards.
@@ -151,6 +148,5 @@ mod tests {
             serde_json::from_str(r#"{"purchase_id":"in_1","uid":"u","ticket":3,"slot_ms":5}"#)
                 .unwrap();
         assert_eq!(job.attempts, 0);
-        assert!(!job.email_only);
     }
 }

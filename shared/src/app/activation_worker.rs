@@ -5,67 +5,29 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::activations::{Activation, Job, Line, Status};
-use crate::ports::{
-    Activations, Attachment, Carrier, CarrierError, Clock, Ledger, Mailer, OutgoingEmail, Queue,
-    Rewards, Store, ThrottleStore, Unavailable, rfc3339,
-};
-use crate::throttle::{ThrottleConfig, WaitUntil};
+use crate::app::Deps;
+use crate::app::activation_line::{SLEEP_AT_MOST_MS, delay_until};
+use crate::domain::activation::{Activation, Job, Line, Status};
+use crate::domain::throttle::WaitUntil;
+use crate::domain::time::rfc3339;
+use crate::ports::{Attachment, Carrier, CarrierError, Mailer, Minter, OutgoingEmail, Unavailable};
 
-/// SQS delays are whole seconds, at most 15 minutes.
-pub const MAX_DELAY_SECONDS: i64 = 900;
-/// Closer than this to its start, a job sleeps in the worker instead of being re-sent.
-const SLEEP_AT_MOST_MS: i64 = 2_500;
 /// A worker holds a job this long at most (longer than the function's 30 s timeout, shorter
 /// than the queue's 180 s visibility timeout, after which a crashed job comes back).
 const CLAIM_MS: i64 = 60_000;
 /// A failed email is retried after this long; the activation stands meanwhile.
 const EMAIL_RETRY_SECONDS: u32 = 30;
 
-/// Whole seconds to delay a message so it arrives just before `at_ms` (never late).
-pub fn delay_until(at_ms: i64, now_ms: i64) -> u32 {
-    let seconds = (at_ms - now_ms - SLEEP_AT_MOST_MS / 2).div_euclid(1000);
-    seconds.clamp(0, MAX_DELAY_SECONDS) as u32
-}
-
+/// What the activation-worker function holds: the shared ports, and the carrier, the mailer
+/// and the minter that only it may use.
 #[derive(Clone)]
-pub struct WorkerDeps {
-    pub store: Arc<dyn Store>,
-    pub activations: Arc<dyn Activations>,
-    pub throttle: Arc<dyn ThrottleStore>,
-    pub queue: Arc<dyn Queue>,
+pub struct Worker {
+    pub deps: Deps,
     pub carrier: Arc<dyn Carrier>,
     pub mailer: Arc<dyn Mailer>,
-    pub clock: Arc<dyn Clock>,
-    pub limits: ThrottleConfig,
+    pub minter: Arc<dyn Minter>,
     /// Real carrier failures before a job is parked on the dead-letter queue.
     pub max_attempts: u32,
-    pub rewards: Arc<dyn Rewards>,
-    pub ledger: Arc<dyn Ledger>,
-}
-
-/// Mints a user's pending rewards, waiting a little for the minter lease; if another job
-/// keeps it, asks again later rather than failing.
-pub async fn mint(
-    deps: &WorkerDeps,
-    uid: &crate::users::Uid,
-) -> Result<crate::token::Minted, Unavailable> {
-    for _ in 0..20 {
-        let done = crate::token::mint_pending(
-            deps.store.as_ref(),
-            deps.rewards.as_ref(),
-            deps.ledger.as_ref(),
-            deps.clock.as_ref(),
-            uid,
-        )
-        .await?;
-        if done != crate::token::Minted::Busy {
-            return Ok(done);
-        }
-        sleep_ms(250).await;
-    }
-    deps.queue.send_mint(uid).await?;
-    Ok(crate::token::Minted::Busy)
 }
 
 /// What became of one delivered job. Every variant acknowledges the message; an `Err` from
@@ -87,8 +49,8 @@ pub enum Handled {
     Emailed,
 }
 
-fn now_ms(deps: &WorkerDeps) -> i64 {
-    deps.clock.now_unix_ms()
+fn now_ms(w: &Worker) -> i64 {
+    w.deps.clock.now_unix_ms()
 }
 
 async fn sleep_ms(ms: i64) {
@@ -97,14 +59,15 @@ async fn sleep_ms(ms: i64) {
     }
 }
 
-async fn send_later(deps: &WorkerDeps, job: &Job, at_ms: i64) -> Result<Handled, Unavailable> {
-    let delay_seconds = delay_until(at_ms, now_ms(deps));
-    deps.queue.send(job, delay_seconds).await?;
+async fn send_later(w: &Worker, job: &Job, at_ms: i64) -> Result<Handled, Unavailable> {
+    let delay_seconds = delay_until(at_ms, now_ms(w));
+    w.deps.queue.send(job, delay_seconds).await?;
     Ok(Handled::Waiting { delay_seconds })
 }
 
-pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailable> {
-    let Some(activation) = deps
+pub async fn process(w: &Worker, job: &Job) -> Result<Handled, Unavailable> {
+    let Some(activation) = w
+        .deps
         .activations
         .activation(&job.uid, &job.purchase_id)
         .await?
@@ -117,23 +80,24 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
     };
     match activation.status {
         Status::Active if activation.emailed => return Ok(Handled::AlreadyDone),
-        Status::Active => return email(deps, job, &activation).await,
+        Status::Active => return email(w, job, &activation).await,
         Status::Failed => return Ok(Handled::AlreadyDone),
         _ => {}
     }
 
     // Its slot: sleep if it is close, else come back just before it.
-    let early = job.slot_ms - now_ms(deps);
+    let early = job.slot_ms - now_ms(w);
     if early > SLEEP_AT_MOST_MS {
-        return send_later(deps, job, job.slot_ms).await;
+        return send_later(w, job, job.slot_ms).await;
     }
     sleep_ms(early).await;
 
     // One worker per job: a duplicate delivery finds the claim taken and stops here, before
     // it could spend a permit or call the carrier.
-    let Some(_claimed) = deps
+    let Some(_claimed) = w
+        .deps
         .activations
-        .claim_activation(&job.uid, &job.purchase_id, now_ms(deps), CLAIM_MS)
+        .claim_activation(&job.uid, &job.purchase_id, now_ms(w), CLAIM_MS)
         .await?
     else {
         return Ok(Handled::AlreadyDone);
@@ -141,17 +105,19 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
 
     // The hard promise: a permit against the recorded starts, taken right before the call.
     let permit = loop {
-        match deps
+        match w
+            .deps
             .throttle
-            .take_permit(&deps.limits, deps.clock.as_ref())
+            .take_permit(&w.deps.limits, w.deps.clock.as_ref())
             .await?
         {
             Ok(permit) => break permit,
-            Err(WaitUntil(at)) if at - now_ms(deps) <= SLEEP_AT_MOST_MS => {
-                sleep_ms(at - now_ms(deps)).await
+            Err(WaitUntil(at)) if at - now_ms(w) <= SLEEP_AT_MOST_MS => {
+                sleep_ms(at - now_ms(w)).await
             }
             Err(WaitUntil(at)) => {
-                let ahead = deps
+                let ahead = w
+                    .deps
                     .activations
                     .jobs_ahead(job.ticket)
                     .await
@@ -159,13 +125,14 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
                 tracing::info!(
                     "[RATE LIMITED] uid {} | Wait: {}min | Queue Pos: {}",
                     job.uid.short(),
-                    (at - now_ms(deps)).div_euclid(60_000) + 1,
+                    (at - now_ms(w)).div_euclid(60_000) + 1,
                     ahead + 1
                 );
-                deps.activations
+                w.deps
+                    .activations
                     .release_activation(&job.uid, &job.purchase_id, Some(at))
                     .await?;
-                return send_later(deps, job, at).await;
+                return send_later(w, job, at).await;
             }
         }
     };
@@ -177,35 +144,39 @@ pub async fn process(deps: &WorkerDeps, job: &Job) -> Result<Handled, Unavailabl
         f64::from(permit.used) * 100.0 / f64::from(permit.limit.max(1))
     );
 
-    match deps.carrier.activate(&job.purchase_id, &job.uid).await {
+    match w.carrier.activate(&job.purchase_id, &job.uid).await {
         Ok(line) => {
-            let at = rfc3339(deps.clock.now_unix());
-            let activation = deps
+            let at = rfc3339(w.deps.clock.now_unix());
+            let activation = w
+                .deps
                 .activations
                 .complete_activation(&job.uid, &job.purchase_id, &line, &at)
                 .await?;
             tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "eSIM active");
-            match email(deps, job, &activation).await? {
+            match email(w, job, &activation).await? {
                 Handled::Emailed => Ok(Handled::Activated),
                 other => Ok(other),
             }
         }
-        Err(e) => failed(deps, job, e).await,
+        Err(e) => failed(w, job, e).await,
     }
 }
 
-async fn failed(deps: &WorkerDeps, job: &Job, e: CarrierError) -> Result<Handled, Unavailable> {
+async fn failed(w: &Worker, job: &Job, e: CarrierError) -> Result<Handled, Unavailable> {
     let attempts = job.attempts + 1;
-    deps.activations
+    w.deps
+        .activations
         .release_activation(&job.uid, &job.purchase_id, None)
         .await?;
     tracing::warn!(uid = %job.uid.short(), purchase = %job.purchase_id, attempts, error = %e, "carrier call failed");
-    if attempts >= deps.max_attempts {
+    if attempts >= w.max_attempts {
         let reason = format!("{e}, {attempts} times");
-        deps.activations
+        w.deps
+            .activations
             .fail_activation(&job.uid, &job.purchase_id, &reason)
             .await?;
-        deps.queue
+        w.deps
+            .queue
             .dead_letter(
                 &Job {
                     attempts,
@@ -223,51 +194,44 @@ async fn failed(deps: &WorkerDeps, job: &Job, e: CarrierError) -> Result<Handled
         attempts,
         ..job.clone()
     };
-    send_later(deps, &retry, now_ms(deps) + backoff_ms).await?;
+    send_later(w, &retry, now_ms(w) + backoff_ms).await?;
     Ok(Handled::Retrying { attempts })
 }
 
 /// Emails the QR code once (the purchase id is the idempotency key). A failure never undoes
 /// the activation: the email is retried on its own.
-async fn email(
-    deps: &WorkerDeps,
-    job: &Job,
-    activation: &Activation,
-) -> Result<Handled, Unavailable> {
+async fn email(w: &Worker, job: &Job, activation: &Activation) -> Result<Handled, Unavailable> {
     let Some(line) = &activation.line else {
         return Ok(Handled::AlreadyDone);
     };
-    let to = deps.store.user(&job.uid).await?.and_then(|u| u.email);
+    let to = w.deps.users.user(&job.uid).await?.and_then(|u| u.email);
     let Some(to) = to else {
         tracing::warn!(uid = %job.uid.short(), "no email address for the activation email");
         return Ok(Handled::AlreadyDone);
     };
     let message =
         activation_email(to, line, &job.purchase_id).map_err(|e| Unavailable::new("qr", e))?;
-    if let Err(e) = deps.mailer.send(&message).await {
+    if let Err(e) = w.mailer.send(&message).await {
         tracing::warn!(uid = %job.uid.short(), error = %e, "activation email failed; retrying later");
-        let retry = Job {
-            email_only: true,
-            ..job.clone()
-        };
-        deps.queue.send(&retry, EMAIL_RETRY_SECONDS).await?;
+        w.deps.queue.send(job, EMAIL_RETRY_SECONDS).await?;
         return Ok(Handled::Waiting {
             delay_seconds: EMAIL_RETRY_SECONDS,
         });
     }
-    deps.activations
+    w.deps
+        .activations
         .mark_emailed(&job.uid, &job.purchase_id)
         .await?;
     Ok(Handled::Emailed)
 }
 
 fn activation_email(
-    to: crate::users::Email,
+    to: crate::domain::users::Email,
     line: &Line,
     purchase_id: &str,
-) -> Result<OutgoingEmail, crate::qr::QrError> {
+) -> Result<OutgoingEmail, crate::domain::qr::QrError> {
     let lpa = line.lpa();
-    let png = crate::qr::png(&lpa)?;
+    let png = crate::domain::qr::png(&lpa)?;
     let text = format!(
         "Your DOT eSIM is active.\n\nPhone number: {}\nICCID: {}\nActivation code (LPA): {}\n\n\
 To install it, open your phone's eSIM settings (Settings > Cellular/Mobile > Add eSIM) and scan \
@@ -296,29 +260,16 @@ the attached QR code, or enter the activation code by hand.\n",
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn delays_arrive_early_never_late() {
-        assert_eq!(delay_until(10_000, 0), 8);
-        assert_eq!(delay_until(1_000, 0), 0);
-        assert_eq!(delay_until(0, 5_000), 0);
-        assert_eq!(delay_until(10_000_000, 0), 900);
-    }
-}
-
-#[cfg(test)]
-mod flow_tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
-    use crate::activation::{ActivationAnswer, status_answer};
-    use crate::fakes::FakeWorld;
-    use crate::payments::apply_event;
-    use crate::ports::ThrottleStore;
-    use crate::users::{Email, Uid, User};
+    use crate::adapters::memory::MemoryWorld;
+    use crate::app::esim::{ActivationAnswer, status_answer};
+    use crate::app::payments::apply_event;
+    use crate::domain::users::{Email, Uid, User};
+    use crate::ports::{Clock, ThrottleStore};
 
-    async fn paid(world: &FakeWorld, n: usize) -> Vec<Job> {
+    async fn paid(world: &MemoryWorld, n: usize) -> Vec<Job> {
         let deps = world.deps();
         for i in 0..n {
             let uid = Uid::parse(&format!("user-{i}")).unwrap();
@@ -330,9 +281,12 @@ mod flow_tests {
                 wallet: None,
                 roles: vec![],
             };
-            deps.store.create_user(&user).await.unwrap();
-            let event =
-                crate::fakes::paid_event(&format!("evt_{i}"), &format!("in_{i}"), uid.as_str());
+            deps.users.create_user(&user).await.unwrap();
+            let event = crate::adapters::memory::paid_event(
+                &format!("evt_{i}"),
+                &format!("in_{i}"),
+                uid.as_str(),
+            );
             apply_event(&deps, &event, 0).await.unwrap();
         }
         let sent = std::mem::take(&mut *world.queue.sent.lock().unwrap());
@@ -341,7 +295,7 @@ mod flow_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_job_in_its_slot_activates_emails_and_is_done() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let jobs = paid(&world, 1).await;
         let handled = process(&world.worker(), &jobs[0]).await.unwrap();
         assert_eq!(handled, Handled::Activated);
@@ -368,7 +322,7 @@ mod flow_tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_early_job_waits_without_failing() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let jobs = paid(&world, 7).await;
         // The seventh's slot is a window away: it is sent again with a delay, not failed.
         let handled = process(&world.worker(), &jobs[6]).await.unwrap();
@@ -384,7 +338,7 @@ mod flow_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_job_without_a_permit_goes_back_in_line_with_a_new_eta() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let jobs = paid(&world, 1).await;
         // Five carrier calls just started elsewhere: the window is full for 10 s.
         for _ in 0..5 {
@@ -399,7 +353,7 @@ mod flow_tests {
         assert!(matches!(handled, Handled::Waiting { .. }), "{handled:?}");
         let a = world.activations.all().remove(0);
         assert_eq!(a.status, Status::Queued);
-        assert_eq!(a.queue.as_deref(), Some(crate::activations::WAITING));
+        assert_eq!(a.queue.as_deref(), Some(crate::domain::activation::WAITING));
         assert_eq!(
             a.slot_ms,
             Some(world.clock.now_unix_ms() + 10_100),
@@ -411,7 +365,7 @@ mod flow_tests {
 
     #[tokio::test(start_paused = true)]
     async fn carrier_failures_retry_then_dead_letter() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let jobs = paid(&world, 2).await;
         world.carrier.fail_next.store(2, Ordering::SeqCst);
         let mut job = jobs[0].clone();
@@ -452,14 +406,14 @@ mod flow_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_mail_failure_keeps_the_line_and_retries_the_email() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let jobs = paid(&world, 1).await;
         world.mailer.fail_next.store(1, Ordering::SeqCst);
         let handled = process(&world.worker(), &jobs[0]).await.unwrap();
         assert!(matches!(handled, Handled::Waiting { .. }), "{handled:?}");
         assert_eq!(world.activations.all()[0].status, Status::Active);
         let retry = world.queue.sent.lock().unwrap().pop().unwrap().0;
-        assert!(retry.email_only);
+        assert_eq!(retry.attempts, 0, "an email retry is no carrier attempt");
         assert_eq!(
             process(&world.worker(), &retry).await.unwrap(),
             Handled::Emailed

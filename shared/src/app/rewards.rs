@@ -1,21 +1,28 @@
 //! DOTM rewards: credited as records when earned, minted by a job when the person has a
 //! wallet (never inside a webhook request), one at a time under the minter lease.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
-use crate::activation::Deps;
-use crate::ports::{Ledger, MintOutcome, Rewards, Unavailable, rfc3339};
-use crate::purchases::Purchase;
-use crate::rewards::{self, Reward, RewardStatus, Wei};
-use crate::users::{Identity, Uid, User};
-use crate::wallet::Wallet;
+use crate::app::Deps;
+use crate::domain::purchases::Purchase;
+use crate::domain::rewards::{self, Reward, RewardStatus, Wei};
+use crate::domain::time::rfc3339;
+use crate::domain::users::{Identity, Uid};
+use crate::domain::wallet::Wallet;
+use crate::ports::{Balances, Clock, MintOutcome, Minter, RewardStore, Unavailable, UserStore};
 
 /// The minter lease, renewed before every mint: longer than one mint can take (a dry run and
 /// up to 60 s for the receipt), so it never runs out under a live holder; a crashed holder
 /// frees it after this long.
 const LEASE_MS: i64 = 120_000;
 
-pub async fn credit_signup(deps: &Deps, user: &User) -> Result<(), Unavailable> {
+/// Credits the new-member bonus once per person; asks for a mint when there is a wallet.
+pub async fn credit_signup(
+    deps: &Deps,
+    user: &crate::domain::users::User,
+) -> Result<(), Unavailable> {
     let bonus = rewards::new_member_bonus(&user.uid, &rfc3339(deps.clock.now_unix()));
     if deps.rewards.credit(&bonus).await? && user.wallet.is_some() {
         deps.queue.send_mint(&user.uid).await?;
@@ -31,29 +38,13 @@ pub async fn credit_purchase(deps: &Deps, purchase: &Purchase) -> Result<(), Una
         any |= deps.rewards.credit(&reward).await?;
     }
     let has_wallet = deps
-        .store
+        .users
         .user(&purchase.uid)
         .await?
         .is_some_and(|u| u.wallet.is_some());
     if any && has_wallet {
         deps.queue.send_mint(&purchase.uid).await?;
     }
-    Ok(())
-}
-
-/// Sets the wallet and mints whatever was waiting for it.
-pub async fn set_wallet(
-    deps: &Deps,
-    identity: &Identity,
-    wallet: &Wallet,
-) -> Result<(), crate::activation::ActivationError> {
-    let user = crate::activation::find_or_create_user(deps, identity).await?;
-    deps.store.set_wallet(&user.uid, wallet).await?;
-    // The bonus again: credited once, whatever happened at sign-up.
-    let bonus = rewards::new_member_bonus(&user.uid, &rfc3339(deps.clock.now_unix()));
-    deps.rewards.credit(&bonus).await?;
-    deps.queue.send_mint(&user.uid).await?;
-    tracing::info!(uid = %user.uid.short(), "wallet set");
     Ok(())
 }
 
@@ -81,7 +72,7 @@ pub struct RewardsView {
     pub refused: Vec<RewardView>,
 }
 
-fn view(r: Reward) -> RewardView {
+fn describe(r: Reward) -> RewardView {
     RewardView {
         kind: r.kind,
         source: r.key,
@@ -95,14 +86,18 @@ fn view(r: Reward) -> RewardView {
     }
 }
 
-pub async fn rewards_view(
+/// The caller's rewards and balance. Reads only: an unknown person has none.
+pub async fn view(
     deps: &Deps,
+    balances: &dyn Balances,
     identity: &Identity,
-) -> Result<RewardsView, crate::activation::ActivationError> {
-    let user = crate::activation::find_or_create_user(deps, identity).await?;
-    let wallet = user.wallet.as_deref().and_then(|w| Wallet::parse(w).ok());
+) -> Result<RewardsView, Unavailable> {
+    let user = deps.users.user(&identity.uid).await?;
+    let wallet = user
+        .and_then(|u| u.wallet)
+        .and_then(|w| Wallet::parse(&w).ok());
     let balance = match &wallet {
-        Some(w) => Some(deps.ledger.balance(w).await?),
+        Some(w) => Some(balances.balance(w).await?),
         None => None,
     };
     let mut v = RewardsView {
@@ -113,11 +108,11 @@ pub async fn rewards_view(
         minted: vec![],
         refused: vec![],
     };
-    for r in deps.rewards.rewards(&user.uid).await? {
+    for r in deps.rewards.rewards(&identity.uid).await? {
         match r.status {
-            RewardStatus::Pending => v.pending.push(view(r)),
-            RewardStatus::Minted => v.minted.push(view(r)),
-            RewardStatus::Refused => v.refused.push(view(r)),
+            RewardStatus::Pending => v.pending.push(describe(r)),
+            RewardStatus::Minted => v.minted.push(describe(r)),
+            RewardStatus::Refused => v.refused.push(describe(r)),
         }
     }
     Ok(v)
@@ -134,13 +129,35 @@ pub enum Minted {
     },
 }
 
-/// Mints the user's pending rewards. Holding the lease, this is the only sender of the minter
-/// key; a reward the contract already paid (a retry after a crash) is recorded as minted.
+/// Mints a user's pending rewards, waiting a little for the minter lease; if another job
+/// keeps it, asks again later rather than failing.
+pub async fn mint(deps: &Deps, minter: &dyn Minter, uid: &Uid) -> Result<Minted, Unavailable> {
+    for _ in 0..20 {
+        let done = mint_pending(
+            deps.users.as_ref(),
+            deps.rewards.as_ref(),
+            minter,
+            deps.clock.as_ref(),
+            uid,
+        )
+        .await?;
+        if done != Minted::Busy {
+            return Ok(done);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    deps.queue.send_mint(uid).await?;
+    Ok(Minted::Busy)
+}
+
+/// Mints the user's pending rewards once, if the lease is free. Holding the lease, this is
+/// the only sender of the minter key; a reward the contract already paid (a retry after a
+/// crash) is recorded as minted.
 pub async fn mint_pending(
-    store: &dyn crate::ports::Store,
-    rewards_store: &dyn Rewards,
-    ledger: &dyn Ledger,
-    clock: &dyn crate::ports::Clock,
+    users: &dyn UserStore,
+    rewards_store: &dyn RewardStore,
+    minter: &dyn Minter,
+    clock: &dyn Clock,
     uid: &Uid,
 ) -> Result<Minted, Unavailable> {
     let holder = format!("{uid}-{}-{}", clock.now_unix_ms(), std::process::id());
@@ -150,20 +167,20 @@ pub async fn mint_pending(
     {
         return Ok(Minted::Busy);
     }
-    let result = mint_all(store, rewards_store, ledger, uid, &holder, clock).await;
+    let result = mint_all(users, rewards_store, minter, uid, &holder, clock).await;
     rewards_store.release_minter(&holder).await?;
     result
 }
 
 async fn mint_all(
-    store: &dyn crate::ports::Store,
-    rewards_store: &dyn Rewards,
-    ledger: &dyn Ledger,
+    users: &dyn UserStore,
+    rewards_store: &dyn RewardStore,
+    minter: &dyn Minter,
     uid: &Uid,
     holder: &str,
-    clock: &dyn crate::ports::Clock,
+    clock: &dyn Clock,
 ) -> Result<Minted, Unavailable> {
-    let wallet = store
+    let wallet = users
         .user(uid)
         .await?
         .and_then(|u| u.wallet)
@@ -188,7 +205,7 @@ async fn mint_all(
                 "lost the minter lease; the job will be retried",
             ));
         }
-        match ledger
+        match minter
             .mint(&wallet, reward.amount_wei, &reward.reward_id)
             .await?
         {
@@ -231,8 +248,8 @@ async fn mint_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{FakeWorld, paid_event};
-    use crate::users::Email;
+    use crate::adapters::memory::{MemoryWorld, paid_event};
+    use crate::domain::users::Email;
 
     const WALLET: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 
@@ -243,9 +260,9 @@ mod tests {
         }
     }
 
-    async fn mint_now(world: &FakeWorld, uid: &Uid) -> Minted {
+    async fn mint_now(world: &MemoryWorld, uid: &Uid) -> Minted {
         mint_pending(
-            world.store.as_ref(),
+            world.users.as_ref(),
             world.rewards.as_ref(),
             world.ledger.as_ref(),
             world.clock.as_ref(),
@@ -257,22 +274,22 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_wallet_rewards_wait_then_mint_after_it_is_set() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let deps = world.deps();
-        crate::activation::find_or_create_user(&deps, &ada())
+        crate::app::accounts::find_or_create_user(&deps, &ada())
             .await
             .unwrap();
-        crate::payments::apply_event(&deps, &paid_event("evt_1", "in_1", "ada"), 0)
+        crate::app::payments::apply_event(&deps, &paid_event("evt_1", "in_1", "ada"), 0)
             .await
             .unwrap();
-        let view = rewards_view(&deps, &ada()).await.unwrap();
+        let view = view(&deps, world.ledger.as_ref(), &ada()).await.unwrap();
         assert_eq!(view.pending.len(), 2, "sign-up bonus and cashback");
         assert!(
             world.queue.mints.lock().unwrap().is_empty(),
             "nothing to mint to yet"
         );
 
-        set_wallet(&deps, &ada(), &Wallet::parse(WALLET).unwrap())
+        crate::app::accounts::set_wallet(&deps, &ada(), &Wallet::parse(WALLET).unwrap())
             .await
             .unwrap();
         assert_eq!(world.queue.mints.lock().unwrap().len(), 1);
@@ -305,10 +322,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_mint_past_the_cap_is_refused_with_the_reason() {
-        let mut world = FakeWorld::new();
-        world.ledger = std::sync::Arc::new(crate::fakes::MemoryLedger::with_cap(Wei::dotm(5)));
+        let mut world = MemoryWorld::new();
+        world.ledger = std::sync::Arc::new(crate::adapters::memory::MemoryLedger::with_cap(
+            Wei::dotm(5),
+        ));
         let deps = world.deps();
-        set_wallet(&deps, &ada(), &Wallet::parse(WALLET).unwrap())
+        crate::app::accounts::set_wallet(&deps, &ada(), &Wallet::parse(WALLET).unwrap())
             .await
             .unwrap();
         assert_eq!(
@@ -318,7 +337,7 @@ mod tests {
                 refused: 1
             }
         );
-        let view = rewards_view(&deps, &ada()).await.unwrap();
+        let view = view(&deps, world.ledger.as_ref(), &ada()).await.unwrap();
         assert!(
             view.refused[0]
                 .reason
@@ -330,7 +349,7 @@ mod tests {
 
     #[tokio::test]
     async fn another_holder_of_the_lease_makes_the_job_wait() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         assert!(
             world
                 .rewards

@@ -1,67 +1,47 @@
-//! `activate_esim`: one function behind the MCP tool and `POST /api/esim/activate`.
+//! The DOT eSIM: `activate_esim` (the MCP tool and `POST /api/esim/activate`) and its state.
 //!
 //! The identity comes from the verified token only. Without a paid `esim_beta` purchase the
 //! person gets the one open $1 invoice (made once, however many calls race); with one, the
-//! purchase. The activation issue turns `paid` into queued/active.
+//! state of its activation. Asking for the state ([`status`]) never writes anything.
 
-use std::sync::Arc;
-
+use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::activations::{Activation, Job, Status};
-use crate::catalog;
-use crate::money::Cents;
-use crate::ports::{
-    Activations, Billing, Clock, CreateUserError, Ledger, Queue, Rewards, Store, ThrottleStore,
-    Unavailable, rfc3339, rfc3339_ms,
-};
-use crate::purchases::{OpenInvoice, Purchase};
-use crate::rewards::CashbackRate;
-use crate::throttle::ThrottleConfig;
-use crate::users::{Identity, User};
+use crate::app::accounts::{self, AccountError};
+use crate::app::{Deps, activation_line};
+use crate::domain::activation::{Activation, Status};
+use crate::domain::catalog;
+use crate::domain::money::Cents;
+use crate::domain::purchases::{OpenInvoice, Purchase};
+use crate::domain::time::{rfc3339, rfc3339_ms};
+use crate::domain::users::Identity;
+use crate::ports::{Invoicing, Unavailable};
 
 pub const ESIM_PRODUCT: &str = "esim_beta";
 
-/// Everything the use cases need, built once per cold start.
-#[derive(Clone)]
-pub struct Deps {
-    pub store: Arc<dyn Store>,
-    pub activations: Arc<dyn Activations>,
-    pub throttle: Arc<dyn ThrottleStore>,
-    pub queue: Arc<dyn Queue>,
-    pub billing: Arc<dyn Billing>,
-    pub clock: Arc<dyn Clock>,
-    pub limits: ThrottleConfig,
-    pub rewards: Arc<dyn Rewards>,
-    pub ledger: Arc<dyn Ledger>,
-    /// DOTM per USD of cashback.
-    pub cashback: CashbackRate,
-}
-
 #[derive(Debug, thiserror::Error)]
-pub enum ActivationError {
+pub enum EsimError {
     #[error(
         "your account has no email address; add one to your sign-in account to receive the invoice and the eSIM"
     )]
     NoEmail,
     #[error(transparent)]
-    EmailTaken(#[from] EmailTaken),
+    Account(#[from] AccountError),
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("this email address already belongs to another DOTM account")]
-pub struct EmailTaken;
-
-#[derive(Debug, Clone, Serialize)]
+/// What the person sees, one object whatever the status (also the MCP output schema).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ActivationAnswer {
     PaymentRequired {
         product_id: &'static str,
         invoice_id: String,
         invoice_url: String,
+        /// Dollars; `amount_cents` is exact.
         #[serde(serialize_with = "Cents::serialize_dollars")]
+        #[schemars(with = "f64")]
         amount: Cents,
         amount_cents: u64,
         currency: String,
@@ -98,64 +78,46 @@ pub enum ActivationAnswer {
     NotStarted { message: String },
 }
 
-/// Finds the caller's user, creating it (and claiming its email) on the first call.
-pub async fn find_or_create_user(
+pub async fn activate(
     deps: &Deps,
+    invoicing: &dyn Invoicing,
     identity: &Identity,
-) -> Result<User, ActivationError> {
-    if let Some(user) = deps.store.user(&identity.uid).await? {
-        return Ok(user);
-    }
-    let user = User {
-        uid: identity.uid.clone(),
-        email: identity.email.clone(),
-        created_at: crate::ports::rfc3339(deps.clock.now_unix()),
-        stripe_customer_id: None,
-        wallet: None,
-        roles: Vec::new(),
-    };
-    match deps.store.create_user(&user).await {
-        Ok(user) => {
-            tracing::info!(uid = %user.uid.short(), "user created");
-            crate::token::credit_signup(deps, &user).await?;
-            Ok(user)
-        }
-        Err(CreateUserError::EmailTaken) => Err(EmailTaken.into()),
-        Err(CreateUserError::Unavailable(e)) => Err(e.into()),
-    }
-}
-
-pub async fn activate_esim(
-    deps: &Deps,
-    identity: &Identity,
-) -> Result<ActivationAnswer, ActivationError> {
-    let user = find_or_create_user(deps, identity).await?;
-    let purchases = deps.store.purchases(&user.uid).await?;
-    if let Some(paid) = purchases.into_iter().find(|p| p.product_id == ESIM_PRODUCT) {
-        let activation = enqueue(deps, &paid, false).await?;
+) -> Result<ActivationAnswer, EsimError> {
+    let user = accounts::find_or_create_user(deps, identity).await?;
+    if let Some(paid) = paid_esim(deps, identity).await? {
+        // A purchase whose enqueue crashed half-way is finished here (activating is a write).
+        let activation = activation_line::enqueue(deps, &paid, false).await?;
         return Ok(status_answer(deps, &activation).await?);
     }
-    if let Some(open) = deps.store.open_invoice(&user.uid, ESIM_PRODUCT).await? {
+    if let Some(open) = deps.purchases.open_invoice(&user.uid, ESIM_PRODUCT).await? {
         return Ok(payment_required(open));
     }
     let email = user
         .email
         .as_ref()
         .or(identity.email.as_ref())
-        .ok_or(ActivationError::NoEmail)?;
+        .ok_or(EsimError::NoEmail)?;
     let customer = match &user.stripe_customer_id {
         Some(id) => id.clone(),
         None => {
-            let id = deps.billing.customer(&user.uid, email).await?;
-            deps.store.set_stripe_customer(&user.uid, &id).await?
+            let id = invoicing.customer(&user.uid, email).await?;
+            deps.users.set_stripe_customer(&user.uid, &id).await?
         }
     };
     let product = catalog::find(ESIM_PRODUCT)
         .ok_or_else(|| Unavailable::new("catalog", "esim_beta is missing from the catalog"))?;
-    let invoice = deps.billing.invoice(&customer, &user.uid, product).await?;
-    let stored = deps.store.save_open_invoice(&user.uid, &invoice).await?;
+    let invoice = invoicing.invoice(&customer, &user.uid, product).await?;
+    let stored = deps
+        .purchases
+        .save_open_invoice(&user.uid, &invoice)
+        .await?;
     tracing::info!(uid = %user.uid.short(), invoice = %stored.invoice_id, "eSIM invoice sent");
     Ok(payment_required(stored))
+}
+
+async fn paid_esim(deps: &Deps, identity: &Identity) -> Result<Option<Purchase>, Unavailable> {
+    let purchases = deps.purchases.purchases(&identity.uid).await?;
+    Ok(purchases.into_iter().find(|p| p.product_id == ESIM_PRODUCT))
 }
 
 fn payment_required(open: OpenInvoice) -> ActivationAnswer {
@@ -175,17 +137,26 @@ fn payment_required(open: OpenInvoice) -> ActivationAnswer {
     }
 }
 
-/// The current state without starting anything new: no user, invoice or customer is created.
-pub async fn activation_status(
-    deps: &Deps,
-    identity: &Identity,
-) -> Result<ActivationAnswer, ActivationError> {
-    let purchases = deps.store.purchases(&identity.uid).await?;
-    if let Some(paid) = purchases.into_iter().find(|p| p.product_id == ESIM_PRODUCT) {
-        let activation = enqueue(deps, &paid, false).await?;
-        return Ok(status_answer(deps, &activation).await?);
+/// The current state, read only: no user, invoice, customer, slot or job is created.
+pub async fn status(deps: &Deps, identity: &Identity) -> Result<ActivationAnswer, EsimError> {
+    if let Some(paid) = paid_esim(deps, identity).await? {
+        return Ok(
+            match deps
+                .activations
+                .activation(&identity.uid, &paid.purchase_id)
+                .await?
+            {
+                Some(activation) => status_answer(deps, &activation).await?,
+                // Paid, and the webhook has not put it in line yet: behind everyone waiting.
+                None => not_yet_in_line(deps, &paid).await?,
+            },
+        );
     }
-    if let Some(open) = deps.store.open_invoice(&identity.uid, ESIM_PRODUCT).await? {
+    if let Some(open) = deps
+        .purchases
+        .open_invoice(&identity.uid, ESIM_PRODUCT)
+        .await?
+    {
         return Ok(payment_required(open));
     }
     Ok(ActivationAnswer::NotStarted {
@@ -193,46 +164,32 @@ pub async fn activation_status(
     })
 }
 
-/// Puts a paid eSIM purchase in line, once: records the activation, reserves its slot and
-/// sends its job. Safe to repeat (a Stripe retry after a crash finishes what was left): the
-/// job is sent when this call reserved the slot, or when `resend` asks (the caller cannot
-/// know whether an earlier attempt sent it; a duplicate job is harmless).
-pub async fn enqueue(
-    deps: &Deps,
-    purchase: &Purchase,
-    resend: bool,
-) -> Result<Activation, Unavailable> {
+async fn not_yet_in_line(deps: &Deps, paid: &Purchase) -> Result<ActivationAnswer, Unavailable> {
     let now_ms = deps.clock.now_unix_ms();
-    let fresh = Activation::pending(
-        purchase.uid.clone(),
-        purchase.purchase_id.clone(),
-        rfc3339(deps.clock.now_unix()),
-    );
-    let mut activation = deps.activations.create_activation(&fresh).await?;
-    let mut send = resend && activation.status == Status::Queued;
-    if activation.status == Status::Pending {
-        let reservation = deps.throttle.reserve_slot(&deps.limits, now_ms).await?;
-        activation = deps
-            .activations
-            .queue_activation(&purchase.uid, &purchase.purchase_id, reservation)
-            .await?;
-        send = activation.reservation() == Some(reservation);
+    let jobs_ahead = deps.activations.waiting_jobs().await?;
+    let state = deps.throttle.throttle().await?;
+    Ok(queued(
+        &paid.purchase_id,
+        jobs_ahead,
+        state.next_slot(&deps.limits, now_ms),
+        now_ms,
+    ))
+}
+
+fn queued(purchase_id: &str, jobs_ahead: u64, slot_ms: i64, now_ms: i64) -> ActivationAnswer {
+    ActivationAnswer::Queued {
+        purchase_id: purchase_id.to_owned(),
+        position: jobs_ahead + 1,
+        jobs_ahead,
+        eta: rfc3339_ms(slot_ms),
+        eta_ms: slot_ms,
+        eta_seconds: ((slot_ms - now_ms).max(0) + 999) / 1000,
+        message: format!(
+            "Paid. Your eSIM is number {} in line and should be active around {} UTC; we email the QR code as soon as it is.",
+            jobs_ahead + 1,
+            rfc3339(slot_ms.div_euclid(1000))
+        ),
     }
-    if send && let Some(r) = activation.reservation() {
-        let job = Job {
-            purchase_id: purchase.purchase_id.clone(),
-            uid: purchase.uid.clone(),
-            ticket: r.ticket,
-            slot_ms: r.slot_ms,
-            attempts: 0,
-            email_only: false,
-        };
-        deps.queue
-            .send(&job, crate::worker::delay_until(r.slot_ms, now_ms))
-            .await?;
-        tracing::info!(uid = %purchase.uid.short(), ticket = r.ticket, slot_ms = r.slot_ms, "activation queued");
-    }
-    Ok(activation)
 }
 
 /// What the person sees of an activation.
@@ -244,7 +201,7 @@ pub async fn status_answer(deps: &Deps, a: &Activation) -> Result<ActivationAnsw
             phone_number: line.phone_number.clone(),
             iccid: line.iccid.clone(),
             lpa_code: line.lpa(),
-            qr_code: crate::qr::data_url(&line.lpa()).map_err(|e| Unavailable::new("qr", e))?,
+            qr_code: crate::domain::qr::data_url(&line.lpa()).map_err(|e| Unavailable::new("qr", e))?,
             activated_at: a.activated_at.clone().unwrap_or_default(),
             message: format!(
                 "Your DOT eSIM is active: {}. Scan the QR code (also emailed to you) in your phone's eSIM settings, or enter {}.",
@@ -263,20 +220,7 @@ pub async fn status_answer(deps: &Deps, a: &Activation) -> Result<ActivationAnsw
                 // Being activated now (or retried after a carrier hiccup).
                 _ => (0, now * 1000),
             };
-            let now_ms = deps.clock.now_unix_ms();
-            ActivationAnswer::Queued {
-                purchase_id: a.purchase_id.clone(),
-                position: jobs_ahead + 1,
-                jobs_ahead,
-                eta: rfc3339_ms(slot_ms),
-                eta_ms: slot_ms,
-                eta_seconds: ((slot_ms - now_ms).max(0) + 999) / 1000,
-                message: format!(
-                    "Paid. Your eSIM is number {} in line and should be active around {} UTC; we email the QR code as soon as it is.",
-                    jobs_ahead + 1,
-                    rfc3339(slot_ms.div_euclid(1000))
-                ),
-            }
+            queued(&a.purchase_id, jobs_ahead, slot_ms, deps.clock.now_unix_ms())
         }
     })
 }
@@ -286,9 +230,10 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
-    use crate::fakes::{FakeWorld, paid_event};
-    use crate::payments::{Outcome, apply_event};
-    use crate::users::{Email, Uid};
+    use crate::adapters::memory::{MemoryWorld, paid_event};
+    use crate::app::payments::{Outcome, apply_event};
+    use crate::domain::users::{Email, Uid};
+    use crate::ports::UserStore;
 
     fn ada() -> Identity {
         Identity {
@@ -299,9 +244,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_call_sends_one_invoice_and_later_calls_reuse_it() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let deps = world.deps();
-        let first = activate_esim(&deps, &ada()).await.unwrap();
+        let first = activate(&deps, world.invoicing.as_ref(), &ada())
+            .await
+            .unwrap();
         let ActivationAnswer::PaymentRequired {
             invoice_url,
             amount_cents,
@@ -312,10 +259,12 @@ mod tests {
         };
         assert_eq!(*amount_cents, 100);
         assert!(invoice_url.starts_with("https://"));
-        let again = activate_esim(&deps, &ada()).await.unwrap();
+        let again = activate(&deps, world.invoicing.as_ref(), &ada())
+            .await
+            .unwrap();
         assert!(matches!(again, ActivationAnswer::PaymentRequired { .. }));
-        assert_eq!(world.billing.invoice_calls.load(Ordering::SeqCst), 1);
-        assert_eq!(world.billing.customer_calls.load(Ordering::SeqCst), 1);
+        assert_eq!(world.invoicing.invoice_calls.load(Ordering::SeqCst), 1);
+        assert_eq!(world.invoicing.customer_calls.load(Ordering::SeqCst), 1);
         let json = serde_json::to_value(&first).unwrap();
         assert_eq!(json["status"], "payment_required");
         assert_eq!(json["amount"], serde_json::json!(1.0));
@@ -323,9 +272,11 @@ mod tests {
 
     #[tokio::test]
     async fn payment_queues_the_activation_at_once_and_only_once() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let deps = world.deps();
-        activate_esim(&deps, &ada()).await.unwrap();
+        activate(&deps, world.invoicing.as_ref(), &ada())
+            .await
+            .unwrap();
         let event = paid_event("evt_1", "in_ada-uid_esim_beta", "ada-uid");
         let outcome = apply_event(&deps, &event, 1_795_608_200).await.unwrap();
         assert!(matches!(outcome, Outcome::Recorded { .. }), "{outcome:?}");
@@ -334,7 +285,9 @@ mod tests {
             1,
             "queued by the webhook"
         );
-        let answer = activate_esim(&deps, &ada()).await.unwrap();
+        let answer = activate(&deps, world.invoicing.as_ref(), &ada())
+            .await
+            .unwrap();
         let ActivationAnswer::Queued {
             position,
             jobs_ahead,
@@ -355,7 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn positions_follow_payment_order() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let deps = world.deps();
         for i in 0..7 {
             let event = paid_event(
@@ -391,7 +344,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_twice_or_a_twin_event_records_one_purchase() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let deps = world.deps();
         let event = paid_event("evt_1", "in_1", "ada-uid");
         assert!(matches!(
@@ -407,13 +360,13 @@ mod tests {
             apply_event(&deps, &twin, 0).await.unwrap(),
             Outcome::AlreadyRecorded
         );
-        assert_eq!(world.store.purchase_count(), 1);
+        assert_eq!(world.purchases.purchase_count(), 1);
         assert_eq!(world.activations.all().len(), 1);
     }
 
     #[tokio::test]
     async fn foreign_and_other_events_are_ignored() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let deps = world.deps();
         let other = br#"{"id":"evt_9","type":"invoice.finalized","data":{"object":{}}}"#;
         assert!(matches!(
@@ -426,76 +379,74 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(outcome, Outcome::Ignored(_)), "{outcome:?}");
-        assert_eq!(world.store.purchase_count(), 0);
+        assert_eq!(world.purchases.purchase_count(), 0);
         assert!(apply_event(&deps, b"{}", 0).await.is_err());
     }
 
     #[tokio::test]
     async fn without_an_email_there_is_no_invoice() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let nobody = Identity {
             uid: Uid::parse("phone-only").unwrap(),
             email: None,
         };
         assert!(matches!(
-            activate_esim(&world.deps(), &nobody).await,
-            Err(ActivationError::NoEmail)
+            activate(&world.deps(), world.invoicing.as_ref(), &nobody).await,
+            Err(EsimError::NoEmail)
         ));
-        assert_eq!(world.billing.invoice_calls.load(Ordering::SeqCst), 0);
+        assert_eq!(world.invoicing.invoice_calls.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
     async fn an_email_belongs_to_one_account() {
-        let world = FakeWorld::new();
+        let world = MemoryWorld::new();
         let deps = world.deps();
-        activate_esim(&deps, &ada()).await.unwrap();
+        activate(&deps, world.invoicing.as_ref(), &ada())
+            .await
+            .unwrap();
         let impostor = Identity {
             uid: Uid::parse("other-uid").unwrap(),
             email: Some(Email::parse("ADA@example.com").unwrap()),
         };
         assert!(matches!(
-            activate_esim(&deps, &impostor).await,
-            Err(ActivationError::EmailTaken(_))
+            activate(&deps, world.invoicing.as_ref(), &impostor).await,
+            Err(EsimError::Account(AccountError::EmailTaken))
         ));
     }
 
     #[tokio::test]
     async fn status_before_anything_starts_nothing() {
-        let world = FakeWorld::new();
-        let answer = activation_status(&world.deps(), &ada()).await.unwrap();
+        let world = MemoryWorld::new();
+        let answer = status(&world.deps(), &ada()).await.unwrap();
         assert!(matches!(answer, ActivationAnswer::NotStarted { .. }));
-        assert_eq!(world.billing.invoice_calls.load(Ordering::SeqCst), 0);
+        assert_eq!(world.invoicing.invoice_calls.load(Ordering::SeqCst), 0);
     }
-}
 
-/// Public numbers about the activation line; no personal data.
-#[derive(Debug, Clone, Serialize)]
-pub struct Stats {
-    pub current_hour_activations: u32,
-    pub max_per_hour: u32,
-    pub window_seconds: i64,
-    pub capacity_used_percentage: f64,
-    pub slots_available: u32,
-    pub estimated_wait_minutes: i64,
-    pub queue_length: u64,
-    pub failed_jobs: u64,
-}
-
-pub async fn stats(deps: &Deps) -> Result<Stats, Unavailable> {
-    let now_ms = deps.clock.now_unix_ms();
-    let state = deps.throttle.throttle().await?;
-    let used = state.used(&deps.limits, now_ms);
-    let limit = deps.limits.limit.max(1);
-    let wait_ms = (state.next_slot(&deps.limits, now_ms) - now_ms).max(0);
-    Ok(Stats {
-        current_hour_activations: used,
-        max_per_hour: limit,
-        window_seconds: deps.limits.window_ms / 1000,
-        // One decimal, for people.
-        capacity_used_percentage: (f64::from(used) * 1000.0 / f64::from(limit)).round() / 10.0,
-        slots_available: limit.saturating_sub(used),
-        estimated_wait_minutes: (wait_ms + 59_999) / 60_000,
-        queue_length: deps.activations.waiting_jobs().await?,
-        failed_jobs: deps.queue.dead_letters().await?,
-    })
+    #[tokio::test]
+    async fn status_of_a_paid_esim_not_yet_in_line_writes_nothing() {
+        use crate::ports::PurchaseStore;
+        let world = MemoryWorld::new();
+        let deps = world.deps();
+        let paid = Purchase {
+            uid: ada().uid,
+            purchase_id: "in_1".into(),
+            product_id: ESIM_PRODUCT.into(),
+            amount_cents: 100,
+            currency: "usd".into(),
+            paid_at: rfc3339(0),
+            event_id: "evt_1".into(),
+        };
+        world.purchases.record_purchase(&paid).await.unwrap();
+        let answer = status(&deps, &ada()).await.unwrap();
+        assert!(
+            matches!(answer, ActivationAnswer::Queued { position: 1, .. }),
+            "{answer:?}"
+        );
+        assert!(world.activations.all().is_empty(), "no activation recorded");
+        assert!(world.queue.sent.lock().unwrap().is_empty(), "no job sent");
+        assert!(
+            world.users.user(&ada().uid).await.unwrap().is_none(),
+            "no user created"
+        );
+    }
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::catalog::{self, Billing, Category, Service};
-use crate::money::Cents;
-use crate::rewards::{CashbackRate, Wei};
+use crate::domain::catalog::{self, BillingPeriod, Category, Service};
+use crate::domain::money::Cents;
+use crate::domain::rewards::{CashbackRate, Wei};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PricingError {
@@ -23,7 +23,7 @@ pub struct Line {
     pub id: &'static str,
     pub name: &'static str,
     pub category: Category,
-    pub billing: Billing,
+    pub billing: BillingPeriod,
     #[serde(serialize_with = "Cents::serialize_dollars")]
     #[schemars(with = "f64")]
     pub price: Cents,
@@ -99,16 +99,16 @@ pub fn quote<S: AsRef<str>>(ids: &[S], rate: &CashbackRate) -> Result<Quote, Pri
         return Err(PricingError::Empty);
     }
 
-    let sum = |billing: Billing| -> Cents {
+    let sum = |billing: BillingPeriod| -> Cents {
         lines
             .iter()
             .filter(|l| l.billing == billing)
             .map(|l| l.price_cents)
             .sum()
     };
-    let monthly = sum(Billing::Monthly);
-    let yearly = sum(Billing::Yearly);
-    let one_time = sum(Billing::OneTime);
+    let monthly = sum(BillingPeriod::Monthly);
+    let yearly = sum(BillingPeriod::Yearly);
+    let one_time = sum(BillingPeriod::OneTime);
 
     // A yearly fee spread over 12 months, rounded half up to the cent.
     let yearly_per_month = Cents((yearly.get() + 6) / 12);
@@ -131,7 +131,7 @@ pub fn quote<S: AsRef<str>>(ids: &[S], rate: &CashbackRate) -> Result<Quote, Pri
             currency: "USD",
             dotm_cashback: cashback.to_dotm_string(),
             dotm_cashback_wei: cashback,
-            cashback_rate_percent: crate::rewards::CASHBACK_PERCENT.to_owned(),
+            cashback_rate_percent: crate::domain::rewards::CASHBACK_PERCENT.to_owned(),
         },
     })
 }

@@ -1,0 +1,111 @@
+//! `UserStore`: profiles, with the email claimed in the same transaction.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use serde::{Deserialize, Serialize};
+
+use super::{DynamoStore, put_new, s, to_item, user_pk};
+use crate::domain::users::{Uid, User};
+use crate::domain::wallet::Wallet;
+use crate::ports::{CreateUserError, Unavailable, UserStore};
+
+#[derive(Serialize, Deserialize)]
+struct EmailClaim {
+    uid: String,
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn user(&self, uid: &Uid) -> Result<Option<User>, Unavailable> {
+        self.get(user_pk(uid), "PROFILE").await
+    }
+
+    async fn create_user(&self, user: &User) -> Result<User, CreateUserError> {
+        let mut writes = vec![put_new(
+            &self.table,
+            to_item(user_pk(&user.uid), "PROFILE".into(), user)?,
+        )?];
+        if let Some(email) = &user.email {
+            let claim = EmailClaim {
+                uid: user.uid.to_string(),
+            };
+            writes.push(put_new(
+                &self.table,
+                to_item(format!("EMAIL#{}", email.as_str()), "USER".into(), claim)?,
+            )?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(user.clone()),
+            Err(e) => e.into_service_error(),
+        };
+        if !err.is_transaction_canceled_exception() {
+            return Err(Unavailable::new("dynamodb create user", err).into());
+        }
+        // Someone else won: the same person's concurrent first call (the profile exists), or
+        // another account holding this email.
+        if let Some(existing) = self.user(&user.uid).await? {
+            return Ok(existing);
+        }
+        if let Some(email) = &user.email {
+            let owner: Option<EmailClaim> = self
+                .get(format!("EMAIL#{}", email.as_str()), "USER")
+                .await?;
+            if owner.is_some_and(|o| o.uid != user.uid.as_str()) {
+                return Err(CreateUserError::EmailTaken);
+            }
+        }
+        Err(Unavailable::new("dynamodb create user", "transaction cancelled; try again").into())
+    }
+
+    async fn set_stripe_customer(
+        &self,
+        uid: &Uid,
+        customer_id: &str,
+    ) -> Result<String, Unavailable> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET stripe_customer_id = if_not_exists(stripe_customer_id, :c)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":c", s(customer_id))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("dynamodb set customer", e.into_service_error()))?;
+        match out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("stripe_customer_id"))
+        {
+            Some(AttributeValue::S(id)) => Ok(id.clone()),
+            _ => Err(Unavailable::new(
+                "dynamodb set customer",
+                "no customer id stored",
+            )),
+        }
+    }
+
+    async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET wallet = :w")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":w", s(wallet.to_string()))
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("dynamodb set wallet", e.into_service_error()))?;
+        Ok(())
+    }
+}

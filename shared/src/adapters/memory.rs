@@ -1,0 +1,128 @@
+//! The ports in memory: first-class adapters beside the real ones, held to the same contract
+//! tests (`shared/tests/contracts`), used to test the use cases and the function crates
+//! without a network. Behind the `memory` feature, so no Lambda binary links them.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::app::Deps;
+use crate::app::activation_worker::Worker;
+use crate::domain::rewards::CashbackRate;
+use crate::domain::throttle::ThrottleConfig;
+
+pub mod activations;
+pub mod carrier;
+pub mod clock;
+pub mod invoicing;
+pub mod ledger;
+pub mod mailer;
+pub mod payment_events;
+pub mod purchases;
+pub mod queue;
+pub mod rewards;
+pub mod throttle;
+pub mod users;
+pub mod verifier;
+
+pub use activations::MemoryActivations;
+pub use carrier::MemoryCarrier;
+pub use clock::FixedClock;
+pub use invoicing::MemoryInvoicing;
+pub use ledger::MemoryLedger;
+pub use mailer::MemoryMailer;
+pub use payment_events::MemoryPaymentEvents;
+pub use purchases::MemoryPurchases;
+pub use queue::MemoryQueue;
+pub use rewards::MemoryRewards;
+pub use throttle::MemoryThrottle;
+pub use users::MemoryUsers;
+pub use verifier::PlainVerifier;
+
+/// A poisoned lock only means another test thread panicked; the data is still what it was.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Every port in memory, for the use cases under test.
+pub struct MemoryWorld {
+    pub users: Arc<MemoryUsers>,
+    pub purchases: Arc<MemoryPurchases>,
+    pub events: Arc<MemoryPaymentEvents>,
+    pub activations: Arc<MemoryActivations>,
+    pub throttle: Arc<MemoryThrottle>,
+    pub rewards: Arc<MemoryRewards>,
+    pub queue: Arc<MemoryQueue>,
+    pub invoicing: Arc<MemoryInvoicing>,
+    pub carrier: Arc<MemoryCarrier>,
+    pub mailer: Arc<MemoryMailer>,
+    pub ledger: Arc<MemoryLedger>,
+    pub clock: Arc<FixedClock>,
+    pub limits: ThrottleConfig,
+}
+
+impl MemoryWorld {
+    pub fn new() -> Self {
+        MemoryWorld {
+            users: Arc::default(),
+            purchases: Arc::default(),
+            events: Arc::default(),
+            activations: Arc::default(),
+            throttle: Arc::default(),
+            rewards: Arc::default(),
+            queue: Arc::default(),
+            invoicing: Arc::default(),
+            carrier: Arc::default(),
+            mailer: Arc::default(),
+            ledger: Arc::default(),
+            clock: Arc::new(FixedClock::at(1_795_608_000)),
+            limits: ThrottleConfig {
+                limit: 5,
+                window_ms: 10_000,
+            },
+        }
+    }
+
+    pub fn deps(&self) -> Deps {
+        Deps {
+            users: self.users.clone(),
+            purchases: self.purchases.clone(),
+            events: self.events.clone(),
+            activations: self.activations.clone(),
+            throttle: self.throttle.clone(),
+            rewards: self.rewards.clone(),
+            queue: self.queue.clone(),
+            clock: self.clock.clone(),
+            limits: self.limits,
+            cashback: CashbackRate::default(),
+        }
+    }
+
+    pub fn worker(&self) -> Worker {
+        Worker {
+            deps: self.deps(),
+            carrier: self.carrier.clone(),
+            mailer: self.mailer.clone(),
+            minter: self.ledger.clone(),
+            max_attempts: 3,
+        }
+    }
+}
+
+impl Default for MemoryWorld {
+    fn default() -> Self {
+        MemoryWorld::new()
+    }
+}
+
+/// A Stripe `invoice.paid` event body for a DOTM eSIM invoice.
+pub fn paid_event(event_id: &str, invoice_id: &str, uid: &str) -> Vec<u8> {
+    serde_json::json!({
+        "id": event_id, "type": "invoice.paid",
+        "data": {"object": {
+            "id": invoice_id, "amount_paid": 100, "currency": "usd", "created": 1_795_608_000,
+            "status_transitions": {"paid_at": 1_795_608_100},
+            "metadata": {"firebase_uid": uid, "product": "esim_beta"}
+        }}
+    })
+    .to_string()
+    .into_bytes()
+}

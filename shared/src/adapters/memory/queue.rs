@@ -1,0 +1,40 @@
+//! `JobQueue` in memory: what was sent, with its delay, for assertions.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::lock;
+use crate::domain::activation::Job;
+use crate::domain::users::Uid;
+use crate::ports::{JobQueue, Unavailable};
+
+/// Records what was sent, with its delay.
+#[derive(Default)]
+pub struct MemoryQueue {
+    pub sent: Mutex<Vec<(Job, u32)>>,
+    pub dead: Mutex<Vec<Job>>,
+    pub mints: Mutex<Vec<Uid>>,
+}
+
+#[async_trait]
+impl JobQueue for MemoryQueue {
+    async fn send(&self, job: &Job, delay_seconds: u32) -> Result<(), Unavailable> {
+        lock(&self.sent).push((job.clone(), delay_seconds));
+        Ok(())
+    }
+
+    async fn dead_letter(&self, job: &Job, _reason: &str) -> Result<(), Unavailable> {
+        lock(&self.dead).push(job.clone());
+        Ok(())
+    }
+
+    async fn dead_letters(&self) -> Result<u64, Unavailable> {
+        Ok(lock(&self.dead).len() as u64)
+    }
+
+    async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable> {
+        lock(&self.mints).push(uid.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! Every setting, read from the environment once at cold start and typed here (README,
+//! Configuration). Settings that only some functions use are optional here and required by
+//! that function's wiring, so a function never fails to start over a setting it does not use.
+
+use crate::adapters::firebase::GOOGLE_JWKS_URL;
+use crate::domain::rewards::{BadRate, CashbackRate};
+use crate::domain::throttle::ThrottleConfig;
+
+/// Loopback only: behind API Gateway the template sets the real host names.
+pub const DEFAULT_MCP_ALLOWED_HOSTS: &str = "localhost,127.0.0.1,::1";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub activation_queue_url: String,
+    pub activation_dlq_url: Option<String>,
+    pub limits: ThrottleConfig,
+    /// Real carrier failures before a job is parked on the dead-letter queue.
+    pub max_attempts: u32,
+    /// At most 900 (SQS); lower only to exercise long waits in tests.
+    pub max_delay_seconds: u32,
+    /// DOTM per USD of cashback (`DOTM_USD_PRICE`, USD per DOTM, default 1).
+    pub cashback: CashbackRate,
+    pub firebase_project_id: Option<String>,
+    pub firebase_jwks_url: String,
+    /// With a trailing slash, as async-stripe wants it.
+    pub stripe_api_base: String,
+    pub carrier_api_base: String,
+    pub mail_api_base: String,
+    pub mail_from: String,
+    pub chain_rpc_url: Option<String>,
+    pub dotm_token_address: Option<String>,
+    pub secrets: SecretIds,
+    /// `host` or `host:port` names the MCP endpoint answers to.
+    pub mcp_allowed_hosts: Vec<String>,
+    /// `scheme://host[:port]` browser origins allowed on the MCP endpoint (empty: none).
+    pub mcp_allowed_origins: Vec<String>,
+}
+
+/// Which Secrets Manager secret holds which keys; each function's role may read only its own.
+#[derive(Debug, Clone, Default)]
+pub struct SecretIds {
+    pub stripe_api: Option<String>,
+    pub stripe_webhook: Option<String>,
+    pub fulfilment: Option<String>,
+    pub minter: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} must be a positive whole number, not {1:?}")]
+    NotANumber(&'static str, String),
+    #[error("environment variable DOTM_USD_PRICE: {0}")]
+    Price(#[from] BadRate),
+}
+
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let value = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let need = |name: &'static str| value(name).ok_or(ConfigError::Missing(name));
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match value(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError::NotANumber(name, v)),
+            }
+        };
+        let mut stripe_api_base =
+            value("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com/".into());
+        if !stripe_api_base.ends_with('/') {
+            stripe_api_base.push('/');
+        }
+        Ok(Config {
+            table_name: need("TABLE_NAME")?,
+            activation_queue_url: need("ACTIVATION_QUEUE_URL")?,
+            activation_dlq_url: value("ACTIVATION_DLQ_URL"),
+            limits: ThrottleConfig {
+                limit: number("ACTIVATIONS_PER_WINDOW", 100)?.min(u64::from(u32::MAX)) as u32,
+                window_ms: number("ACTIVATION_WINDOW_SECONDS", 3600)?.saturating_mul(1000) as i64,
+            },
+            max_attempts: number("ACTIVATION_MAX_ATTEMPTS", 5)?.min(100) as u32,
+            max_delay_seconds: number("ACTIVATION_MAX_DELAY_SECONDS", 900)?.min(900) as u32,
+            cashback: match value("DOTM_USD_PRICE") {
+                Some(price) => CashbackRate::parse_usd_per_dotm(&price)?,
+                None => CashbackRate::default(),
+            },
+            firebase_project_id: value("FIREBASE_PROJECT_ID"),
+            firebase_jwks_url: value("FIREBASE_JWKS_URL").unwrap_or_else(|| GOOGLE_JWKS_URL.into()),
+            stripe_api_base,
+            carrier_api_base: value("CARRIER_API_BASE")
+                .unwrap_or_else(|| "https://api.oxio.io".into()),
+            mail_api_base: value("MAIL_API_BASE")
+                .unwrap_or_else(|| "https://api.resend.com".into()),
+            mail_from: value("MAIL_FROM").unwrap_or_else(|| "DOTM <esim@dotm.example>".into()),
+            chain_rpc_url: value("CHAIN_RPC_URL"),
+            dotm_token_address: value("DOTM_TOKEN_ADDRESS"),
+            secrets: SecretIds {
+                stripe_api: value("STRIPE_API_SECRET_ID"),
+                stripe_webhook: value("STRIPE_WEBHOOK_SECRET_ID"),
+                fulfilment: value("FULFILMENT_SECRET_ID"),
+                minter: value("MINTER_SECRET_ID"),
+            },
+            mcp_allowed_hosts: list(
+                get("MCP_ALLOWED_HOSTS").or_else(|| Some(DEFAULT_MCP_ALLOWED_HOSTS.into())),
+            ),
+            mcp_allowed_origins: list(get("MCP_ALLOWED_ORIGINS")),
+        })
+    }
+}
+
+/// A setting only some functions use, required by the one asking.
+pub fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, ConfigError> {
+    value.as_deref().ok_or(ConfigError::Missing(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[("TABLE_NAME", "t"), ("ACTIVATION_QUEUE_URL", "q")];
+
+    #[test]
+    fn defaults_are_the_production_ones() {
+        let c = config(BASE).unwrap();
+        assert_eq!(c.limits.limit, 100);
+        assert_eq!(c.limits.window_ms, 3_600_000);
+        assert_eq!(c.max_attempts, 5);
+        assert_eq!(c.max_delay_seconds, 900);
+        assert_eq!(c.cashback, CashbackRate::default());
+        assert_eq!(c.stripe_api_base, "https://api.stripe.com/");
+        assert_eq!(c.firebase_jwks_url, GOOGLE_JWKS_URL);
+        assert_eq!(c.mcp_allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
+        assert!(c.mcp_allowed_origins.is_empty());
+        assert!(c.secrets.minter.is_none());
+    }
+
+    #[test]
+    fn the_table_and_queue_are_required() {
+        assert_eq!(
+            config(&[("TABLE_NAME", "t")]).unwrap_err(),
+            ConfigError::Missing("ACTIVATION_QUEUE_URL")
+        );
+        assert_eq!(
+            config(&[("ACTIVATION_QUEUE_URL", "q"), ("TABLE_NAME", " ")]).unwrap_err(),
+            ConfigError::Missing("TABLE_NAME")
+        );
+    }
+
+    #[test]
+    fn numbers_must_be_positive_whole_numbers() {
+        for bad in ["0", "-1", "ten", "1.5"] {
+            let mut env = BASE.to_vec();
+            env.push(("ACTIVATIONS_PER_WINDOW", bad));
+            assert_eq!(
+                config(&env).unwrap_err(),
+                ConfigError::NotANumber("ACTIVATIONS_PER_WINDOW", bad.into())
+            );
+        }
+        let mut env = BASE.to_vec();
+        env.extend([
+            ("ACTIVATION_MAX_DELAY_SECONDS", "5000"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:3001"),
+        ]);
+        let c = config(&env).unwrap();
+        assert_eq!(c.max_delay_seconds, 900, "SQS caps delays at 900 s");
+        assert_eq!(c.stripe_api_base, "http://127.0.0.1:3001/");
+    }
+
+    #[test]
+    fn the_dotm_price_is_parsed_once_here() {
+        let mut env = BASE.to_vec();
+        env.push(("DOTM_USD_PRICE", "abc"));
+        assert!(matches!(config(&env), Err(ConfigError::Price(_))));
+        let mut env = BASE.to_vec();
+        env.push(("DOTM_USD_PRICE", "0.5"));
+        assert_ne!(config(&env).unwrap().cashback, CashbackRate::default());
+    }
+
+    #[test]
+    fn function_settings_are_required_only_where_used() {
+        let c = config(BASE).unwrap();
+        assert_eq!(
+            required(&c.secrets.minter, "MINTER_SECRET_ID").unwrap_err(),
+            ConfigError::Missing("MINTER_SECRET_ID")
+        );
+        let mut env = BASE.to_vec();
+        env.push(("MINTER_SECRET_ID", "arn:minter"));
+        let c = config(&env).unwrap();
+        assert_eq!(
+            required(&c.secrets.minter, "MINTER_SECRET_ID"),
+            Ok("arn:minter")
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! Pure rules of the business: no I/O, no clock, no ports. Everything here is a value or a
+//! function of values, exhaustively unit tested.
+
+pub mod activation;
+pub mod catalog;
+pub mod money;
+pub mod pricing;
+pub mod purchases;
+pub mod qr;
+pub mod rewards;
+pub mod search;
+pub mod throttle;
+pub mod time;
+pub mod users;
+pub mod wallet;

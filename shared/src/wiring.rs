@@ -1,0 +1,193 @@
+//! Cold start, per function: typed settings, then only the clients that function uses. The
+//! API and MCP functions read balances with no key and never see the minter's; only the
+//! webhook reads the webhook secret; only the activation worker reads the carrier, mail and
+//! minter keys (each secret is its own, and template.yaml grants each role only its own).
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::adapters::carrier::OxioCarrier;
+use crate::adapters::chain::{ChainBalances, ChainMinter};
+use crate::adapters::clock::SystemClock;
+use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::firebase::FirebaseVerifier;
+use crate::adapters::resend::ResendMailer;
+use crate::adapters::secrets::{
+    self, FulfilmentKeys, MinterKeys, StripeApiKeys, StripeWebhookKeys,
+};
+use crate::adapters::sqs::SqsQueue;
+use crate::adapters::stripe::StripeInvoicing;
+use crate::app::Deps;
+use crate::app::activation_worker::Worker;
+use crate::config::{Config, ConfigError, required};
+use crate::ports::{Balances, IdentityVerifier, Invoicing, Unavailable};
+use crate::web::auth::HasVerifier;
+use crate::web::stripe_signature::WebhookSecret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// What the `api` function holds for its whole life.
+#[derive(Clone)]
+pub struct ApiPorts {
+    pub deps: Deps,
+    pub invoicing: Arc<dyn Invoicing>,
+    pub balances: Arc<dyn Balances>,
+    pub verifier: Arc<dyn IdentityVerifier>,
+}
+
+/// What the `mcp` function holds for its whole life.
+#[derive(Clone)]
+pub struct McpPorts {
+    pub deps: Deps,
+    pub invoicing: Arc<dyn Invoicing>,
+    pub verifier: Arc<dyn IdentityVerifier>,
+}
+
+/// What the `stripe-webhook` function holds for its whole life.
+#[derive(Clone)]
+pub struct WebhookPorts {
+    pub deps: Deps,
+    pub signing_secret: WebhookSecret,
+}
+
+impl HasVerifier for ApiPorts {
+    fn verifier(&self) -> &dyn IdentityVerifier {
+        self.verifier.as_ref()
+    }
+}
+
+impl HasVerifier for McpPorts {
+    fn verifier(&self) -> &dyn IdentityVerifier {
+        self.verifier.as_ref()
+    }
+}
+
+pub async fn api(config: &Config) -> Result<ApiPorts, WiringError> {
+    let aws = aws().await;
+    Ok(ApiPorts {
+        deps: deps(&aws, config),
+        invoicing: invoicing(&aws, config).await?,
+        balances: Arc::new(ChainBalances::new(
+            required(&config.chain_rpc_url, "CHAIN_RPC_URL")?,
+            required(&config.dotm_token_address, "DOTM_TOKEN_ADDRESS")?,
+        )?),
+        verifier: verifier(config)?,
+    })
+}
+
+pub async fn mcp(config: &Config) -> Result<McpPorts, WiringError> {
+    let aws = aws().await;
+    Ok(McpPorts {
+        deps: deps(&aws, config),
+        invoicing: invoicing(&aws, config).await?,
+        verifier: verifier(config)?,
+    })
+}
+
+pub async fn stripe_webhook(config: &Config) -> Result<WebhookPorts, WiringError> {
+    let aws = aws().await;
+    let id = required(&config.secrets.stripe_webhook, "STRIPE_WEBHOOK_SECRET_ID")?;
+    let keys: StripeWebhookKeys = secrets::load(&secrets_client(&aws), id).await?;
+    // An empty key would make every forged signature verify: refuse to start instead.
+    let signing_secret = WebhookSecret::parse(&keys.stripe_webhook_secret)
+        .map_err(|e| Unavailable::new("stripe webhook secret", e))?;
+    Ok(WebhookPorts {
+        deps: deps(&aws, config),
+        signing_secret,
+    })
+}
+
+pub async fn activation_worker(config: &Config) -> Result<Worker, WiringError> {
+    let aws = aws().await;
+    let sm = secrets_client(&aws);
+    let fulfilment: FulfilmentKeys = secrets::load(
+        &sm,
+        required(&config.secrets.fulfilment, "FULFILMENT_SECRET_ID")?,
+    )
+    .await?;
+    let minter: MinterKeys =
+        secrets::load(&sm, required(&config.secrets.minter, "MINTER_SECRET_ID")?).await?;
+    let carrier = OxioCarrier::new(&config.carrier_api_base, &fulfilment.oxio_api_key)
+        .map_err(|e| Unavailable::new("carrier client", e))?;
+    let mailer = ResendMailer::new(
+        &config.mail_api_base,
+        &fulfilment.resend_api_key,
+        &config.mail_from,
+    )
+    .map_err(|e| Unavailable::new("mail client", e))?;
+    let minter = ChainMinter::new(
+        required(&config.chain_rpc_url, "CHAIN_RPC_URL")?,
+        required(&config.dotm_token_address, "DOTM_TOKEN_ADDRESS")?,
+        &minter.minter_private_key,
+    )?;
+    Ok(Worker {
+        deps: deps(&aws, config),
+        carrier: Arc::new(carrier),
+        mailer: Arc::new(mailer),
+        minter: Arc::new(minter),
+        max_attempts: config.max_attempts,
+    })
+}
+
+/// AWS clients honour `AWS_ENDPOINT_URL` (the local emulator) and `AWS_REGION`.
+async fn aws() -> SdkConfig {
+    // Two rustls providers are compiled in (ring for Stripe, aws-lc for the AWS SDK and
+    // reqwest); name the process default so no client has to guess.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    aws_config::load_from_env().await
+}
+
+fn secrets_client(aws: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(aws)
+}
+
+/// The table, the queue and the clock: every function has these.
+fn deps(aws: &SdkConfig, config: &Config) -> Deps {
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        config.table_name.clone(),
+    ));
+    let queue = Arc::new(
+        SqsQueue::new(
+            aws_sdk_sqs::Client::new(aws),
+            config.activation_queue_url.clone(),
+            config.activation_dlq_url.clone(),
+        )
+        .with_max_delay(config.max_delay_seconds),
+    );
+    Deps {
+        users: store.clone(),
+        purchases: store.clone(),
+        events: store.clone(),
+        activations: store.clone(),
+        throttle: store.clone(),
+        rewards: store,
+        queue,
+        clock: Arc::new(SystemClock),
+        limits: config.limits,
+        cashback: config.cashback,
+    }
+}
+
+async fn invoicing(aws: &SdkConfig, config: &Config) -> Result<Arc<dyn Invoicing>, WiringError> {
+    let id = required(&config.secrets.stripe_api, "STRIPE_API_SECRET_ID")?;
+    let keys: StripeApiKeys = secrets::load(&secrets_client(aws), id).await?;
+    Ok(Arc::new(StripeInvoicing::new(
+        &keys.stripe_secret_key,
+        &config.stripe_api_base,
+    )?))
+}
+
+fn verifier(config: &Config) -> Result<Arc<dyn IdentityVerifier>, WiringError> {
+    Ok(Arc::new(FirebaseVerifier::new(
+        required(&config.firebase_project_id, "FIREBASE_PROJECT_ID")?,
+        config.firebase_jwks_url.clone(),
+    )?))
+}
