@@ -121,6 +121,15 @@ def set_wallet(http: httpx.Client, user: User, wallet: str) -> dict[str, Any]:
     return body
 
 
+def register(http: httpx.Client, user: User) -> dict[str, Any]:
+    """POST /api/me: makes the member (201 the first time, with the sign-up bonus; 200 after)."""
+    r = http.post("/api/me", headers=user.auth)
+    assert r.status_code in (200, 201), (r.status_code, r.text)
+    body = r.json()
+    assert body["uid"] == user.uid and body["registered"] is True, body
+    return body
+
+
 def get_rewards(http: httpx.Client, user: User) -> dict[str, Any]:
     r = http.get("/api/rewards", headers=user.auth)
     assert r.status_code == 200, (r.status_code, r.text)

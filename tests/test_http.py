@@ -4,6 +4,7 @@ catalog endpoints, and what a browser sees at /mcp."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 
 def test_api_health(http: httpx.Client) -> None:
@@ -70,3 +71,14 @@ def test_mcp_rejects_foreign_host_and_origin(base_url: str) -> None:
         assert bad_host.status_code in (400, 403, 421), bad_host.status_code
         bad_origin = c.post("/mcp", json=init, headers={**headers, "Origin": "https://evil.example"})
         assert bad_origin.status_code == 403, bad_origin.status_code
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "function"),
+    [("GET", "/api/health", "api"), ("GET", "/mcp/api", "mcp"),
+     ("POST", "/webhooks/stripe", "stripe-webhook")],
+)
+def test_each_answer_names_the_function_that_served_it(http: httpx.Client, method: str, path: str,
+                                                       function: str) -> None:
+    r = http.request(method, path, content=b"{}" if method == "POST" else None)
+    assert r.headers.get("x-dotm-served-by") == function, (r.status_code, dict(r.headers))

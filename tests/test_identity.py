@@ -33,19 +33,28 @@ def parse_time(s: str) -> datetime:
 # --------------------------------------------------------------------------- valid tokens
 
 
-def test_me_creates_the_user_on_first_call_and_keeps_it(http: httpx.Client, new_user) -> None:
+def test_reading_me_writes_nothing_and_registering_creates_the_user_once(
+        http: httpx.Client, new_user) -> None:
     user: User = new_user()
-    first = http.get("/api/me", headers=user.auth)
-    assert first.status_code == 200, first.text
+    seen = http.get("/api/me", headers=user.auth)
+    assert seen.status_code == 200, seen.text
+    assert seen.json() == {"uid": user.uid, "email": user.email, "registered": False,
+                           "created_at": None, "stripe_customer_id": None, "wallet": None,
+                           "roles": []}, seen.json()
+    assert http.get("/api/rewards", headers=user.auth).json()["pending"] == []
+    assert http.get("/api/me", headers=user.auth).json()["registered"] is False
+
+    first = http.post("/api/me", headers=user.auth)
+    assert first.status_code == 201, first.text
     me = first.json()
-    assert me["uid"] == user.uid
-    assert me["email"] == user.email
+    assert me["uid"] == user.uid and me["email"] == user.email and me["registered"] is True
     created = parse_time(me["created_at"])
     assert abs(created.timestamp() - time.time()) < 120, me
 
-    again = http.get("/api/me", headers=user.auth).json()
-    assert again["uid"] == user.uid
-    assert again["created_at"] == me["created_at"], (me, again)
+    again = http.post("/api/me", headers=user.auth)
+    assert again.status_code == 200, again.text
+    assert again.json()["created_at"] == me["created_at"], (me, again.json())
+    assert http.get("/api/me", headers=user.auth).json()["created_at"] == me["created_at"]
 
 
 def test_two_people_are_two_users(http: httpx.Client, new_user) -> None:
@@ -155,7 +164,7 @@ def test_activate_for_another_uid_and_email_acts_for_the_token_user(
     http: httpx.Client, sandbox: httpx.Client, new_user
 ) -> None:
     a, b = new_user(), new_user()
-    http.get("/api/me", headers=b.auth).raise_for_status()  # B exists
+    http.post("/api/me", headers=b.auth).raise_for_status()  # B exists
 
     r = http.post("/api/esim/activate", headers=a.auth, json={"firebase_uid": b.uid, "email": b.email})
     assert r.status_code == 200, r.text

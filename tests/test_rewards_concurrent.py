@@ -18,6 +18,7 @@ from rewards_support import (  # noqa: F401  (fixtures)
     Rpc,
     buy,
     get_rewards,
+    register,
     minter_address,
     new_wallet,
     put_wallet,
@@ -40,6 +41,7 @@ def test_twenty_concurrent_mint_jobs_all_land_once(
     wallets = {u.uid: new_wallet() for u in users}
     purchases = {}
     for u in users:
+        register(http, u)
         assert get_rewards(http, u)["pending"], u  # the member, with the bonus pending
         purchases[u.uid] = buy(http, webhook_secret, u, "global_data_10gb", 2000)
     expected = {}  # reward id -> (wallet, wei)

@@ -24,6 +24,7 @@ from rewards_support import (  # noqa: F401  (fixtures)
     settled,
     token,
     wait_queue_idle,
+    register,
     wait_rewards,
 )
 
@@ -43,7 +44,10 @@ def test_rewards_wait_for_a_wallet_then_are_minted_to_it(
     http: httpx.Client, webhook_secret: str, new_user, rpc: Rpc, token: Contract
 ) -> None:
     user: User = new_user()
-    first = get_rewards(http, user)  # the first authenticated call makes the member
+    before = get_rewards(http, user)  # reading makes nobody a member
+    assert before["pending"] == [] and before["wallet"] is None, before
+    register(http, user)
+    first = get_rewards(http, user)
     assert first["wallet"] is None and first["balance"] is None and first["balance_wei"] is None
     assert [(r["kind"], r["amount"], r["source"]) for r in first["pending"]] == [
         ("new_member_bonus", "10.33", "signup")], first

@@ -40,6 +40,12 @@ export SAM_CLI_TELEMETRY=0
 cfn-lint template.yaml
 sam validate --lint --template template.yaml
 
+step "module cycles in shared/src (../shared/tools/module_cycles.py)"
+# The crate's layers point inward only; a cycle between its modules means one does not.
+cycles_tool="$ROOT/../shared/tools/module_cycles.py"
+[[ -f "$cycles_tool" ]] || die "$cycles_tool is missing (the team's tools folder beside the project)"
+python3 "$cycles_tool" "$ROOT/shared/src"
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
@@ -59,6 +65,11 @@ export STACK_PREBUILT=1
 stack_start "$TEST_PORT" "$TEST_LAMBDA_PORT" "$TEST_SANDBOX_PORT" "$TEST_MOTO_PORT" "$LOGDIR" \
   --ignore-changes
 stack_wait_healthy "$TEST_PORT" 180 "$LOGDIR" || die "the test stack did not become healthy"
+
+step "port contracts of the DynamoDB and SQS adapters against moto ($AWS_ENDPOINT_URL)"
+# The same contracts the in-memory adapters pass in `cargo test`, here against the emulator,
+# each in a table and queues of its own.
+cargo test -p dotm --test contracts -- --ignored
 
 step "pytest tests/ against http://127.0.0.1:$TEST_PORT (sandbox $DOTM_SANDBOX_URL, moto $AWS_ENDPOINT_URL)"
 status=0
