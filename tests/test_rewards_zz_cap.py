@@ -31,7 +31,7 @@ from rewards_support import (  # noqa: F401  (fixtures)
     wait_rewards,
 )
 
-LEFT = 5 * DOTM  # less than the 10.33 DOTM bonus, more than a $3 purchase's 0.3099 cashback
+LEFT = 5 * DOTM  # less than the 10.33 DOTM bonus, more than three $3 purchases' 0.3099 cashback
 SMALL_WEI = 309_900_000_000_000_000  # 10.33 % of $3
 
 
@@ -60,25 +60,27 @@ def test_a_mint_past_the_cap_is_refused_with_the_reason_and_later_mints_go_on(
     http: httpx.Client, webhook_secret: str, new_user, rpc: Rpc, token: Contract,
     minter_address: str, nearly_capped,
 ) -> None:
-    # The sign-up bonus (10.33 DOTM) is more than what is left: refused, with the reason.
+    # Joining (a first paid purchase) earns the 10.33 DOTM bonus, more than what is left:
+    # refused, with the reason; the purchase's 0.3099 DOTM cashback fits and is minted.
     first: User = new_user()
     wallet = new_wallet()
     set_wallet(http, first, wallet)
-    view = wait_rewards(http, first, settled(1), 30, "the bonus is neither minted nor refused")
-    assert view["minted"] == [], view
+    first_invoice = buy(http, webhook_secret, first, "performance_optimization", 300)
+    view = wait_rewards(http, first, settled(2), 30, "the first rewards are neither minted nor refused")
     [refused] = view["refused"]
     assert refused["kind"] == "new_member_bonus" and refused["amount"] == "10.33", refused
     assert refused["tx_hash"] is None, refused
     assert "supply cap" in refused["reason"].lower(), refused
-    assert view["balance_wei"] == "0" and view["balance"] == "0", view
     assert reward_minted_logs(rpc, token, reward_id=refused["reward_id"]) == []
-    assert token.call("remainingSupply") == LEFT
+    [cashback] = view["minted"]
+    assert cashback["source"] == first_invoice and cashback["amount"] == "0.3099", cashback
+    assert view["balance_wei"] == str(SMALL_WEI), view
+    assert token.call("remainingSupply") == LEFT - SMALL_WEI
 
-    # A later, smaller reward for another member is minted, promptly.
+    # Another member's rewards go on after the refusal, promptly.
     second: User = new_user()
     other = new_wallet()
     set_wallet(http, second, other)
-    wait_rewards(http, second, settled(1), 30, "the second bonus is neither minted nor refused")
     t0 = time.monotonic()
     invoice_id = buy(http, webhook_secret, second, "performance_optimization", 300)
     done = wait_rewards(http, second, settled(2), 30, "the small cashback is not minted")
@@ -92,14 +94,14 @@ def test_a_mint_past_the_cap_is_refused_with_the_reason_and_later_mints_go_on(
     assert token.call("balanceOf", other) == SMALL_WEI
     [log] = reward_minted_logs(rpc, token, reward_id=cashback["reward_id"])
     assert (log["to"], log["amount"], log["tx_hash"]) == (other, SMALL_WEI, cashback["tx_hash"].lower())
-    assert token.call("remainingSupply") == LEFT - SMALL_WEI
+    assert token.call("remainingSupply") == LEFT - 2 * SMALL_WEI
 
     # And the first member's next purchase too: a refusal blocks nothing after it.
     buy(http, webhook_secret, first, "performance_optimization", 300)
-    after = wait_rewards(http, first, settled(2), 30, "the first member's cashback is not minted")
-    assert [r["amount"] for r in after["minted"]] == ["0.3099"], after
+    after = wait_rewards(http, first, settled(3), 30, "the first member's cashback is not minted")
+    assert [r["amount"] for r in after["minted"]] == ["0.3099", "0.3099"], after
     assert [r["reward_id"] for r in after["refused"]] == [refused["reward_id"]], after
-    assert token.call("balanceOf", wallet) == SMALL_WEI
+    assert token.call("balanceOf", wallet) == 2 * SMALL_WEI
 
     # Nothing stuck behind the refusals: the minter has no transaction waiting.
     latest = rpc("eth_getTransactionCount", minter_address, "latest")

@@ -5,8 +5,9 @@ where Google serves it (`/service_accounts/v1/jwk/securetoken@system.gserviceacc
 `Cache-Control: public, max-age=<n>`.
 
 Tokens carry Firebase's claims: iss `https://securetoken.google.com/<project>`, aud `<project>`,
-sub = user_id = uid, iat, exp, auth_time, email, email_verified, firebase{identities,
-sign_in_provider}; header {alg: RS256, kid, typ: JWT}. For negative tests a token request may
+sub = user_id = uid, iat, exp, auth_time, email, email_verified (default true; a request may
+say false), firebase{identities, sign_in_provider ("password", or "anonymous" for an anonymous
+sign-in, which has no email)}; header {alg: RS256, kid, typ: JWT}. For negative tests a token request may
 override claims, kid and alg (HS256 signed with the public key's PEM — the key-confusion attack —
 or "none", unsigned) or sign with a foreign key under the real kid.
 """
@@ -121,10 +122,14 @@ class Firebase:
             "iat": iat,
             "exp": iat + ttl,
         }
+        anonymous = bool(body.get("anonymous", False))
+        if anonymous and email is not None:
+            raise BadRequest("an anonymous sign-in has no email")
         if email is not None:
             claims["email"] = email
             claims["email_verified"] = bool(body.get("email_verified", True))
-        claims["firebase"] = {"identities": identities, "sign_in_provider": "password"}
+        claims["firebase"] = {"identities": identities,
+                              "sign_in_provider": "anonymous" if anonymous else "password"}
         for k, v in extra.items():
             if v is None:
                 claims.pop(k, None)  # null removes a claim (e.g. sub)

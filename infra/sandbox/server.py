@@ -13,7 +13,7 @@ test-only endpoints live under `/__sandbox/` (DESIGN §7; details in carrier.py 
     GET  /__sandbox/health
     POST /__sandbox/reset                           forget everything but the signing keys
     GET  /__sandbox/requests[?prefix=/v1/]          every call the sandbox answered
-    POST /__sandbox/firebase/token {uid, email, ttl_seconds?, claims?, kid?, alg?, sign_with?}
+    POST /__sandbox/firebase/token {uid, email?, email_verified?, anonymous?, ttl_seconds?, claims?, kid?, alg?, sign_with?}
     POST /__sandbox/firebase/rotate {retire_old?}   new signing key (listed with the old ones)
     GET  /__sandbox/firebase/keys                   kids, public keys, JWKS fetch times
     POST /__sandbox/stripe/invoices/{id}/pay {webhook_url?}

@@ -69,7 +69,8 @@ stack_wait_healthy "$TEST_PORT" 180 "$LOGDIR" || die "the test stack did not bec
 step "port contracts of the DynamoDB and SQS adapters against moto ($AWS_ENDPOINT_URL)"
 # The same contracts the in-memory adapters pass in `cargo test`, here against the emulator,
 # each in a table and queues of its own.
-cargo test -p dotm --test contracts -- --ignored
+# --workspace: the same feature set as the `cargo test` above, so nothing is rebuilt.
+cargo test --workspace --test contracts -- --ignored
 
 step "pytest tests/ against http://127.0.0.1:$TEST_PORT (sandbox $DOTM_SANDBOX_URL, moto $AWS_ENDPOINT_URL)"
 status=0

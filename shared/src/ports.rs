@@ -68,6 +68,9 @@ pub trait UserStore: Send + Sync {
         customer_id: &str,
     ) -> Result<String, Unavailable>;
     async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable>;
+    /// Claims a (verified) email for an existing profile that has none, in one transaction;
+    /// answers the stored profile (already with an email: unchanged).
+    async fn claim_email(&self, uid: &Uid, email: &Email) -> Result<User, CreateUserError>;
 }
 
 /// What people bought, and the one open invoice per person and product.
@@ -288,6 +291,9 @@ pub trait RewardStore: Send + Sync {
         lease_ms: i64,
     ) -> Result<bool, Unavailable>;
     async fn release_minter(&self, holder: &str) -> Result<(), Unavailable>;
+    /// Claims the one new-member bonus a wallet address can receive; true when it is (or
+    /// already was) `uid`'s.
+    async fn claim_wallet_bonus(&self, wallet: &Wallet, uid: &Uid) -> Result<bool, Unavailable>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

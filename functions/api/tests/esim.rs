@@ -229,7 +229,15 @@ async fn a_wallet_is_checked_normalised_and_rewards_listed() {
         rewards.body["wallet"],
         "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
     );
-    assert_eq!(rewards.body["pending"][0]["kind"], "new_member_bonus");
-    assert_eq!(rewards.body["pending"][0]["amount"], "10.33");
+    assert_eq!(
+        rewards.body["pending"],
+        serde_json::json!([]),
+        "the new-member bonus comes with the first paid purchase"
+    );
     assert_eq!(rewards.body["balance"], "0");
+    let anonymous = api
+        .call("PUT", "/api/wallet", Some("anonymous:anon"), lower)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::FORBIDDEN);
+    assert_eq!(anonymous.body["type"], "urn:dotm:problem:anonymous");
 }

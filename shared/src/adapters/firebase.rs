@@ -30,6 +30,16 @@ struct Claims {
     iat: u64,
     #[serde(default)]
     email: Option<String>,
+    #[serde(default)]
+    email_verified: bool,
+    #[serde(default)]
+    firebase: FirebaseClaims,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FirebaseClaims {
+    #[serde(default)]
+    sign_in_provider: Option<String>,
 }
 
 struct Keys {
@@ -176,6 +186,12 @@ impl IdentityVerifier for FirebaseVerifier {
             .email
             .as_deref()
             .and_then(|e| Email::parse(e).ok());
-        Ok(Identity { uid, email })
+        let verified = data.claims.email_verified;
+        Ok(Identity {
+            uid,
+            email: email.clone().filter(|_| verified),
+            unverified_email: email.filter(|_| !verified),
+            anonymous: data.claims.firebase.sign_in_provider.as_deref() == Some("anonymous"),
+        })
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::app::{Deps, rewards};
+use crate::app::Deps;
 use crate::domain::time::rfc3339;
 use crate::domain::users::{Email, Identity, Uid, User};
 use crate::domain::wallet::Wallet;
@@ -13,6 +13,10 @@ use crate::ports::{CreateUserError, Unavailable};
 pub enum AccountError {
     #[error("this email address already belongs to another DOTM account")]
     EmailTaken,
+    #[error(
+        "an anonymous sign-in cannot buy or earn DOTM: sign in with an email address (and verify it) first"
+    )]
+    Anonymous,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
 }
@@ -22,7 +26,10 @@ pub enum AccountError {
 #[derive(Debug, Clone, Serialize)]
 pub struct Profile {
     pub uid: Uid,
+    /// Verified and claimed by this account.
     pub email: Option<Email>,
+    /// Given but not verified: contact data only.
+    pub contact_email: Option<Email>,
     pub registered: bool,
     pub created_at: Option<String>,
     pub stripe_customer_id: Option<String>,
@@ -35,6 +42,7 @@ impl Profile {
         Profile {
             uid: user.uid,
             email: user.email,
+            contact_email: user.contact_email,
             registered: true,
             created_at: Some(user.created_at),
             stripe_customer_id: user.stripe_customer_id,
@@ -50,6 +58,7 @@ pub async fn profile(deps: &Deps, identity: &Identity) -> Result<Profile, Unavai
         None => Profile {
             uid: identity.uid.clone(),
             email: identity.email.clone(),
+            contact_email: identity.unverified_email.clone(),
             registered: false,
             created_at: None,
             stripe_customer_id: None,
@@ -62,47 +71,52 @@ pub async fn profile(deps: &Deps, identity: &Identity) -> Result<Profile, Unavai
 /// Registers the caller (once: a second call answers the stored profile). True when this
 /// call created it.
 pub async fn register(deps: &Deps, identity: &Identity) -> Result<(Profile, bool), AccountError> {
-    if let Some(user) = deps.users.user(&identity.uid).await? {
-        return Ok((Profile::of(user), false));
-    }
+    let existed = deps.users.user(&identity.uid).await?.is_some();
     let user = find_or_create_user(deps, identity).await?;
-    Ok((Profile::of(user), true))
+    Ok((Profile::of(user), !existed))
 }
 
-/// Finds the caller's user, creating it (and claiming its email) on the first call.
+/// Finds the caller's user, creating it on the first call. Only a verified email is claimed
+/// (one account per address); an unverified one is kept as contact data and blocks nobody.
+/// A verified address that arrives later (the person verified it) is claimed then.
 pub async fn find_or_create_user(deps: &Deps, identity: &Identity) -> Result<User, AccountError> {
+    let claimed = |r: Result<User, CreateUserError>| match r {
+        Ok(user) => Ok(user),
+        Err(CreateUserError::EmailTaken) => Err(AccountError::EmailTaken),
+        Err(CreateUserError::Unavailable(e)) => Err(AccountError::Unavailable(e)),
+    };
     if let Some(user) = deps.users.user(&identity.uid).await? {
-        return Ok(user);
+        return match (&user.email, &identity.email) {
+            (None, Some(verified)) => claimed(deps.users.claim_email(&user.uid, verified).await),
+            _ => Ok(user),
+        };
     }
     let user = User {
         uid: identity.uid.clone(),
         email: identity.email.clone(),
+        contact_email: identity.unverified_email.clone(),
         created_at: rfc3339(deps.clock.now_unix()),
         stripe_customer_id: None,
         wallet: None,
         roles: Vec::new(),
     };
-    match deps.users.create_user(&user).await {
-        Ok(user) => {
-            tracing::info!(uid = %user.uid.short(), "user created");
-            rewards::credit_signup(deps, &user).await?;
-            Ok(user)
-        }
-        Err(CreateUserError::EmailTaken) => Err(AccountError::EmailTaken),
-        Err(CreateUserError::Unavailable(e)) => Err(e.into()),
-    }
+    let user = claimed(deps.users.create_user(&user).await)?;
+    tracing::info!(uid = %user.uid.short(), "user created");
+    Ok(user)
 }
 
-/// Sets where DOTM rewards go, and asks for whatever waited for it to be minted.
+/// Sets where DOTM rewards go, and asks for whatever waited for it to be minted. An
+/// anonymous sign-in cannot earn, so it has no wallet.
 pub async fn set_wallet(
     deps: &Deps,
     identity: &Identity,
     wallet: &Wallet,
 ) -> Result<(), AccountError> {
+    if identity.anonymous {
+        return Err(AccountError::Anonymous);
+    }
     let user = find_or_create_user(deps, identity).await?;
     deps.users.set_wallet(&user.uid, wallet).await?;
-    // The bonus again: credited once, whatever happened at sign-up.
-    rewards::credit_signup(deps, &user).await?;
     deps.queue.send_mint(&user.uid).await?;
     tracing::info!(uid = %user.uid.short(), "wallet set");
     Ok(())
@@ -115,10 +129,10 @@ mod tests {
     use crate::ports::{RewardStore, UserStore};
 
     fn ada() -> Identity {
-        Identity {
-            uid: Uid::parse("ada-uid").unwrap(),
-            email: Some(Email::parse("ada@example.com").unwrap()),
-        }
+        Identity::verified(
+            Uid::parse("ada-uid").unwrap(),
+            Some(Email::parse("ada@example.com").unwrap()),
+        )
     }
 
     #[tokio::test]
@@ -141,7 +155,53 @@ mod tests {
         let (again, created) = register(&deps, &ada()).await.unwrap();
         assert!(!created);
         assert_eq!(again.created_at, first.created_at);
-        assert_eq!(world.rewards.rewards(&ada().uid).await.unwrap().len(), 1);
+        assert!(
+            world.rewards.rewards(&ada().uid).await.unwrap().is_empty(),
+            "joining is the first paid purchase, not registration"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unverified_email_claims_nothing_and_never_blocks_its_verified_owner() {
+        let world = MemoryWorld::new();
+        let deps = world.deps();
+        let stranger = Identity {
+            unverified_email: ada().email,
+            ..Identity::verified(Uid::parse("stranger").unwrap(), None)
+        };
+        let (profile, _) = register(&deps, &stranger).await.unwrap();
+        assert_eq!(profile.email, None);
+        assert_eq!(profile.contact_email, ada().email, "kept as contact data");
+        let (owner, created) = register(&deps, &ada()).await.unwrap();
+        assert!(created);
+        assert_eq!(owner.email, ada().email, "the verified owner claims it");
+        // Verifying it later claims it then, unless someone verified it first.
+        let late = Identity::verified(Uid::parse("stranger").unwrap(), ada().email);
+        assert!(matches!(
+            find_or_create_user(&deps, &late).await,
+            Err(AccountError::EmailTaken)
+        ));
+        let own = Identity::verified(
+            Uid::parse("stranger").unwrap(),
+            Some(Email::parse("stranger@example.com").unwrap()),
+        );
+        let claimed = find_or_create_user(&deps, &own).await.unwrap();
+        assert_eq!(claimed.email, own.email);
+    }
+
+    #[tokio::test]
+    async fn an_anonymous_sign_in_cannot_set_a_wallet() {
+        let world = MemoryWorld::new();
+        let anonymous = Identity {
+            anonymous: true,
+            ..Identity::verified(Uid::parse("anon").unwrap(), None)
+        };
+        let wallet = Wallet::parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").unwrap();
+        assert!(matches!(
+            set_wallet(&world.deps(), &anonymous, &wallet).await,
+            Err(AccountError::Anonymous)
+        ));
+        assert!(world.users.user(&anonymous.uid).await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -149,10 +209,10 @@ mod tests {
         let world = MemoryWorld::new();
         let deps = world.deps();
         register(&deps, &ada()).await.unwrap();
-        let impostor = Identity {
-            uid: Uid::parse("other-uid").unwrap(),
-            email: Some(Email::parse("ADA@example.com").unwrap()),
-        };
+        let impostor = Identity::verified(
+            Uid::parse("other-uid").unwrap(),
+            Some(Email::parse("ADA@example.com").unwrap()),
+        );
         assert!(matches!(
             register(&deps, &impostor).await,
             Err(AccountError::EmailTaken)

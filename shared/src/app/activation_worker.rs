@@ -276,6 +276,7 @@ mod tests {
             let user = User {
                 uid: uid.clone(),
                 email: Some(Email::parse(&format!("user{i}@example.com")).unwrap()),
+                contact_email: None,
                 created_at: "t".into(),
                 stripe_customer_id: None,
                 wallet: None,

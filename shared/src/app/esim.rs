@@ -22,7 +22,7 @@ pub const ESIM_PRODUCT: &str = "esim_beta";
 #[derive(Debug, thiserror::Error)]
 pub enum EsimError {
     #[error(
-        "your account has no email address; add one to your sign-in account to receive the invoice and the eSIM"
+        "DOTM needs a verified email address to send the invoice and the eSIM: verify the email of your sign-in account (or add one) and try again"
     )]
     NoEmail,
     #[error(transparent)]
@@ -83,6 +83,9 @@ pub async fn activate(
     invoicing: &dyn Invoicing,
     identity: &Identity,
 ) -> Result<ActivationAnswer, EsimError> {
+    if identity.anonymous {
+        return Err(AccountError::Anonymous.into());
+    }
     let user = accounts::find_or_create_user(deps, identity).await?;
     if let Some(paid) = paid_esim(deps, identity).await? {
         // A purchase whose enqueue crashed half-way is finished here (activating is a write).
@@ -92,11 +95,8 @@ pub async fn activate(
     if let Some(open) = deps.purchases.open_invoice(&user.uid, ESIM_PRODUCT).await? {
         return Ok(payment_required(open));
     }
-    let email = user
-        .email
-        .as_ref()
-        .or(identity.email.as_ref())
-        .ok_or(EsimError::NoEmail)?;
+    // Only a verified, claimed address is mailed an invoice.
+    let email = user.email.as_ref().ok_or(EsimError::NoEmail)?;
     let customer = match &user.stripe_customer_id {
         Some(id) => id.clone(),
         None => {
@@ -236,10 +236,10 @@ mod tests {
     use crate::ports::UserStore;
 
     fn ada() -> Identity {
-        Identity {
-            uid: Uid::parse("ada-uid").unwrap(),
-            email: Some(Email::parse("ada@example.com").unwrap()),
-        }
+        Identity::verified(
+            Uid::parse("ada-uid").unwrap(),
+            Some(Email::parse("ada@example.com").unwrap()),
+        )
     }
 
     #[tokio::test]
@@ -386,32 +386,30 @@ mod tests {
     #[tokio::test]
     async fn without_an_email_there_is_no_invoice() {
         let world = MemoryWorld::new();
-        let nobody = Identity {
-            uid: Uid::parse("phone-only").unwrap(),
-            email: None,
-        };
+        let nobody = Identity::verified(Uid::parse("phone-only").unwrap(), None);
         assert!(matches!(
             activate(&world.deps(), world.invoicing.as_ref(), &nobody).await,
             Err(EsimError::NoEmail)
         ));
         assert_eq!(world.invoicing.invoice_calls.load(Ordering::SeqCst), 0);
-    }
-
-    #[tokio::test]
-    async fn an_email_belongs_to_one_account() {
-        let world = MemoryWorld::new();
-        let deps = world.deps();
-        activate(&deps, world.invoicing.as_ref(), &ada())
-            .await
-            .unwrap();
-        let impostor = Identity {
-            uid: Uid::parse("other-uid").unwrap(),
-            email: Some(Email::parse("ADA@example.com").unwrap()),
+        let unverified = Identity {
+            unverified_email: Some(Email::parse("who@example.com").unwrap()),
+            ..Identity::verified(Uid::parse("who").unwrap(), None)
         };
         assert!(matches!(
-            activate(&deps, world.invoicing.as_ref(), &impostor).await,
-            Err(EsimError::Account(AccountError::EmailTaken))
+            activate(&world.deps(), world.invoicing.as_ref(), &unverified).await,
+            Err(EsimError::NoEmail)
         ));
+        let anonymous = Identity {
+            anonymous: true,
+            ..Identity::verified(Uid::parse("anon").unwrap(), None)
+        };
+        assert!(matches!(
+            activate(&world.deps(), world.invoicing.as_ref(), &anonymous).await,
+            Err(EsimError::Account(AccountError::Anonymous))
+        ));
+        assert_eq!(world.invoicing.invoice_calls.load(Ordering::SeqCst), 0);
+        assert_eq!(world.invoicing.customer_calls.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]

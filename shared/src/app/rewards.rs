@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::app::Deps;
 use crate::domain::purchases::Purchase;
-use crate::domain::rewards::{self, Reward, RewardStatus, Wei};
+use crate::domain::rewards::{self, Reward, RewardKind, RewardStatus, Wei};
 use crate::domain::time::rfc3339;
 use crate::domain::users::{Identity, Uid};
 use crate::domain::wallet::Wallet;
@@ -18,30 +18,22 @@ use crate::ports::{Balances, Clock, MintOutcome, Minter, RewardStore, Unavailabl
 /// frees it after this long.
 const LEASE_MS: i64 = 120_000;
 
-/// Credits the new-member bonus once per person; asks for a mint when there is a wallet.
-pub async fn credit_signup(
-    deps: &Deps,
-    user: &crate::domain::users::User,
-) -> Result<(), Unavailable> {
-    let bonus = rewards::new_member_bonus(&user.uid, &rfc3339(deps.clock.now_unix()));
-    if deps.rewards.credit(&bonus).await? && user.wallet.is_some() {
-        deps.queue.send_mint(&user.uid).await?;
-    }
-    Ok(())
-}
-
 /// Credits what a paid purchase earns; asks for a mint when there is somewhere to mint to.
+///
+/// Joining DOTM is a first paid purchase by a person with a verified email: it earns the
+/// new-member bonus, credited once per person here and paid once per wallet when minted.
 pub async fn credit_purchase(deps: &Deps, purchase: &Purchase) -> Result<(), Unavailable> {
     let now = rfc3339(deps.clock.now_unix());
+    let user = deps.users.user(&purchase.uid).await?;
+    let mut earned = rewards::for_purchase(purchase, &deps.cashback, &now);
+    if user.as_ref().is_some_and(|u| u.email.is_some()) {
+        earned.push(rewards::new_member_bonus(&purchase.uid, &now));
+    }
     let mut any = false;
-    for reward in rewards::for_purchase(purchase, &deps.cashback, &now) {
+    for reward in earned {
         any |= deps.rewards.credit(&reward).await?;
     }
-    let has_wallet = deps
-        .users
-        .user(&purchase.uid)
-        .await?
-        .is_some_and(|u| u.wallet.is_some());
+    let has_wallet = user.is_some_and(|u| u.wallet.is_some());
     if any && has_wallet {
         deps.queue.send_mint(&purchase.uid).await?;
     }
@@ -196,6 +188,18 @@ async fn mint_all(
         if reward.status != RewardStatus::Pending {
             continue;
         }
+        // Ten accounts on one wallet join once: the bonus goes to the first to claim it.
+        if reward.kind == RewardKind::NewMemberBonus
+            && !rewards_store.claim_wallet_bonus(&wallet, uid).await?
+        {
+            let reason = "this wallet already received the new-member bonus with another account";
+            rewards_store
+                .settle(&reward, RewardStatus::Refused, None, Some(reason))
+                .await?;
+            tracing::warn!(uid = %uid.short(), "new-member bonus refused: wallet already paid one");
+            refused += 1;
+            continue;
+        }
         if !rewards_store
             .acquire_minter(holder, clock.now_unix_ms(), LEASE_MS)
             .await?
@@ -254,10 +258,10 @@ mod tests {
     const WALLET: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
 
     fn ada() -> Identity {
-        Identity {
-            uid: Uid::parse("ada").unwrap(),
-            email: Some(Email::parse("ada@example.com").unwrap()),
-        }
+        Identity::verified(
+            Uid::parse("ada").unwrap(),
+            Some(Email::parse("ada@example.com").unwrap()),
+        )
     }
 
     async fn mint_now(world: &MemoryWorld, uid: &Uid) -> Minted {
@@ -330,10 +334,14 @@ mod tests {
         crate::app::accounts::set_wallet(&deps, &ada(), &Wallet::parse(WALLET).unwrap())
             .await
             .unwrap();
+        crate::app::payments::apply_event(&deps, &paid_event("evt_1", "in_1", "ada"), 0)
+            .await
+            .unwrap();
+        // 0.1033 DOTM of cashback fits under the 5 DOTM cap; the 10.33 bonus does not.
         assert_eq!(
             mint_now(&world, &ada().uid).await,
             Minted::Done {
-                minted: 0,
+                minted: 1,
                 refused: 1
             }
         );
@@ -358,5 +366,77 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(mint_now(&world, &ada().uid).await, Minted::Busy);
+    }
+
+    #[tokio::test]
+    async fn ten_accounts_on_one_wallet_get_one_bonus() {
+        let world = MemoryWorld::new();
+        let deps = world.deps();
+        let wallet = Wallet::parse(WALLET).unwrap();
+        for i in 0..10 {
+            let who = Identity::verified(
+                Uid::parse(&format!("sybil-{i}")).unwrap(),
+                Some(Email::parse(&format!("sybil{i}@example.com")).unwrap()),
+            );
+            crate::app::accounts::set_wallet(&deps, &who, &wallet)
+                .await
+                .unwrap();
+            let event = paid_event(&format!("evt_{i}"), &format!("in_{i}"), who.uid.as_str());
+            crate::app::payments::apply_event(&deps, &event, 0)
+                .await
+                .unwrap();
+            mint_now(&world, &who.uid).await;
+        }
+        // Ten cashbacks of 0.1033 and one bonus of 10.33.
+        assert_eq!(
+            world
+                .ledger
+                .balance(&wallet)
+                .await
+                .unwrap()
+                .to_dotm_string(),
+            "11.363"
+        );
+        let refused = refused_bonuses(&world).await;
+        assert_eq!(refused, 9, "nine bonuses refused with the reason");
+    }
+
+    async fn refused_bonuses(world: &MemoryWorld) -> usize {
+        let mut refused = 0;
+        for i in 0..10 {
+            let uid = Uid::parse(&format!("sybil-{i}")).unwrap();
+            for r in world.rewards.rewards(&uid).await.unwrap() {
+                if r.status == RewardStatus::Refused {
+                    assert!(r.reason.unwrap().contains("already received"));
+                    refused += 1;
+                }
+            }
+        }
+        refused
+    }
+
+    #[tokio::test]
+    async fn a_person_without_a_verified_email_earns_cashback_but_no_bonus() {
+        let world = MemoryWorld::new();
+        let deps = world.deps();
+        let unverified = Identity {
+            unverified_email: Some(Email::parse("who@example.com").unwrap()),
+            ..Identity::verified(Uid::parse("who").unwrap(), None)
+        };
+        crate::app::accounts::register(&deps, &unverified)
+            .await
+            .unwrap();
+        crate::app::payments::apply_event(&deps, &paid_event("evt_1", "in_1", "who"), 0)
+            .await
+            .unwrap();
+        let kinds: Vec<RewardKind> = world
+            .rewards
+            .rewards(&unverified.uid)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(kinds, [RewardKind::Cashback]);
     }
 }

@@ -105,7 +105,24 @@ impl From<Email> for String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub uid: Uid,
+    /// Only an address the identity provider verified: the one DOTM claims and mails.
     pub email: Option<Email>,
+    /// An address the provider has not verified: contact data, never claimed or mailed.
+    pub unverified_email: Option<Email>,
+    /// An anonymous sign-in (no account behind it): it can look, not buy or earn.
+    pub anonymous: bool,
+}
+
+impl Identity {
+    /// A signed-in person whose email (if any) is verified.
+    pub fn verified(uid: Uid, email: Option<Email>) -> Identity {
+        Identity {
+            uid,
+            email,
+            unverified_email: None,
+            anonymous: false,
+        }
+    }
 }
 
 /// `USER#<uid>` / `PROFILE`.
@@ -115,6 +132,9 @@ pub struct User {
     // Absent, not null, when unknown: `if_not_exists` in the store relies on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
+    /// An unverified address the person gave: kept, never claimed, never mailed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_email: Option<Email>,
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_customer_id: Option<String>,
@@ -167,6 +187,7 @@ mod tests {
         let user = User {
             uid: Uid::parse("u1").unwrap(),
             email: None,
+            contact_email: None,
             created_at: "2026-11-25T00:00:00Z".into(),
             stripe_customer_id: None,
             wallet: None,

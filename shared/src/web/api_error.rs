@@ -51,6 +51,12 @@ impl From<AccountError> for ApiError {
                 "Email already in use",
                 e.to_string(),
             )),
+            AccountError::Anonymous => ApiError::Problem(Problem::new(
+                StatusCode::FORBIDDEN,
+                "anonymous",
+                "Sign-in with an email needed",
+                e.to_string(),
+            )),
             AccountError::Unavailable(u) => ApiError::Unavailable(u),
         }
     }

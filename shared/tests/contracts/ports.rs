@@ -23,6 +23,7 @@ fn user(id: &str, email: Option<&str>, created_at: &str) -> User {
     User {
         uid: uid(id),
         email: email.map(|e| Email::parse(e).unwrap()),
+        contact_email: None,
         created_at: created_at.into(),
         stripe_customer_id: None,
         wallet: None,
@@ -50,11 +51,36 @@ pub async fn users(store: &dyn UserStore) {
         store.user(&uid("eve")).await.unwrap().is_none(),
         "a refused creation writes nothing"
     );
-    // Without an email there is nothing to claim.
+    // Without an email there is nothing to claim; one verified later is claimed then.
     store
         .create_user(&user("phone-only", None, "t"))
         .await
         .unwrap();
+    let ada_email = Email::parse("ada@example.com").unwrap();
+    assert!(matches!(
+        store.claim_email(&uid("phone-only"), &ada_email).await,
+        Err(CreateUserError::EmailTaken)
+    ));
+    let own = Email::parse("phone@example.com").unwrap();
+    let claimed = store.claim_email(&uid("phone-only"), &own).await.unwrap();
+    assert_eq!(claimed.email, Some(own.clone()));
+    let other = Email::parse("other@example.com").unwrap();
+    assert_eq!(
+        store
+            .claim_email(&uid("phone-only"), &other)
+            .await
+            .unwrap()
+            .email,
+        Some(own),
+        "a profile's claimed email stays"
+    );
+    store.create_user(&user("late", None, "t")).await.unwrap();
+    assert!(matches!(
+        store
+            .claim_email(&uid("late"), &Email::parse("PHONE@example.com").unwrap())
+            .await,
+        Err(CreateUserError::EmailTaken)
+    ));
     // The first Stripe customer stays.
     assert_eq!(
         store
@@ -445,6 +471,23 @@ pub async fn rewards(store: &dyn RewardStore) {
     );
     store.release_minter("w2").await.unwrap();
     assert!(store.acquire_minter("w3", 64_000, 60_000).await.unwrap());
+
+    let wallet = Wallet::parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").unwrap();
+    let same = Wallet::parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").unwrap();
+    assert!(
+        store
+            .claim_wallet_bonus(&wallet, &uid("ada"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.claim_wallet_bonus(&same, &uid("ada")).await.unwrap(),
+        "still ada's"
+    );
+    assert!(
+        !store.claim_wallet_bonus(&same, &uid("bob")).await.unwrap(),
+        "one per wallet"
+    );
 }
 
 pub async fn queue(queue: &dyn JobQueue) {

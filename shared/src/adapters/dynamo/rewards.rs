@@ -7,12 +7,19 @@ use serde::{Deserialize, Serialize};
 use super::{DynamoStore, conditional, s, to_item, user_pk};
 use crate::domain::rewards::{Reward, RewardStatus};
 use crate::domain::users::Uid;
+use crate::domain::wallet::Wallet;
 use crate::ports::{RewardStore, Unavailable};
 
 const MINTER_PK: &str = "MINTER#lease";
 
 fn reward_sk(key: &str) -> String {
     format!("REWARD#{key}")
+}
+
+/// `BONUS_WALLET#<address>` / `BONUS`: whose new-member bonus a wallet received.
+#[derive(Serialize, Deserialize)]
+struct WalletBonus {
+    uid: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -118,5 +125,30 @@ impl RewardStore for DynamoStore {
             result.map_err(|e| e.into_service_error()),
         )?;
         Ok(())
+    }
+
+    async fn claim_wallet_bonus(&self, wallet: &Wallet, uid: &Uid) -> Result<bool, Unavailable> {
+        let pk = format!("BONUS_WALLET#{}", wallet.to_string().to_lowercase());
+        let item = to_item(
+            pk.clone(),
+            "BONUS".into(),
+            WalletBonus {
+                uid: uid.to_string(),
+            },
+        )?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR uid = :uid")
+            .expression_attribute_values(":uid", s(uid.as_str()))
+            .send()
+            .await;
+        let written = conditional(
+            "dynamodb wallet bonus",
+            result.map_err(|e| e.into_service_error()),
+        )?;
+        Ok(written.is_some())
     }
 }

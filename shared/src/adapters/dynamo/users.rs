@@ -1,11 +1,11 @@
 //! `UserStore`: profiles, with the email claimed in the same transaction.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::{DynamoStore, put_new, s, to_item, user_pk};
-use crate::domain::users::{Uid, User};
+use crate::domain::users::{Email, Uid, User};
 use crate::domain::wallet::Wallet;
 use crate::ports::{CreateUserError, Unavailable, UserStore};
 
@@ -107,5 +107,60 @@ impl UserStore for DynamoStore {
             .await
             .map_err(|e| Unavailable::new("dynamodb set wallet", e.into_service_error()))?;
         Ok(())
+    }
+
+    async fn claim_email(&self, uid: &Uid, email: &Email) -> Result<User, CreateUserError> {
+        let tx =
+            |e: aws_sdk_dynamodb::error::BuildError| Unavailable::new("dynamodb transaction", e);
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(
+                format!("EMAIL#{}", email.as_str()),
+                "USER".into(),
+                EmailClaim {
+                    uid: uid.to_string(),
+                },
+            )?))
+            .condition_expression("attribute_not_exists(pk) OR uid = :uid")
+            .expression_attribute_values(":uid", s(uid.as_str()))
+            .build()
+            .map_err(tx)?;
+        let profile = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET email = :e")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(email)")
+            .expression_attribute_values(":e", s(email.as_str()))
+            .build()
+            .map_err(tx)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(claim).build())
+            .transact_items(TransactWriteItem::builder().update(profile).build())
+            .send()
+            .await;
+        if let Err(e) = result {
+            let err = e.into_service_error();
+            if !err.is_transaction_canceled_exception() {
+                return Err(Unavailable::new("dynamodb claim email", err).into());
+            }
+            // The profile had an email already (unchanged), or another account holds this one.
+            if let Some(user) = self.user(uid).await?
+                && user.email.is_some()
+            {
+                return Ok(user);
+            }
+            let owner: Option<EmailClaim> = self
+                .get(format!("EMAIL#{}", email.as_str()), "USER")
+                .await?;
+            if owner.is_some_and(|o| o.uid != uid.as_str()) {
+                return Err(CreateUserError::EmailTaken);
+            }
+        }
+        self.user(uid)
+            .await?
+            .ok_or_else(|| Unavailable::new("dynamodb claim email", "no such user").into())
     }
 }

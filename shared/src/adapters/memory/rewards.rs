@@ -1,5 +1,6 @@
 //! `RewardStore` in memory: rewards credited once per person and key, and the minter lease.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -7,12 +8,15 @@ use async_trait::async_trait;
 use super::lock;
 use crate::domain::rewards::{Reward, RewardStatus};
 use crate::domain::users::Uid;
+use crate::domain::wallet::Wallet;
 use crate::ports::{RewardStore, Unavailable};
 
 #[derive(Default)]
 pub struct MemoryRewards {
     rows: Mutex<Vec<Reward>>,
     lease: Mutex<Option<(String, i64)>>,
+    /// Wallet address -> the uid its new-member bonus went to.
+    wallet_bonuses: Mutex<HashMap<String, String>>,
 }
 
 #[async_trait]
@@ -77,5 +81,13 @@ impl RewardStore for MemoryRewards {
             *lease = None;
         }
         Ok(())
+    }
+
+    async fn claim_wallet_bonus(&self, wallet: &Wallet, uid: &Uid) -> Result<bool, Unavailable> {
+        let mut claims = lock(&self.wallet_bonuses);
+        let owner = claims
+            .entry(wallet.to_string().to_lowercase())
+            .or_insert_with(|| uid.to_string());
+        Ok(owner == uid.as_str())
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::lock;
-use crate::domain::users::{Uid, User};
+use crate::domain::users::{Email, Uid, User};
 use crate::domain::wallet::Wallet;
 use crate::ports::{CreateUserError, Unavailable, UserStore};
 
@@ -72,5 +72,29 @@ impl UserStore for MemoryUsers {
 
     async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable> {
         self.change(uid, |user| user.wallet = Some(wallet.to_string()))
+    }
+
+    async fn claim_email(&self, uid: &Uid, email: &Email) -> Result<User, CreateUserError> {
+        let mut rows = lock(&self.rows);
+        let stored = rows
+            .users
+            .get(uid.as_str())
+            .cloned()
+            .ok_or_else(|| Unavailable::new("users", "no such user"))?;
+        if stored.email.is_some() {
+            return Ok(stored);
+        }
+        match rows.emails.get(email.as_str()) {
+            Some(owner) if owner != uid.as_str() => return Err(CreateUserError::EmailTaken),
+            _ => {}
+        }
+        rows.emails
+            .insert(email.as_str().to_owned(), uid.to_string());
+        let user = rows
+            .users
+            .get_mut(uid.as_str())
+            .ok_or_else(|| Unavailable::new("users", "no such user"))?;
+        user.email = Some(email.clone());
+        Ok(user.clone())
     }
 }
