@@ -11,12 +11,27 @@ references between resources, and creates:
 - every AWS::DynamoDB::Table (keys, attribute definitions, billing mode, GSIs/LSIs, streams, TTL)
 - every AWS::SQS::Queue (its attributes, RedrivePolicy with the dead-letter queue's ARN)
 - every AWS::SecretsManager::Secret (StripeApiSecret, StripeWebhookSecret, FulfilmentSecret,
-  MinterSecret), whose value is the local one: the template's SecretString (a JSON object)
-  overlaid with the provider keys from --stripe-secret-key / --stripe-webhook-secret /
-  --oxio-api-key / --resend-api-key / --minter-private-key (or with the JSON object of
-  --secret-string / DOTM_PROVIDER_SECRET instead). Each secret takes only the keys that its
-  SecretString already declares (stripe_secret_key lands in StripeApiSecret only,
+  MinterSecret, OAuthSigningSecret), whose value is the local one: the template's SecretString
+  (a JSON object) overlaid with the provider keys from --stripe-secret-key /
+  --stripe-webhook-secret / --oxio-api-key / --resend-api-key / --minter-private-key (or with the
+  JSON object of --secret-string / DOTM_PROVIDER_SECRET instead). Each secret takes only the keys
+  that its SecretString already declares (stripe_secret_key lands in StripeApiSecret only,
   minter_private_key in MinterSecret only, ...); a key no secret declares is logged and dropped.
+
+  A secret that declares `signing_key_pkcs8` (OAuthSigningSecret: the OAuth authorization
+  server's keys) is completed rather than left empty. If no override gives signing_key_pkcs8,
+  the value already in the emulator is kept when its signing_key_pkcs8 is non-empty (so a
+  restart keeps the issued tokens valid); otherwise a fresh P-256 key is generated:
+    signing_key_pkcs8  the private key, PKCS#8 DER, standard base64 (padded)
+    public_jwk         a JSON object (not a string): {"kty":"EC","crv":"P-256","x","y"
+                       (32-byte big-endian coordinates, base64url without padding),
+                       "alg":"ES256","use":"sig","kid" (16 random hex characters)}
+    state_key          64 random hex characters (the key that seals OAuth request state)
+  A public_jwk that is missing (or not a JSON object) is derived from the private key (kid: its
+  RFC 7638 thumbprint, first 16 hex characters), a missing state_key is generated (both kept
+  while the emulator holds the same key). `--new-oauth-signing-secret` prints such a fresh
+  value (for `aws secretsmanager put-secret-value --secret-string` on a deployed stack) and
+  exits.
 
 Idempotent: what exists is brought in line (TTL, queue attributes, secret value), not recreated.
 Prints shell `export` lines for the functions' environment on stdout (log lines go to stderr).
@@ -25,6 +40,8 @@ Prints shell `export` lines for the functions' environment on stdout (log lines 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import secrets
@@ -48,6 +65,7 @@ EXPORTS = {
     "STRIPE_WEBHOOK_SECRET_ID": ("StripeWebhookSecret", "Ref"),
     "FULFILMENT_SECRET_ID": ("FulfilmentSecret", "Ref"),
     "MINTER_SECRET_ID": ("MinterSecret", "Ref"),
+    "OAUTH_SIGNING_SECRET_ID": ("OAuthSigningSecret", "Ref"),
 }
 
 # Resource types the local stack does not emulate (served by cargo lambda + infra/gateway.py,
@@ -276,6 +294,88 @@ def declared_keys(props: dict) -> set[str]:
     return keys
 
 
+# ---- OAuth signing keys ----------------------------------------------------------------------
+
+OAUTH_SIGNING_KEY = "signing_key_pkcs8"  # a secret declaring this key holds OAuth signing keys
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_jwk(private_key, kid: str | None = None) -> dict:
+    """The public half of a P-256 private key as an ES256 signing JWK; kid: 16 random hex
+    characters unless given."""
+    pub = private_key.public_key().public_numbers()
+    return {"kty": "EC", "crv": "P-256",
+            "x": _b64url(pub.x.to_bytes(32, "big")), "y": _b64url(pub.y.to_bytes(32, "big")),
+            "alg": "ES256", "use": "sig", "kid": kid or secrets.token_hex(8)}
+
+
+def new_oauth_signing_value() -> dict:
+    """A fresh OAuthSigningSecret value: P-256 key (PKCS#8 DER, base64), its JWK, a state key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return {OAUTH_SIGNING_KEY: base64.b64encode(der).decode(), "public_jwk": public_jwk(key),
+            "state_key": secrets.token_hex(32)}
+
+
+def complete_oauth_signing(value: dict, existing: dict | None) -> dict:
+    """An OAuth signing secret's value with nothing left empty: the given signing key, else the
+    existing one (the emulator's current value), else a fresh one; public_jwk always an object."""
+    from cryptography.hazmat.primitives import serialization
+
+    out = dict(value)
+    if not out.get(OAUTH_SIGNING_KEY):
+        if existing and existing.get(OAUTH_SIGNING_KEY):
+            kept = {k: existing[k] for k in out if k in existing}
+            out.update(kept)
+            log("oauth signing key: kept the existing one")
+        else:
+            out.update({k: v for k, v in new_oauth_signing_value().items() if k in out})
+            log("oauth signing key: generated a new P-256 key")
+    elif existing and existing.get(OAUTH_SIGNING_KEY) == out[OAUTH_SIGNING_KEY]:
+        # The same key given again (an override): what was derived for it last time stays.
+        out.update({k: existing[k] for k in out if not out[k] and existing.get(k)})
+    jwk = out.get("public_jwk")
+    if isinstance(jwk, str) and jwk.strip().startswith("{"):
+        try:
+            jwk = json.loads(jwk)
+        except ValueError:
+            pass
+    if not isinstance(jwk, dict) or not jwk:
+        der = base64.b64decode(out[OAUTH_SIGNING_KEY])
+        key = serialization.load_der_private_key(der, password=None)
+        # kid: from the key itself (its RFC 7638 thumbprint), so it is the same every time.
+        thumb = public_jwk(key, kid="-")
+        canonical = json.dumps({k: thumb[k] for k in ("crv", "kty", "x", "y")},
+                               separators=(",", ":"), sort_keys=True)
+        jwk = public_jwk(key, kid=hashlib.sha256(canonical.encode()).hexdigest()[:16])
+        log("oauth signing key: derived public_jwk from signing_key_pkcs8")
+    if "public_jwk" in out:
+        out["public_jwk"] = jwk
+    if "state_key" in out and not out["state_key"]:
+        out["state_key"] = secrets.token_hex(32)
+    return out
+
+
+def _current_value(sm, name: str) -> dict | None:
+    """A secret's current value as a JSON object, or None (no such secret, not an object)."""
+    try:
+        text = sm.get_secret_value(SecretId=name).get("SecretString")
+    except (sm.exceptions.ResourceNotFoundException, sm.exceptions.InvalidRequestException):
+        return None
+    try:
+        v = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return v if isinstance(v, dict) else None
+
+
 def _secret(sm, logical: str, props: dict, r: Resolver, overrides: dict) -> None:
     name = props.get("Name") or f"{logical}-{secrets.token_hex(6)}"
     if "SecretString" in props:
@@ -292,6 +392,10 @@ def _secret(sm, logical: str, props: dict, r: Resolver, overrides: dict) -> None
             value = pw
     else:
         value = secret_value(None, overrides)
+    parsed = json.loads(value) if value.startswith("{") else None
+    if isinstance(parsed, dict) and OAUTH_SIGNING_KEY in parsed:
+        parsed = complete_oauth_signing(parsed, _current_value(sm, name))
+        value = json.dumps(parsed, separators=(",", ":"))
     args = {"Name": name, "SecretString": value}
     if props.get("Description"):
         args["Description"] = props["Description"]
@@ -389,7 +493,12 @@ def main(argv: list[str] | None = None) -> None:
                         "secret takes the keys its template SecretString declares")
     p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="template parameter value (repeatable)")
+    p.add_argument("--new-oauth-signing-secret", action="store_true",
+                   help="print a fresh OAuthSigningSecret value (JSON) and exit")
     a = p.parse_args(argv)
+    if a.new_oauth_signing_secret:
+        print(json.dumps(new_oauth_signing_value(), separators=(",", ":")))
+        return
     if a.secret_string:
         try:
             overrides = json.loads(a.secret_string)

@@ -44,6 +44,17 @@ def route_for(routes, method: str, path: str) -> str | None:
         ("GET", "/mcp/api", "mcp"),
         ("GET", "/mcp/service/global_data_10gb", "mcp"),
         ("POST", "/webhooks/stripe", "stripe-webhook"),
+        ("GET", "/.well-known/oauth-authorization-server", "api"),
+        ("POST", "/.well-known/oauth-authorization-server", None),
+        ("GET", "/.well-known/oauth-authorization-server/mcp", None),
+        ("GET", "/oauth/authorize", "api"),
+        ("POST", "/oauth/token", "api"),
+        ("POST", "/oauth/register", "api"),
+        ("GET", "/oauth", None),
+        ("GET", "/.well-known/oauth-protected-resource", "mcp"),
+        ("GET", "/.well-known/oauth-protected-resource/mcp", "mcp"),
+        ("POST", "/.well-known/oauth-protected-resource/mcp", None),
+        ("GET", "/.well-known/openid-configuration", None),
         ("GET", "/webhooks/stripe", None),
         ("POST", "/webhooks/stripe/x", None),
         ("GET", "/api", None),
@@ -58,7 +69,11 @@ def test_template_routes(routes, method: str, path: str, binary: str | None) -> 
 
 def test_every_function_with_an_http_event_is_routed(routes) -> None:
     assert {r.binary for r in routes} == {"api", "mcp", "stripe-webhook"}
-    assert {r.path for r in routes} >= {"/api/{proxy+}", "/mcp", "/mcp/{proxy+}", "/webhooks/stripe"}
+    assert {r.path for r in routes} >= {
+        "/api/{proxy+}", "/mcp", "/mcp/{proxy+}", "/webhooks/stripe",
+        "/.well-known/oauth-authorization-server", "/oauth/{proxy+}",
+        "/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/{proxy+}",
+    }
 
 
 def test_exact_route_wins_over_greedy(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The provider sandbox's Firebase contract: the signing keys where the verifier fetches them and
-ID tokens with Firebase's claims (and the broken ones the negative tests need).
+ID tokens with Firebase's claims (and the broken ones the negative tests need), and the sign-in
+page of the OAuth flow (OAUTH_SIGNIN_URL) that a test completes as a browser would.
 
 Runs against the sandbox of the running stack: DOTM_SANDBOX_URL, FIREBASE_PROJECT_ID and
 FIREBASE_JWKS_URL (exported by infra/scripts/providers.sh).
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+from html.parser import HTMLParser
 import re
 import time
 import uuid
@@ -185,3 +187,130 @@ def test_rotate_signs_with_a_new_key_listed_beside_the_old(sandbox, project):
     with pytest.raises(jwt.InvalidSignatureError):  # new tokens are not signed with the old key
         jwt.decode(new_tok, jwt.PyJWK(keys[old_kid]).key, algorithms=["RS256"],
                    audience=project)
+
+
+# ------------------------------------------------------------------------------- sign-in page
+# The API's /oauth/authorize sends the person to OAUTH_SIGNIN_URL?continue=<url>&request=<opaque>;
+# the page signs them in and POSTs id_token and request (unchanged) to `continue`.
+
+SIGNIN = "/__sandbox/firebase/signin"
+
+
+class _Forms(HTMLParser):
+    """The forms of a page: attributes, and the fields (name -> value) a browser would submit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self.scripts: list[str] = []
+        self._select: str | None = None
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"attrs": a, "fields": {}, "types": {}})
+        elif tag == "input" and self.forms:
+            self.forms[-1]["fields"][a.get("name")] = a.get("value", "")
+            self.forms[-1]["types"][a.get("name")] = a.get("type", "text")
+        elif tag == "select" and self.forms:
+            self._select = a.get("name")
+            self.forms[-1]["types"][self._select] = "select"
+            self.forms[-1]["fields"].setdefault(self._select, None)
+        elif tag == "option" and self._select:
+            fields = self.forms[-1]["fields"]
+            if fields[self._select] is None or "selected" in a:
+                fields[self._select] = a.get("value")
+        elif tag == "script":
+            self._in_script = True
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts.append(data)
+
+
+def _forms(page: str) -> _Forms:
+    parser = _Forms()
+    parser.feed(page)
+    return parser
+
+
+def _the_form(r: httpx.Response) -> tuple[dict, dict, dict]:
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html"), r.headers
+    parsed = _forms(r.text)
+    assert len(parsed.forms) == 1, r.text
+    (form,) = parsed.forms
+    return form["attrs"], form["fields"], form["types"]
+
+
+# Values that must survive HTML (and URL) escaping unchanged.
+CONTINUE = "http://127.0.0.1:3000/oauth/authorize/callback?x=1&y=\"<b>\"&z='q'"
+REQUEST = "eyJhbGciOi.req<&>\"'payload"
+
+
+def test_signin_page_is_a_form_carrying_continue_and_request(sandbox):
+    r = httpx.get(f"{sandbox}{SIGNIN}", params={"continue": CONTINUE, "request": REQUEST})
+    attrs, fields, types = _the_form(r)
+    assert (attrs["method"].lower(), attrs["action"]) == ("post", SIGNIN)
+    assert (fields["continue"], types["continue"]) == (CONTINUE, "hidden")
+    assert (fields["request"], types["request"]) == (REQUEST, "hidden")
+    assert types["uid"] == "text" and types["email"] == "text"
+    assert fields["email_verified"] == "true"
+    assert "<b>" not in r.text, "the values are escaped"
+
+
+@pytest.mark.parametrize("verified", ["true", "false"])
+def test_signing_in_posts_an_id_token_and_the_request_to_continue(sandbox, project, verified):
+    """As a browser: load the page, fill in the form, submit it; the answer is a form for
+    `continue` that a script submits on load."""
+    page = httpx.get(f"{sandbox}{SIGNIN}", params={"continue": CONTINUE, "request": REQUEST})
+    attrs, fields, _ = _the_form(page)
+    uid, mail = f"uid-{uuid.uuid4().hex[:10]}", f"si-{uuid.uuid4().hex[:8]}@example.com"
+    fields.update(uid=uid, email=mail, email_verified=verified)
+    r = httpx.post(f"{sandbox}{attrs['action']}", data=fields)
+    attrs, fields, types = _the_form(r)
+    assert (attrs["method"].lower(), attrs["action"]) == ("post", CONTINUE)
+    assert set(fields) == {"id_token", "request"}
+    assert types == {"id_token": "hidden", "request": "hidden"}
+    assert fields["request"] == REQUEST
+    assert any("submit()" in js for js in _forms(r.text).scripts), "submitted on load"
+    assert r.headers.get("cache-control") == "no-store"
+    # The same ID token as POST /__sandbox/firebase/token makes.
+    claims = verify(sandbox, fields["id_token"], project)
+    assert claims["sub"] == claims["user_id"] == uid
+    assert claims["email"] == mail
+    assert claims["email_verified"] is (verified == "true")
+    assert claims["firebase"]["sign_in_provider"] == "password"
+    assert claims["exp"] - claims["iat"] == 3600
+
+
+def test_signing_in_without_an_email(sandbox, project):
+    uid = f"uid-{uuid.uuid4().hex[:10]}"
+    r = httpx.post(f"{sandbox}{SIGNIN}",
+                   data={"continue": CONTINUE, "request": REQUEST, "uid": uid, "email": ""})
+    _, fields, _ = _the_form(r)
+    claims = verify(sandbox, fields["id_token"], project)
+    assert claims["sub"] == uid and "email" not in claims
+
+
+def test_signin_bad_requests_are_400(sandbox):
+    for params in ({"request": REQUEST}, {"continue": CONTINUE}, {},
+                   {"continue": "javascript:alert(1)", "request": REQUEST}):
+        r = httpx.get(f"{sandbox}{SIGNIN}", params=params)
+        assert r.status_code == 400, params
+        assert r.json()["error"], params
+    full = {"continue": CONTINUE, "request": REQUEST, "uid": "u1", "email": "a@example.com"}
+    for drop in ("uid", "continue", "request"):
+        data = {k: v for k, v in full.items() if k != drop}
+        r = httpx.post(f"{sandbox}{SIGNIN}", data=data)
+        assert r.status_code == 400, drop
+        assert r.json()["error"], drop
+    r = httpx.post(f"{sandbox}{SIGNIN}", data={**full, "email_verified": "maybe"})
+    assert r.status_code == 400

@@ -1,6 +1,7 @@
 """What the AWS emulator holds equals what template.yaml declares (DynamoDB table, SQS queues with
-their redrive policy, the four Secrets Manager secrets, each holding exactly the keys it
-declares), so the local stack cannot drift from the deploy.
+their redrive policy, the five Secrets Manager secrets, each holding exactly the keys it
+declares, the OAuth signing secret with a generated P-256 key), so the local stack cannot drift
+from the deploy.
 
 Runs against the emulator of the running stack: AWS_ENDPOINT_URL (set by `make test`, or by
 sourcing infra/scripts/providers.sh), stack name from STACK_NAME (default dotm-local).
@@ -8,6 +9,7 @@ sourcing infra/scripts/providers.sh), stack name from STACK_NAME (default dotm-l
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "infra"))
@@ -206,11 +210,12 @@ SECRET_VARS = {
     "STRIPE_WEBHOOK_SECRET_ID": "StripeWebhookSecret",
     "FULFILMENT_SECRET_ID": "FulfilmentSecret",
     "MINTER_SECRET_ID": "MinterSecret",
+    "OAUTH_SIGNING_SECRET_ID": "OAuthSigningSecret",
 }
 
 
 def test_exported_names_point_at_the_template_resources(clients, stack_name):
-    """The functions' env (TABLE_NAME, ACTIVATION_QUEUE_URL, the four secret ids) names them."""
+    """The functions' env (TABLE_NAME, ACTIVATION_QUEUE_URL, the five secret ids) names them."""
     missing = [v for v in ("TABLE_NAME", "ACTIVATION_QUEUE_URL", *SECRET_VARS)
                if not os.environ.get(v)]
     if missing:
@@ -239,3 +244,26 @@ def test_exported_names_point_at_the_template_resources(clients, stack_name):
     assert values["FulfilmentSecret"]["oxio_api_key"] and \
         values["FulfilmentSecret"]["resend_api_key"], \
         "the local secret must carry the sandbox's carrier and mail keys"
+
+
+def test_the_oauth_signing_secret_holds_a_usable_p256_key(clients):
+    """aws_bootstrap generated the OAuth signing keys: a P-256 private key (PKCS#8 DER, base64)
+    whose public half is public_jwk (a JSON object with a kid), and a state key."""
+    if not os.environ.get("OAUTH_SIGNING_SECRET_ID"):
+        pytest.fail("OAUTH_SIGNING_SECRET_ID is not set (exported by providers_start)")
+    value = json.loads(clients["secretsmanager"].get_secret_value(
+        SecretId=os.environ["OAUTH_SIGNING_SECRET_ID"])["SecretString"])
+    key = serialization.load_der_private_key(base64.b64decode(value["signing_key_pkcs8"]),
+                                             password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+    jwk = value["public_jwk"]
+    assert isinstance(jwk, dict), "public_jwk is a JSON object, not a string"
+    assert {k: jwk[k] for k in ("kty", "crv", "alg", "use")} == \
+        {"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig"}
+    assert jwk["kid"] and "d" not in jwk
+    def dec(s: str) -> int:
+        return int.from_bytes(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)), "big")
+
+    pub = key.public_key().public_numbers()
+    assert (dec(jwk["x"]), dec(jwk["y"])) == (pub.x, pub.y)
+    assert len(value["state_key"]) >= 32

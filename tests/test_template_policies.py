@@ -5,7 +5,8 @@ exact (action, resource) pairs of each role, so a permission is granted on purpo
 no `*` resources, no SAM policy templates or generated roles (which add managed policies with `*`
 resources), only the worker consumes the activation queue. The provider keys are split over four
 secrets so that each is readable only by the functions that use it (the minter key and the carrier
-and mail keys by the activation worker alone, the webhook secret by the webhook alone), and a
+and mail keys by the activation worker alone, the webhook secret by the webhook alone), the OAuth
+signing keys are in a fifth that only the api function (the authorization server) reads, and a
 function's environment names exactly the secrets its role may read. They also pin the queue
 settings the worker relies on: visibility >= 6x its timeout, DLQ after ACTIVATION_MAX_ATTEMPTS
 receives.
@@ -70,11 +71,13 @@ SECRET_KEYS = {
     "StripeWebhookSecret": {"stripe_webhook_secret"},
     "FulfilmentSecret": {"oxio_api_key", "resend_api_key"},
     "MinterSecret": {"minter_private_key"},
+    "OAuthSigningSecret": {"signing_key_pkcs8", "public_jwk", "state_key"},
 }
 
 # Function -> {environment variable: the secret whose id (Ref) it holds}: the secrets it may read.
 SECRET_ENV = {
-    "ApiFunction": {"STRIPE_API_SECRET_ID": "StripeApiSecret"},
+    "ApiFunction": {"STRIPE_API_SECRET_ID": "StripeApiSecret",
+                    "OAUTH_SIGNING_SECRET_ID": "OAuthSigningSecret"},
     "McpFunction": {"STRIPE_API_SECRET_ID": "StripeApiSecret"},
     "StripeWebhookFunction": {"STRIPE_WEBHOOK_SECRET_ID": "StripeWebhookSecret"},
     "ActivationWorkerFunction": {"FULFILMENT_SECRET_ID": "FulfilmentSecret",
@@ -351,6 +354,7 @@ READERS = {
     "StripeWebhookSecret": {"StripeWebhookFunction"},
     "FulfilmentSecret": {"ActivationWorkerFunction"},
     "MinterSecret": {"ActivationWorkerFunction"},
+    "OAuthSigningSecret": {"ApiFunction"},
 }
 
 
@@ -479,6 +483,10 @@ def _set_env(fn: str, var: str, value):
                                              "Action": "secretsmanager:GetSecretValue",
                                              "Resource": {"Ref": "StripeWebhookSecret"}}),
      "ActivationWorkerFunction can read StripeWebhookSecret (statements ['Hook'])"),
+    (_add_statement("McpRole", {"Sid": "Sign", "Effect": "Allow",
+                                "Action": "secretsmanager:GetSecretValue",
+                                "Resource": {"Ref": "OAuthSigningSecret"}}),
+     "McpFunction can read OAuthSigningSecret (statements ['Sign'])"),
 ])
 def test_the_secret_check_notices(template, mutation, needle):
     changed = copy.deepcopy(template)
@@ -502,10 +510,55 @@ def test_the_secret_check_notices(template, mutation, needle):
      "['FulfilmentSecret', 'MinterSecret']"),
     (lambda t: t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"].update(
         STRIPE_API_SECRET_ID={"Ref": "StripeWebhookSecret"}),
-     "ApiFunction: secret env {'STRIPE_API_SECRET_ID': 'StripeWebhookSecret'}"),
+     "ApiFunction: secret env {'STRIPE_API_SECRET_ID': 'StripeWebhookSecret', "
+     "'OAUTH_SIGNING_SECRET_ID': 'OAuthSigningSecret'}"),
+    (_set_env("McpFunction", "OAUTH_SIGNING_SECRET_ID", {"Ref": "OAuthSigningSecret"}),
+     "McpFunction: env names secrets ['OAuthSigningSecret', 'StripeApiSecret'], role may read "
+     "['StripeApiSecret']"),
+    (lambda t: t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+     .pop("OAUTH_SIGNING_SECRET_ID"),
+     "ApiFunction: env names secrets ['StripeApiSecret'], role may read "
+     "['OAuthSigningSecret', 'StripeApiSecret']"),
 ])
 def test_the_env_check_notices(template, mutation, needle):
     changed = copy.deepcopy(template)
     mutation(changed)
     found = "\n".join(env_violations(changed))
     assert needle in found, found
+
+
+# ------------------------------------------------------------------------------------- OAuth
+# The api function is the OAuth 2.1 authorization server (its signing keys in OAuthSigningSecret,
+# the Firebase sign-in page in OAUTH_SIGNIN_URL); the mcp function serves the protected resource
+# metadata. Both build their public URLs from PUBLIC_BASE_URL (empty: the request's Host).
+
+
+def _events(t: dict, lid: str) -> set[tuple[str, str]]:
+    return {(ev["Properties"]["Method"], ev["Properties"]["Path"])
+            for ev in ((functions(t)[lid].get("Properties") or {}).get("Events") or {}).values()
+            if ev.get("Type") == "HttpApi"}
+
+
+def test_oauth_routes_go_to_the_api_and_the_mcp_function(template):
+    assert {("GET", "/.well-known/oauth-authorization-server"), ("ANY", "/oauth/{proxy+}"),
+            ("ANY", "/api/{proxy+}")} == _events(template, "ApiFunction")
+    assert {("GET", "/.well-known/oauth-protected-resource"),
+            ("GET", "/.well-known/oauth-protected-resource/{proxy+}"),
+            ("ANY", "/mcp"), ("ANY", "/mcp/{proxy+}")} == _events(template, "McpFunction")
+
+
+def test_oauth_settings_reach_only_the_functions_that_use_them(template):
+    params = template["Parameters"]
+    for name in ("OAuthSigninUrl", "PublicBaseUrl"):
+        assert (params[name]["Type"], params[name]["Default"]) == ("String", ""), name
+        assert params[name].get("Description"), name
+    assert "id_token" in params["OAuthSigninUrl"]["Description"]
+    assert "continue" in params["OAuthSigninUrl"]["Description"]
+    assert "OAUTH_SIGNIN_URL" not in template_globals_env(template)
+    assert "PUBLIC_BASE_URL" not in template_globals_env(template)
+    for lid in functions(template):
+        env = _env(template, lid)
+        assert ref(env.get("OAUTH_SIGNIN_URL")) == \
+            ("OAuthSigninUrl" if lid == "ApiFunction" else "None"), lid
+        assert ref(env.get("PUBLIC_BASE_URL")) == \
+            ("PublicBaseUrl" if lid in ("ApiFunction", "McpFunction") else "None"), lid

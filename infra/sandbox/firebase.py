@@ -10,6 +10,22 @@ say false), firebase{identities, sign_in_provider ("password", or "anonymous" fo
 sign-in, which has no email)}; header {alg: RS256, kid, typ: JWT}. For negative tests a token request may
 override claims, kid and alg (HS256 signed with the public key's PEM — the key-confusion attack —
 or "none", unsigned) or sign with a foreign key under the real kid.
+
+The sign-in page of the OAuth flow (the API's OAUTH_SIGNIN_URL) is stood in for by
+`/__sandbox/firebase/signin`, which a test completes headlessly as a browser would:
+
+    GET  /__sandbox/firebase/signin?continue=<url>&request=<opaque>
+         an HTML page with one <form method="post" action="/__sandbox/firebase/signin">:
+         hidden `continue` and `request`, text inputs `uid` and `email`, a select
+         `email_verified` ("true" | "false", default "true"), a submit button
+    POST /__sandbox/firebase/signin  (form: continue, request, uid, email?, email_verified?)
+         issues an ID token as POST /__sandbox/firebase/token does for {uid, email,
+         email_verified} and answers an HTML page with one <form method="post"
+         action="<continue>"> holding hidden `id_token` and `request`, submitted on load by a
+         script (a browser goes on by itself; a test reads the form and POSTs it)
+
+Both answer 400 (JSON) when `continue` (an absolute http(s) URL) or `request` is missing, the
+POST also when `uid` is.
 """
 
 from __future__ import annotations
@@ -17,6 +33,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
 import secrets
 import threading
@@ -25,9 +42,11 @@ import time
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from common import BadRequest, Request, Response, json_response
+from common import BadRequest, Request, Response, html_response, json_response
+from formdata import FormError, parse as parse_form
 
 JWKS_PATH = "/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+SIGNIN_PATH = "/__sandbox/firebase/signin"
 
 
 def b64url(data: bytes) -> str:
@@ -147,11 +166,95 @@ class Firebase:
         return {"id_token": signing_input.decode() + "." + b64url(sig), "kid": header["kid"],
                 "claims": claims, "header": header}
 
+    # ---- the sign-in page of the OAuth flow -------------------------------------------------
+
+    @staticmethod
+    def _continue_url(value) -> str:
+        if not isinstance(value, str) or not value:
+            raise BadRequest("continue (the URL to send the person back to) is required")
+        if not value.startswith(("http://", "https://")):
+            raise BadRequest("continue must be an absolute http(s) URL")
+        return value
+
+    def signin_page(self, req: Request) -> Response:
+        cont = self._continue_url(req.q("continue"))
+        request = req.q("request")
+        if not request:
+            raise BadRequest("request (the authorization request to hand back) is required")
+        e = lambda v: html.escape(v, quote=True)  # noqa: E731
+        page = f"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Sign in (Firebase sandbox)</title></head>
+<body>
+<h1>Sign in</h1>
+<p>Firebase sandbox ({e(self.project)}): choose who signs in.</p>
+<form method="post" action="{SIGNIN_PATH}">
+  <input type="hidden" name="continue" value="{e(cont)}">
+  <input type="hidden" name="request" value="{e(request)}">
+  <label>uid <input type="text" name="uid" value="uid-{secrets.token_hex(5)}" required></label>
+  <label>email <input type="text" name="email" value=""></label>
+  <label>email verified
+    <select name="email_verified">
+      <option value="true" selected>true</option>
+      <option value="false">false</option>
+    </select>
+  </label>
+  <button type="submit">Sign in</button>
+</form>
+</body>
+</html>
+"""
+        resp = html_response(200, page)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    def signin(self, req: Request) -> Response:
+        try:
+            form = parse_form(req.body.decode("utf-8", "replace"))
+        except FormError as err:
+            raise BadRequest(str(err)) from None
+        field = lambda k: form.get(k) if isinstance(form.get(k), str) else None  # noqa: E731
+        cont = self._continue_url(field("continue"))
+        request = field("request")
+        if not request:
+            raise BadRequest("request (the authorization request to hand back) is required")
+        uid = field("uid")
+        if not uid:
+            raise BadRequest("uid is required")
+        verified = (field("email_verified") or "true").lower()
+        if verified not in ("true", "false"):
+            raise BadRequest('email_verified must be "true" or "false"')
+        body: dict = {"uid": uid, "email_verified": verified == "true"}
+        if field("email"):
+            body["email"] = field("email")
+        id_token = self.token(body)["id_token"]
+        e = lambda v: html.escape(v, quote=True)  # noqa: E731
+        page = f"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Signing in (Firebase sandbox)</title></head>
+<body>
+<form method="post" action="{e(cont)}">
+  <input type="hidden" name="id_token" value="{e(id_token)}">
+  <input type="hidden" name="request" value="{e(request)}">
+  <noscript><button type="submit">Continue</button></noscript>
+</form>
+<script>document.forms[0].submit();</script>
+</body>
+</html>
+"""
+        resp = html_response(200, page)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
     def handle_sandbox(self, req: Request, parts: list[str]) -> Response:
         try:
             match parts:
                 case ["token"] if req.method == "POST":
                     return json_response(200, self.token(req.json()))
+                case ["signin"] if req.method == "GET":
+                    return self.signin_page(req)
+                case ["signin"] if req.method == "POST":
+                    return self.signin(req)
                 case ["rotate"] if req.method == "POST":
                     body = req.json()
                     return json_response(200, self.rotate(bool(body.get("retire_old", False))))

@@ -16,6 +16,10 @@ test-only endpoints live under `/__sandbox/` (DESIGN §7; details in carrier.py 
     POST /__sandbox/firebase/token {uid, email?, email_verified?, anonymous?, ttl_seconds?, claims?, kid?, alg?, sign_with?}
     POST /__sandbox/firebase/rotate {retire_old?}   new signing key (listed with the old ones)
     GET  /__sandbox/firebase/keys                   kids, public keys, JWKS fetch times
+    GET  /__sandbox/firebase/signin?continue=&request=  the OAuth flow's sign-in page (a form)
+    POST /__sandbox/firebase/signin {continue, request, uid, email?, email_verified?} (form)
+                                                    an ID token, auto-POSTed to `continue` as
+                                                    id_token + request (firebase.py)
     POST /__sandbox/stripe/invoices/{id}/pay {webhook_url?}
     POST /__sandbox/stripe/events/{id}/redeliver {webhook_url?}
     GET  /__sandbox/stripe/events[?type=&invoice=]  events with their delivery attempts

@@ -11,6 +11,8 @@
 #         AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 #         TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL
 #         STRIPE_API_SECRET_ID STRIPE_WEBHOOK_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID
+#         OAUTH_SIGNING_SECRET_ID (OAuthSigningSecret: aws_bootstrap generates its P-256 key once
+#         and keeps it while moto runs) OAUTH_SIGNIN_URL (the sandbox's Firebase sign-in page)
 #         FIREBASE_PROJECT_ID FIREBASE_JWKS_URL STRIPE_API_BASE CARRIER_API_BASE MAIL_API_BASE
 #         MAIL_FROM DOTM_SANDBOX_URL STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET OXIO_API_KEY
 #         RESEND_API_KEY, and from chain_start (chain.sh, on CHAIN_PORT, default 8545):
@@ -143,13 +145,17 @@ providers_start() {
   }
   eval "$exports"  # export TABLE_NAME=... ACTIVATION_QUEUE_URL=... (shell-quoted by the script)
   export TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL \
-    STRIPE_API_SECRET_ID STRIPE_WEBHOOK_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID
+    STRIPE_API_SECRET_ID STRIPE_WEBHOOK_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID \
+    OAUTH_SIGNING_SECRET_ID
 
   export DOTM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
   export FIREBASE_JWKS_URL="$DOTM_SANDBOX_URL/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
   export STRIPE_API_BASE="$DOTM_SANDBOX_URL/"
   export CARRIER_API_BASE="$DOTM_SANDBOX_URL"
   export MAIL_API_BASE="$DOTM_SANDBOX_URL"
+  # The OAuth flow's sign-in page (template parameter OAuthSigninUrl): the sandbox's Firebase
+  # sign-in stand-in, which POSTs id_token and request back to the `continue` URL.
+  export OAUTH_SIGNIN_URL="$DOTM_SANDBOX_URL/__sandbox/firebase/signin"
   export MAIL_FROM="${MAIL_FROM:-DOTM <esim@dotm.local>}"
 }
 

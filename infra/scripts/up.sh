@@ -40,6 +40,8 @@ cat >&2 <<MSG
     Catalog JSON                     $base/mcp/api
     API health                       $base/api/health
     Stripe webhook                   $base/webhooks/stripe
+    OAuth server metadata            $base/.well-known/oauth-authorization-server
+                                     (sign-in page: $OAUTH_SIGNIN_URL)
     functions (cargo lambda watch)   http://127.0.0.1:$LAMBDA_PORT/lambda-url/<function>/...
     provider sandbox                 $DOTM_SANDBOX_URL  (Stripe, Firebase; tests: /__sandbox/...)
     AWS emulator (moto)              $AWS_ENDPOINT_URL  (table $TABLE_NAME)

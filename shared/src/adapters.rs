@@ -2,6 +2,7 @@
 //! emulator and the provider sandbox, reached through the same configurable base URLs), and
 //! in memory (`memory`), held to the same contract tests.
 
+pub mod access_tokens;
 pub mod carrier;
 pub mod chain;
 pub mod clock;
@@ -9,6 +10,7 @@ pub mod dynamo;
 pub mod firebase;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+pub mod random;
 pub mod resend;
 pub mod secrets;
 pub mod sqs;

@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod activation_line;
 pub mod activation_worker;
 pub mod esim;
+pub mod oauth;
 pub mod payments;
 pub mod rewards;
 

@@ -31,6 +31,11 @@ pub struct Config {
     pub chain_rpc_url: Option<String>,
     pub dotm_token_address: Option<String>,
     pub secrets: SecretIds,
+    /// How clients reach this deployment (`https://api.dotm.example`); unset: the request's
+    /// `Host`. The OAuth issuer, and with `/mcp` the MCP resource (tokens' audience).
+    pub public_base_url: Option<String>,
+    /// The Firebase sign-in page of the OAuth flow (it posts the ID token back).
+    pub oauth_signin_url: Option<String>,
     /// `host` or `host:port` names the MCP endpoint answers to.
     pub mcp_allowed_hosts: Vec<String>,
     /// `scheme://host[:port]` browser origins allowed on the MCP endpoint (empty: none).
@@ -44,6 +49,7 @@ pub struct SecretIds {
     pub stripe_webhook: Option<String>,
     pub fulfilment: Option<String>,
     pub minter: Option<String>,
+    pub oauth_signing: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,7 +125,10 @@ impl Config {
                 stripe_webhook: value("STRIPE_WEBHOOK_SECRET_ID"),
                 fulfilment: value("FULFILMENT_SECRET_ID"),
                 minter: value("MINTER_SECRET_ID"),
+                oauth_signing: value("OAUTH_SIGNING_SECRET_ID"),
             },
+            public_base_url: value("PUBLIC_BASE_URL"),
+            oauth_signin_url: value("OAUTH_SIGNIN_URL"),
             mcp_allowed_hosts: list(
                 get("MCP_ALLOWED_HOSTS").or_else(|| Some(DEFAULT_MCP_ALLOWED_HOSTS.into())),
             ),

@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod catalog;
 pub mod money;
+pub mod oauth;
 pub mod pricing;
 pub mod purchases;
 pub mod qr;

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::domain::activation::{Activation, Job, Line};
 use crate::domain::catalog::Service;
+use crate::domain::oauth::{AccessClaims, CodeGrant, OAuthClient, RefreshGrant};
 use crate::domain::purchases::{OpenInvoice, Purchase};
 use crate::domain::rewards::{Reward, RewardStatus, Wei};
 use crate::domain::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
@@ -324,4 +325,46 @@ pub trait Minter: Send + Sync {
 #[async_trait]
 pub trait Balances: Send + Sync {
     async fn balance(&self, of: &Wallet) -> Result<Wei, Unavailable>;
+}
+
+/// The authorization server's records: clients, single-use codes, rotating refresh tokens.
+/// Codes and refresh tokens are stored by hash only, with a TTL.
+#[async_trait]
+pub trait OAuthStore: Send + Sync {
+    async fn client(&self, client_id: &str) -> Result<Option<OAuthClient>, Unavailable>;
+    async fn register_client(&self, client: &OAuthClient) -> Result<(), Unavailable>;
+    async fn save_code(&self, hash: &str, grant: &CodeGrant) -> Result<(), Unavailable>;
+    async fn code(&self, hash: &str) -> Result<Option<CodeGrant>, Unavailable>;
+    /// Deletes the code if it is still there; true when this call took it (single use).
+    async fn take_code(&self, hash: &str) -> Result<bool, Unavailable>;
+    async fn save_refresh(&self, hash: &str, grant: &RefreshGrant) -> Result<(), Unavailable>;
+    async fn refresh(&self, hash: &str) -> Result<Option<RefreshGrant>, Unavailable>;
+    /// Marks it used; true when this call did (false: it was used before, a replay).
+    async fn use_refresh(&self, hash: &str) -> Result<bool, Unavailable>;
+    async fn revoke_family(&self, family: &str, now_unix: i64) -> Result<(), Unavailable>;
+    async fn family_revoked(&self, family: &str) -> Result<bool, Unavailable>;
+}
+
+/// Signs DOTM access tokens: only the authorization server (the API function) holds the key.
+pub trait TokenSigner: Send + Sync {
+    fn sign(&self, claims: &AccessClaims) -> Result<String, Unavailable>;
+    /// The public keys that verify what it signs (JWKS).
+    fn jwks(&self) -> serde_json::Value;
+}
+
+/// Verifies DOTM access tokens (the MCP function): signature, issuer, audience, expiry.
+#[async_trait]
+pub trait AccessTokenVerifier: Send + Sync {
+    async fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<AccessClaims, AuthError>;
+}
+
+/// Unguessable tokens: codes, refresh tokens, client ids.
+pub trait RandomSource: Send + Sync {
+    /// 32 random bytes, base64url.
+    fn token(&self) -> Result<String, Unavailable>;
 }

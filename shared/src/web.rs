@@ -4,6 +4,8 @@
 pub mod access_log;
 pub mod api_error;
 pub mod auth;
+pub mod html;
+pub mod origin;
 pub mod problem;
 pub mod stripe_signature;
 pub mod telemetry;

@@ -7,21 +7,25 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
+use crate::adapters::access_tokens::{Es256Signer, JwksVerifier};
 use crate::adapters::carrier::OxioCarrier;
 use crate::adapters::chain::{ChainBalances, ChainMinter};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::firebase::FirebaseVerifier;
+use crate::adapters::random::OsRandom;
 use crate::adapters::resend::ResendMailer;
 use crate::adapters::secrets::{
-    self, FulfilmentKeys, MinterKeys, StripeApiKeys, StripeWebhookKeys,
+    self, FulfilmentKeys, MinterKeys, OAuthKeys, StripeApiKeys, StripeWebhookKeys,
 };
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::stripe::StripeInvoicing;
 use crate::app::Deps;
 use crate::app::activation_worker::Worker;
+use crate::app::oauth::AuthServer;
 use crate::config::{Config, ConfigError, required};
-use crate::ports::{Balances, IdentityVerifier, Invoicing, Unavailable};
+use crate::domain::oauth::Sealer;
+use crate::ports::{AccessTokenVerifier, Balances, IdentityVerifier, Invoicing, Unavailable};
 use crate::web::auth::HasVerifier;
 use crate::web::stripe_signature::WebhookSecret;
 
@@ -39,7 +43,12 @@ pub struct ApiPorts {
     pub deps: Deps,
     pub invoicing: Arc<dyn Invoicing>,
     pub balances: Arc<dyn Balances>,
+    /// Firebase ID tokens: the apps' sign-in (DOTM access tokens are for `/mcp` only).
     pub verifier: Arc<dyn IdentityVerifier>,
+    /// The OAuth authorization server for AI assistants.
+    pub oauth: AuthServer,
+    pub public_base_url: Option<String>,
+    pub signin_url: Option<String>,
 }
 
 /// What the `mcp` function holds for its whole life.
@@ -47,7 +56,11 @@ pub struct ApiPorts {
 pub struct McpPorts {
     pub deps: Deps,
     pub invoicing: Arc<dyn Invoicing>,
+    /// Firebase ID tokens, accepted from first-party and development clients.
     pub verifier: Arc<dyn IdentityVerifier>,
+    /// DOTM access tokens (OAuth), checked against the issuer's public keys.
+    pub access: Arc<dyn AccessTokenVerifier>,
+    pub public_base_url: Option<String>,
 }
 
 /// What the `stripe-webhook` function holds for its whole life.
@@ -71,6 +84,32 @@ impl HasVerifier for McpPorts {
 
 pub async fn api(config: &Config) -> Result<ApiPorts, WiringError> {
     let aws = aws().await;
+    let keys: OAuthKeys = secrets::load(
+        &secrets_client(&aws),
+        required(&config.secrets.oauth_signing, "OAUTH_SIGNING_SECRET_ID")?,
+    )
+    .await?;
+    if keys.state_key.len() < 32 {
+        return Err(
+            Unavailable::new("oauth secret", "state_key must be at least 32 characters").into(),
+        );
+    }
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        config.table_name.clone(),
+    ));
+    let verifier = verifier(config)?;
+    let oauth = AuthServer {
+        store,
+        signer: Arc::new(Es256Signer::new(
+            &keys.signing_key_pkcs8,
+            keys.public_jwk.clone(),
+        )?),
+        identities: verifier.clone(),
+        sealer: Sealer::new(keys.state_key.as_bytes()),
+        clock: Arc::new(SystemClock),
+        random: Arc::new(OsRandom),
+    };
     Ok(ApiPorts {
         deps: deps(&aws, config),
         invoicing: invoicing(&aws, config).await?,
@@ -78,7 +117,10 @@ pub async fn api(config: &Config) -> Result<ApiPorts, WiringError> {
             required(&config.chain_rpc_url, "CHAIN_RPC_URL")?,
             required(&config.dotm_token_address, "DOTM_TOKEN_ADDRESS")?,
         )?),
-        verifier: verifier(config)?,
+        verifier,
+        oauth,
+        public_base_url: config.public_base_url.clone(),
+        signin_url: config.oauth_signin_url.clone(),
     })
 }
 
@@ -88,6 +130,8 @@ pub async fn mcp(config: &Config) -> Result<McpPorts, WiringError> {
         deps: deps(&aws, config),
         invoicing: invoicing(&aws, config).await?,
         verifier: verifier(config)?,
+        access: Arc::new(JwksVerifier::new()?),
+        public_base_url: config.public_base_url.clone(),
     })
 }
 

@@ -20,6 +20,8 @@ use dotm::web::{ApiError, Problem, access_log, problem};
 use dotm::wiring::ApiPorts;
 use serde_json::{Value, json};
 
+pub mod oauth;
+
 /// Names this function in the `x-dotm-served-by` header and the logs.
 pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
@@ -35,6 +37,17 @@ pub fn router(ports: ApiPorts) -> Router {
         .route("/api/activation-stats", get(activation_stats))
         .route("/api/wallet", put(set_wallet))
         .route("/api/rewards", get(rewards))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
+        .route("/oauth/jwks.json", get(oauth::jwks))
+        .route("/oauth/authorize", get(oauth::authorize))
+        .route("/oauth/signed-in", post(oauth::signed_in))
+        .route("/oauth/consent", post(oauth::consent))
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/register", post(oauth::register))
+        .route("/oauth/revoke", post(oauth::revoke))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
         .layer(axum::middleware::from_fn_with_state(

@@ -5,6 +5,7 @@ pub mod access;
 pub mod catalog_http;
 pub mod config;
 pub mod gate;
+pub mod oauth;
 pub mod page;
 pub mod render;
 pub mod server;
@@ -82,6 +83,14 @@ pub fn router(config: Config, ports: McpPorts) -> Router {
         .route("/mcp/api", get(catalog_http::all_services))
         .route("/mcp/service/{id}", get(catalog_http::one_service))
         .route("/mcp/calculate", get(catalog_http::calculate))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(oauth::metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(oauth::metadata),
+        )
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
         .layer(axum::middleware::from_fn_with_state(
@@ -111,6 +120,16 @@ async fn mcp_post(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     if let Err(refusal) = gate::check_message(&bytes, &app.tool_names) {
         return refusal.into_response();
+    }
+    // Signed-in tools: the caller is checked here, so a client without a usable token gets
+    // HTTP 401 and its OAuth discovery starts; the tool reads the verified identity.
+    if let Some(scope) = oauth::needed_scope(&bytes) {
+        match oauth::caller(&app, &parts.headers, scope).await {
+            Ok(identity) => {
+                parts.extensions.insert(identity);
+            }
+            Err(refusal) => return refusal,
+        }
     }
     let request = Request::from_parts(parts, Body::from(bytes));
     let response = match app.mcp.clone().oneshot(request).await {

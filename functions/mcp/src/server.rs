@@ -9,7 +9,7 @@ use dotm::domain::catalog::{self, Category};
 use dotm::domain::pricing::{self, Quote};
 use dotm::domain::rewards::CashbackRate;
 use dotm::domain::search;
-use dotm::web::auth::identify;
+use dotm::domain::users::Identity;
 use dotm::wiring::McpPorts;
 use rmcp::handler::server::common::{schema_for_output, schema_for_type};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -240,19 +240,20 @@ enum Use {
 }
 
 impl DotmMcp {
-    /// Runs an eSIM use case for whoever signed the request's bearer token.
+    pub fn ports(&self) -> &McpPorts {
+        &self.ports
+    }
+
+    /// Runs an eSIM use case for whoever the HTTP layer verified (`oauth::caller`).
     async fn signed_in(
         &self,
         parts: &http::request::Parts,
         what: Use,
     ) -> Result<CallToolResult, ErrorData> {
-        let identity = match identify(self.ports.verifier.as_ref(), &parts.headers).await {
-            Ok(identity) => identity,
-            Err(e) => {
-                return refuse(format!(
-                    "{e}. Ask the person to sign in to DOTM and connect again."
-                ));
-            }
+        let Some(identity) = parts.extensions.get::<Identity>().cloned() else {
+            return refuse(
+                "sign-in required: ask the person to sign in to DOTM and connect again.".into(),
+            );
         };
         let deps = &self.ports.deps;
         let found = match what {

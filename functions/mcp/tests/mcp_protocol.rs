@@ -338,26 +338,131 @@ async fn the_newest_revision_works_without_a_handshake() {
     );
 }
 
-async fn call_signed(tool: &str, token: Option<&str>, arguments: Value) -> Value {
+async fn post_signed(tool: &str, token: Option<&str>, arguments: Value) -> common::Answer {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
     let mut request = mcp_request("/mcp");
     if let Some(t) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
-    let answer = send(request.body(Body::from(body.to_string())).unwrap()).await;
+    send(request.body(Body::from(body.to_string())).unwrap()).await
+}
+
+async fn call_signed(tool: &str, token: Option<&str>, arguments: Value) -> Value {
+    let answer = post_signed(tool, token, arguments).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     answer.json()["result"].clone()
 }
 
+/// A DOTM access token as the authorization server would sign it (in memory: unsigned).
+fn access_token(aud: &str, scope: &str, exp: i64) -> String {
+    use dotm::ports::TokenSigner;
+    dotm::adapters::memory::MemorySigner
+        .sign(&dotm::domain::oauth::AccessClaims {
+            iss: "http://127.0.0.1:3000".into(),
+            aud: aud.into(),
+            sub: "ada".into(),
+            email: Some("ada@example.com".into()),
+            scope: scope.into(),
+            client_id: "dotm-client".into(),
+            iat: 1_795_608_000,
+            exp,
+            jti: "j1".into(),
+        })
+        .unwrap()
+}
+
+fn challenge(answer: &common::Answer) -> String {
+    answer.headers[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
-async fn esim_tools_need_a_sign_in_and_say_so() {
+async fn esim_tools_without_a_usable_token_answer_401_with_the_resource_metadata() {
     for tool in ["activate_esim", "activation_status"] {
-        let result = call_signed(tool, None, json!({})).await;
-        assert_eq!(result["isError"], json!(true), "{tool}: {result}");
-        let text = result["content"][0]["text"].as_str().unwrap();
-        assert!(text.contains("sign-in required"), "{tool}: {text}");
-        let result = call_signed(tool, Some("forged"), json!({})).await;
-        assert_eq!(result["isError"], json!(true), "{tool}: {result}");
+        let answer = post_signed(tool, None, json!({})).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "{tool}: {}",
+            answer.text
+        );
+        let c = challenge(&answer);
+        assert!(
+            c.starts_with(r#"Bearer resource_metadata="http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp""#),
+            "{c}"
+        );
+        assert!(c.contains(r#"scope="esim""#), "{c}");
+        assert!(
+            answer.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("sign-in required")
+        );
+
+        let forged = post_signed(tool, Some("forged"), json!({})).await;
+        assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+        assert!(challenge(&forged).contains(r#"error="invalid_token""#));
+
+        let other_audience = access_token("https://other.example/mcp", "esim", 1_795_609_000);
+        let answer = post_signed(tool, Some(&other_audience), json!({})).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            challenge(&answer).contains("another resource"),
+            "{}",
+            challenge(&answer)
+        );
+
+        let expired = access_token("http://127.0.0.1:3000/mcp", "esim", 1_795_607_000);
+        let answer = post_signed(tool, Some(&expired), json!({})).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert!(challenge(&answer).contains("expired"));
+
+        let no_scope = access_token("http://127.0.0.1:3000/mcp", "account", 1_795_609_000);
+        let answer = post_signed(tool, Some(&no_scope), json!({})).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        assert!(challenge(&answer).contains(r#"error="insufficient_scope""#));
+    }
+    // Public tools need no token.
+    let answer = post_signed("compare_memberships", None, json!({})).await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_dotm_access_token_acts_for_its_subject() {
+    let token = access_token("http://127.0.0.1:3000/mcp", "esim purchases", 1_795_609_000);
+    let result = call_signed(
+        "activate_esim",
+        Some(&token),
+        json!({"firebase_uid": "bob"}),
+    )
+    .await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    assert!(
+        result["structuredContent"]["invoice_id"]
+            .as_str()
+            .unwrap()
+            .contains("ada"),
+        "{result}"
+    );
+}
+
+#[tokio::test]
+async fn the_protected_resource_metadata_names_the_authorization_server() {
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let answer = common::get(path).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        let m = answer.json();
+        assert_eq!(m["resource"], "http://127.0.0.1:3000/mcp");
+        assert_eq!(m["authorization_servers"], json!(["http://127.0.0.1:3000"]));
+        assert_eq!(
+            m["scopes_supported"],
+            json!(["esim", "purchases", "account"])
+        );
     }
 }
 

@@ -12,6 +12,7 @@ use crate::domain::users::Uid;
 use crate::ports::Unavailable;
 
 mod activations;
+mod oauth;
 mod payment_events;
 mod purchases;
 mod rewards;

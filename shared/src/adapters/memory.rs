@@ -6,8 +6,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::app::Deps;
 use crate::app::activation_worker::Worker;
+use crate::app::oauth::AuthServer;
+use crate::domain::oauth::Sealer;
 use crate::domain::rewards::CashbackRate;
 use crate::domain::throttle::ThrottleConfig;
+use crate::wiring::{ApiPorts, McpPorts};
 
 pub mod activations;
 pub mod carrier;
@@ -15,11 +18,13 @@ pub mod clock;
 pub mod invoicing;
 pub mod ledger;
 pub mod mailer;
+pub mod oauth;
 pub mod payment_events;
 pub mod purchases;
 pub mod queue;
 pub mod rewards;
 pub mod throttle;
+pub mod tokens;
 pub mod users;
 pub mod verifier;
 
@@ -29,11 +34,13 @@ pub use clock::FixedClock;
 pub use invoicing::MemoryInvoicing;
 pub use ledger::MemoryLedger;
 pub use mailer::MemoryMailer;
+pub use oauth::MemoryOAuth;
 pub use payment_events::MemoryPaymentEvents;
 pub use purchases::MemoryPurchases;
 pub use queue::MemoryQueue;
 pub use rewards::MemoryRewards;
 pub use throttle::MemoryThrottle;
+pub use tokens::{CountingRandom, MemoryAccessVerifier, MemorySigner};
 pub use users::MemoryUsers;
 pub use verifier::PlainVerifier;
 
@@ -55,6 +62,7 @@ pub struct MemoryWorld {
     pub carrier: Arc<MemoryCarrier>,
     pub mailer: Arc<MemoryMailer>,
     pub ledger: Arc<MemoryLedger>,
+    pub oauth: Arc<MemoryOAuth>,
     pub clock: Arc<FixedClock>,
     pub limits: ThrottleConfig,
 }
@@ -73,6 +81,7 @@ impl MemoryWorld {
             carrier: Arc::default(),
             mailer: Arc::default(),
             ledger: Arc::default(),
+            oauth: Arc::default(),
             clock: Arc::new(FixedClock::at(1_795_608_000)),
             limits: ThrottleConfig {
                 limit: 5,
@@ -93,6 +102,42 @@ impl MemoryWorld {
             clock: self.clock.clone(),
             limits: self.limits,
             cashback: CashbackRate::default(),
+        }
+    }
+
+    /// The authorization server on these ports; ID tokens as [`PlainVerifier`] reads them.
+    pub fn auth_server(&self) -> AuthServer {
+        AuthServer {
+            store: self.oauth.clone(),
+            signer: Arc::new(MemorySigner),
+            identities: Arc::new(PlainVerifier),
+            sealer: Sealer::new(b"memory-state-key-memory-state-key"),
+            clock: self.clock.clone(),
+            random: Arc::new(CountingRandom::default()),
+        }
+    }
+
+    /// What the `api` function holds, in memory (no public base URL: the `Host` decides).
+    pub fn api_ports(&self) -> ApiPorts {
+        ApiPorts {
+            deps: self.deps(),
+            invoicing: self.invoicing.clone(),
+            balances: self.ledger.clone(),
+            verifier: Arc::new(PlainVerifier),
+            oauth: self.auth_server(),
+            public_base_url: None,
+            signin_url: Some("http://sandbox.test/signin".into()),
+        }
+    }
+
+    /// What the `mcp` function holds, in memory.
+    pub fn mcp_ports(&self) -> McpPorts {
+        McpPorts {
+            deps: self.deps(),
+            invoicing: self.invoicing.clone(),
+            verifier: Arc::new(PlainVerifier),
+            access: Arc::new(MemoryAccessVerifier(self.clock.clone())),
+            public_base_url: None,
         }
     }
 

@@ -32,6 +32,18 @@ pub struct MinterKeys {
     pub minter_private_key: String,
 }
 
+/// `OAuthSigningSecret`: the authorization server (the API function) signs access tokens and
+/// seals its pages' state. Only its role can read this.
+#[derive(Clone, Deserialize)]
+pub struct OAuthKeys {
+    /// P-256 private key, PKCS#8 DER, base64.
+    pub signing_key_pkcs8: String,
+    /// Its public half as a JWK with `kid` (published at `/oauth/jwks.json`).
+    pub public_jwk: serde_json::Value,
+    /// HMAC key for the sealed sign-in and consent state.
+    pub state_key: String,
+}
+
 /// Never prints a key, whoever logs it.
 macro_rules! redacted_debug {
     ($($keys:ty),*) => {$(
@@ -43,7 +55,13 @@ macro_rules! redacted_debug {
     )*};
 }
 
-redacted_debug!(StripeApiKeys, StripeWebhookKeys, FulfilmentKeys, MinterKeys);
+redacted_debug!(
+    StripeApiKeys,
+    StripeWebhookKeys,
+    FulfilmentKeys,
+    MinterKeys,
+    OAuthKeys
+);
 
 pub async fn load<T: DeserializeOwned>(
     client: &aws_sdk_secretsmanager::Client,

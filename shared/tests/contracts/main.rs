@@ -9,8 +9,8 @@ mod ports;
 use std::sync::Arc;
 
 use dotm::adapters::memory::{
-    MemoryActivations, MemoryPaymentEvents, MemoryPurchases, MemoryQueue, MemoryRewards,
-    MemoryThrottle, MemoryUsers,
+    MemoryActivations, MemoryOAuth, MemoryPaymentEvents, MemoryPurchases, MemoryQueue,
+    MemoryRewards, MemoryThrottle, MemoryUsers,
 };
 
 #[tokio::test]
@@ -46,6 +46,17 @@ async fn memory_throttle_under_concurrency() {
 #[tokio::test]
 async fn memory_rewards() {
     ports::rewards(&MemoryRewards::default()).await;
+}
+
+#[tokio::test]
+async fn memory_oauth() {
+    ports::oauth(&MemoryOAuth::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: make test runs it with --ignored"]
+async fn dynamo_oauth() {
+    ports::oauth(&aws::store().await).await;
 }
 
 #[tokio::test]

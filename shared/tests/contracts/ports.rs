@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use dotm::adapters::memory::FixedClock;
 use dotm::domain::activation::{Activation, Job, Line, Status};
+use dotm::domain::oauth::{CodeGrant, OAuthClient, RefreshGrant};
 use dotm::domain::purchases::{OpenInvoice, Purchase};
 use dotm::domain::rewards::{RewardStatus, new_member_bonus};
 use dotm::domain::throttle::{Reservation, ThrottleConfig};
 use dotm::domain::users::{Email, Uid, User};
 use dotm::domain::wallet::Wallet;
 use dotm::ports::{
-    ActivationStore, CreateUserError, JobQueue, PaymentEventStore, PurchaseStore, RewardStore,
-    ThrottleStore, UserStore,
+    ActivationStore, CreateUserError, JobQueue, OAuthStore, PaymentEventStore, PurchaseStore,
+    RewardStore, ThrottleStore, UserStore,
 };
 
 fn uid(text: &str) -> Uid {
@@ -514,4 +515,59 @@ pub async fn queue(queue: &dyn JobQueue) {
         .await
         .unwrap();
     assert_eq!(queue.dead_letters().await.unwrap(), 2);
+}
+
+pub async fn oauth(store: &dyn OAuthStore) {
+    let client = OAuthClient {
+        client_id: "dotm-c1".into(),
+        client_name: "Claude".into(),
+        redirect_uris: vec!["http://127.0.0.1/callback".into()],
+        created_at: 1,
+    };
+    assert!(store.client("dotm-c1").await.unwrap().is_none());
+    store.register_client(&client).await.unwrap();
+    assert_eq!(store.client("dotm-c1").await.unwrap(), Some(client.clone()));
+    assert!(
+        store.register_client(&client).await.is_err(),
+        "an id is registered once"
+    );
+
+    let code = CodeGrant {
+        client_id: "dotm-c1".into(),
+        redirect_uri: "http://127.0.0.1/callback".into(),
+        code_challenge: "c".repeat(43),
+        scopes: vec!["esim".into()],
+        resource: "https://dotm.example/mcp".into(),
+        uid: "ada".into(),
+        email: None,
+        expires_at: 4_000_000_000,
+    };
+    store.save_code("h1", &code).await.unwrap();
+    assert_eq!(store.code("h1").await.unwrap(), Some(code));
+    assert!(store.take_code("h1").await.unwrap());
+    assert!(
+        !store.take_code("h1").await.unwrap(),
+        "a code is taken once"
+    );
+    assert!(store.code("h1").await.unwrap().is_none());
+
+    let refresh = RefreshGrant {
+        family: "f1".into(),
+        client_id: "dotm-c1".into(),
+        scopes: vec!["esim".into()],
+        resource: "https://dotm.example/mcp".into(),
+        uid: "ada".into(),
+        email: Some("ada@example.com".into()),
+        used: false,
+        expires_at: 4_000_000_000,
+    };
+    store.save_refresh("r1", &refresh).await.unwrap();
+    assert!(store.use_refresh("r1").await.unwrap());
+    assert!(!store.use_refresh("r1").await.unwrap(), "used once");
+    assert!(!store.use_refresh("unknown").await.unwrap());
+    assert!(store.refresh("r1").await.unwrap().unwrap().used);
+    assert!(!store.family_revoked("f1").await.unwrap());
+    store.revoke_family("f1", 10).await.unwrap();
+    store.revoke_family("f1", 11).await.unwrap();
+    assert!(store.family_revoked("f1").await.unwrap());
 }

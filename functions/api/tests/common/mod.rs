@@ -1,11 +1,9 @@
 //! The API router in-process with the in-memory adapters of the ports (tokens: `uid:<uid>:<email>`).
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use dotm::adapters::memory::{MemoryWorld, PlainVerifier};
+use dotm::adapters::memory::MemoryWorld;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -24,12 +22,7 @@ pub struct TestApi {
 
 pub fn api() -> TestApi {
     let world = MemoryWorld::new();
-    let router = api::router(dotm::wiring::ApiPorts {
-        deps: world.deps(),
-        invoicing: world.invoicing.clone(),
-        balances: world.ledger.clone(),
-        verifier: Arc::new(PlainVerifier),
-    });
+    let router = api::router(world.api_ports());
     TestApi { router, world }
 }
 

@@ -22,12 +22,7 @@ impl Answer {
 
 /// In-memory ports; tokens are `uid:<uid>:<email>` (see `dotm::adapters::memory::PlainVerifier`).
 pub fn backend() -> dotm::wiring::McpPorts {
-    let world = dotm::adapters::memory::MemoryWorld::new();
-    dotm::wiring::McpPorts {
-        deps: world.deps(),
-        invoicing: world.invoicing.clone(),
-        verifier: std::sync::Arc::new(dotm::adapters::memory::PlainVerifier),
-    }
+    dotm::adapters::memory::MemoryWorld::new().mcp_ports()
 }
 
 pub fn router() -> axum::Router {

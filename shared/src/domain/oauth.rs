@@ -1,0 +1,369 @@
+//! OAuth 2.1 for the MCP resource (the MCP authorization spec): scopes, PKCE S256, redirect
+//! URI matching (exact; loopback per RFC 8252), the error codes of RFC 6749 / 7591 / 8707, and
+//! sealed values (HMAC) that let a stateless server carry a request through the sign-in pages.
+//! Pure: no I/O, no clock (times are arguments).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What a DOTM access token can allow, by tool family.
+pub const SCOPES: [&str; 3] = ["esim", "purchases", "account"];
+/// Access tokens are short-lived: a stolen one is worth minutes.
+pub const ACCESS_TOKEN_SECONDS: i64 = 900;
+pub const REFRESH_TOKEN_SECONDS: i64 = 30 * 24 * 3600;
+/// Codes are single-use and short-lived (RFC 6749 §4.1.2 recommends at most 10 minutes).
+pub const CODE_SECONDS: i64 = 120;
+/// How long a person has to finish the sign-in and consent pages.
+pub const PAGE_SECONDS: i64 = 600;
+
+/// An RFC 6749 error: `error` is the standard code, `error_description` names the problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{error}: {error_description}")]
+pub struct OAuthError {
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+macro_rules! codes {
+    ($($name:ident),*) => {$(
+        pub fn $name(why: impl Into<String>) -> OAuthError {
+            OAuthError { error: stringify!($name), error_description: why.into() }
+        }
+    )*};
+}
+
+impl OAuthError {
+    codes!(
+        invalid_request,
+        invalid_client,
+        invalid_grant,
+        unsupported_grant_type,
+        unsupported_response_type,
+        invalid_scope,
+        invalid_target,
+        access_denied,
+        invalid_redirect_uri,
+        invalid_client_metadata
+    );
+}
+
+/// Space-separated scopes, each known; empty means all of them.
+pub fn parse_scopes(text: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let asked: Vec<&str> = text
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if asked.is_empty() {
+        return Ok(SCOPES.iter().map(|s| s.to_string()).collect());
+    }
+    let mut scopes = Vec::new();
+    for s in asked {
+        if !SCOPES.contains(&s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "unknown scope {s:?}; DOTM's scopes are {}",
+                SCOPES.join(", ")
+            )));
+        }
+        if !scopes.iter().any(|x: &String| x == s) {
+            scopes.push(s.to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
+/// RFC 7636: `BASE64URL(SHA256(verifier)) == challenge`, the verifier 43-128 unreserved chars.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    well_formed && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
+}
+
+/// A challenge is a base64url SHA-256: 43 characters.
+pub fn valid_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && URL_SAFE_NO_PAD
+            .decode(challenge)
+            .is_ok_and(|b| b.len() == 32)
+}
+
+fn loopback(uri: &url::Url) -> bool {
+    uri.scheme() == "http" && matches!(uri.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+}
+
+/// What a client may register as a redirect: HTTPS, or HTTP on a loopback address (native
+/// apps, RFC 8252 §7.3). No fragments.
+pub fn valid_redirect_uri(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| {
+        u.fragment().is_none() && (u.scheme() == "https" || loopback(&u)) && u.host_str().is_some()
+    })
+}
+
+/// Exact match, except that a loopback redirect may use any port (RFC 8252 §7.3).
+pub fn redirect_matches(registered: &str, asked: &str) -> bool {
+    if registered == asked {
+        return true;
+    }
+    match (url::Url::parse(registered), url::Url::parse(asked)) {
+        (Ok(mut r), Ok(mut a)) if loopback(&r) && loopback(&a) => {
+            let _ = r.set_port(None);
+            let _ = a.set_port(None);
+            r == a
+        }
+        _ => false,
+    }
+}
+
+/// A token's store key: only its hash is kept, so a read of the table yields no usable token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("the value was tampered with or is not ours")]
+    Tampered,
+    #[error("the value has expired")]
+    Expired,
+}
+
+/// HMAC-SHA256 sealing of a value the client carries and gives back: a page form field, an
+/// authorization request between redirects. Never secret (base64 JSON), never forgeable.
+#[derive(Clone)]
+pub struct Sealer {
+    key: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sealed<T> {
+    /// What kind of value, so one sealed for a page cannot be replayed as another.
+    purpose: String,
+    exp: i64,
+    value: T,
+}
+
+impl Sealer {
+    pub fn new(key: &[u8]) -> Sealer {
+        Sealer { key: key.to_vec() }
+    }
+
+    fn mac(&self, data: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(data);
+        mac
+    }
+
+    pub fn seal<T: Serialize>(&self, purpose: &str, value: &T, exp: i64) -> String {
+        let body = serde_json::to_vec(&Sealed {
+            purpose: purpose.to_owned(),
+            exp,
+            value,
+        })
+        .unwrap_or_default();
+        let tag = self.mac(&body).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&body),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        purpose: &str,
+        sealed: &str,
+        now: i64,
+    ) -> Result<T, SealError> {
+        let (body, tag) = sealed.split_once('.').ok_or(SealError::Tampered)?;
+        let body = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| SealError::Tampered)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| SealError::Tampered)?;
+        self.mac(&body)
+            .verify_slice(&tag)
+            .map_err(|_| SealError::Tampered)?;
+        let sealed: Sealed<T> = serde_json::from_slice(&body).map_err(|_| SealError::Tampered)?;
+        if sealed.purpose != purpose {
+            return Err(SealError::Tampered);
+        }
+        if sealed.exp < now {
+            return Err(SealError::Expired);
+        }
+        Ok(sealed.value)
+    }
+}
+
+/// `OAUTH_CLIENT#<id>` / `CLIENT`: a client registered by RFC 7591 (public: no secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub created_at: i64,
+}
+
+/// What `/oauth/authorize` was asked, checked, carried sealed through the sign-in pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub code_challenge: String,
+    pub scopes: Vec<String>,
+    pub resource: String,
+}
+
+/// `OAUTH_CODE#<hash>` / `GRANT`: what a code grants, for one exchange before `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scopes: Vec<String>,
+    pub resource: String,
+    pub uid: String,
+    pub email: Option<String>,
+    pub expires_at: i64,
+}
+
+/// `OAUTH_REFRESH#<hash>` / `GRANT`: one refresh token of a rotating family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshGrant {
+    pub family: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub resource: String,
+    pub uid: String,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub used: bool,
+    pub expires_at: i64,
+}
+
+/// A DOTM access token's claims (a JWT signed by the authorization server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    /// The MCP resource's canonical URL (RFC 8707): a token for another audience is refused.
+    pub aud: String,
+    pub sub: String,
+    /// Verified only (the sign-in step drops an unverified one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Space-separated.
+    pub scope: String,
+    pub client_id: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+impl AccessClaims {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split(' ').any(|s| s == scope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_is_rfc7636() {
+        // RFC 7636 appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(verifier, challenge));
+        assert!(valid_challenge(challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
+            challenge
+        ));
+        assert!(!pkce_matches("short", challenge));
+        assert!(!valid_challenge("plain-challenge"));
+    }
+
+    #[test]
+    fn redirects_match_exactly_except_loopback_ports() {
+        assert!(redirect_matches(
+            "https://claude.ai/cb",
+            "https://claude.ai/cb"
+        ));
+        assert!(!redirect_matches(
+            "https://claude.ai/cb",
+            "https://claude.ai/cb2"
+        ));
+        assert!(!redirect_matches(
+            "https://claude.ai/cb",
+            "https://claude.ai:8443/cb"
+        ));
+        assert!(redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53121/cb"
+        ));
+        assert!(redirect_matches(
+            "http://localhost:1/cb",
+            "http://localhost:2/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5/other"
+        ));
+        assert!(valid_redirect_uri("https://chatgpt.com/connector/oauth/x"));
+        assert!(valid_redirect_uri("http://127.0.0.1:33418/callback"));
+        assert!(!valid_redirect_uri("http://evil.example/cb"));
+        assert!(!valid_redirect_uri("https://a.example/cb#frag"));
+        assert!(!valid_redirect_uri("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn scopes_are_known_and_default_to_all() {
+        assert_eq!(
+            parse_scopes(None).unwrap(),
+            ["esim", "purchases", "account"]
+        );
+        assert_eq!(parse_scopes(Some("esim esim")).unwrap(), ["esim"]);
+        assert_eq!(
+            parse_scopes(Some("admin")).unwrap_err().error,
+            "invalid_scope"
+        );
+    }
+
+    #[test]
+    fn sealed_values_refuse_tampering_expiry_and_other_purposes() {
+        let sealer = Sealer::new(b"k");
+        let sealed = sealer.seal("request", &"hello", 100);
+        assert_eq!(
+            sealer.open::<String>("request", &sealed, 99).unwrap(),
+            "hello"
+        );
+        assert_eq!(
+            sealer.open::<String>("request", &sealed, 101),
+            Err(SealError::Expired)
+        );
+        assert_eq!(
+            sealer.open::<String>("consent", &sealed, 99),
+            Err(SealError::Tampered)
+        );
+        let mut forged = sealed.clone();
+        forged.replace_range(0..1, if sealed.starts_with('e') { "f" } else { "e" });
+        assert_eq!(
+            sealer.open::<String>("request", &forged, 99),
+            Err(SealError::Tampered)
+        );
+        assert_eq!(
+            Sealer::new(b"other").open::<String>("request", &sealed, 99),
+            Err(SealError::Tampered)
+        );
+    }
+}
