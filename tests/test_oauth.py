@@ -238,9 +238,9 @@ def test_authorize_refuses_unknown_clients_and_redirects_on_a_page(base_url: str
                                                                     client_id: str) -> None:
     _, challenge = pkce()
     with httpx.Client(follow_redirects=False) as b:
-        for over, error in [({"client_id": "nobody"}, "invalid_client"),
-                            ({"redirect_uri": "https://evil.example/cb"}, "invalid_request")]:
-            r = b.get(authorize_url(base_url, mcp_url, client_id, challenge, **over))
+        for cid, over, error in [("nobody", {}, "invalid_client"),
+                                 (client_id, {"redirect_uri": "https://evil.example/cb"}, "invalid_request")]:
+            r = b.get(authorize_url(base_url, mcp_url, cid, challenge, **over))
             assert r.status_code == 400 and error in r.text, (over, r.status_code, r.text)
             assert "location" not in r.headers
 
@@ -315,3 +315,81 @@ def test_a_denied_consent_sends_access_denied(base_url: str, mcp_url: str, clien
                   decision="deny")
     q = parse_qs(urlparse(done.headers["location"]).query)
     assert q["error"] == ["access_denied"] and q["state"] == ["s1"], q
+
+
+# --------------------------------------------------------------------------- Client ID Metadata Documents
+
+
+class Documents:
+    """A loopback HTTP server of client metadata documents (path -> JSON body)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        docs: dict[str, bytes] = {}
+        self.docs = docs
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                body = docs.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body or b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def serve(self, path: str, doc: Any) -> str:
+        self.docs[path] = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+        return self.base + path
+
+
+@pytest.fixture
+def documents():
+    d = Documents()
+    yield d
+    d.server.shutdown()
+
+
+def test_a_metadata_document_client_signs_in_without_registering(
+        base_url: str, mcp_url: str, http: httpx.Client, documents: Documents) -> None:
+    url = documents.base + "/assistant/client.json"
+    documents.serve("/assistant/client.json", {"client_id": url, "client_name": "Doc Assistant",
+                                               "redirect_uris": [REDIRECT],
+                                               "token_endpoint_auth_method": "none"})
+    verifier, challenge = pkce()
+    uid = f"t{uuid.uuid4().hex}"
+    done = browse(authorize_url(base_url, mcp_url, url, challenge), uid, f"{uid}@example.test")
+    code = parse_qs(urlparse(done.headers["location"]).query)["code"][0]
+    r = http.post("/oauth/token", data={"grant_type": "authorization_code", "code": code, "client_id": url,
+                                        "redirect_uri": REDIRECT, "code_verifier": verifier})
+    assert r.status_code == 200, r.text
+    assert http.get("/.well-known/oauth-authorization-server").json()[
+        "client_id_metadata_document_supported"] is True
+
+
+@pytest.mark.parametrize(("doc", "why"), [
+    ({"client_id": "https://someone-else.example/c.json", "redirect_uris": [REDIRECT]}, "client_id"),
+    ({"redirect_uris": ["http://evil.example/cb"]}, "redirect"),
+    (b"x" * 70_000, "bytes"),
+    (None, "404"),
+])
+def test_a_bad_metadata_document_is_refused_on_a_page(base_url: str, mcp_url: str,
+                                                      documents: Documents, doc: Any, why: str) -> None:
+    path = f"/bad/{uuid.uuid4().hex}.json"
+    url = documents.base + path
+    if isinstance(doc, dict):
+        doc = {"client_id": url, **doc}
+    if doc is not None:
+        documents.serve(path, doc)
+    _, challenge = pkce()
+    with httpx.Client(follow_redirects=False) as b:
+        r = b.get(authorize_url(base_url, mcp_url, url, challenge))
+    assert r.status_code == 400 and "invalid_client" in r.text, r.text
+    assert why in r.text, r.text

@@ -156,6 +156,8 @@ providers_start() {
   # The OAuth flow's sign-in page (template parameter OAuthSigninUrl): the sandbox's Firebase
   # sign-in stand-in, which POSTs id_token and request back to the `continue` URL.
   export OAUTH_SIGNIN_URL="$DOTM_SANDBOX_URL/__sandbox/firebase/signin"
+  # A local stack only: tests serve Client ID Metadata Documents on loopback HTTP.
+  export OAUTH_ALLOW_LOOPBACK_CLIENT_METADATA=true
   export MAIL_FROM="${MAIL_FROM:-DOTM <esim@dotm.local>}"
 }
 

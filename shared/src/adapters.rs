@@ -5,6 +5,7 @@
 pub mod access_tokens;
 pub mod carrier;
 pub mod chain;
+pub mod client_metadata;
 pub mod clock;
 pub mod dynamo;
 pub mod firebase;

@@ -36,6 +36,8 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// The Firebase sign-in page of the OAuth flow (it posts the ID token back).
     pub oauth_signin_url: Option<String>,
+    /// Local stacks only: Client ID Metadata Documents served on loopback HTTP.
+    pub oauth_allow_loopback_documents: bool,
     /// `host` or `host:port` names the MCP endpoint answers to.
     pub mcp_allowed_hosts: Vec<String>,
     /// `scheme://host[:port]` browser origins allowed on the MCP endpoint (empty: none).
@@ -129,6 +131,8 @@ impl Config {
             },
             public_base_url: value("PUBLIC_BASE_URL"),
             oauth_signin_url: value("OAUTH_SIGNIN_URL"),
+            oauth_allow_loopback_documents: value("OAUTH_ALLOW_LOOPBACK_CLIENT_METADATA")
+                .is_some_and(|v| v.trim() == "true"),
             mcp_allowed_hosts: list(
                 get("MCP_ALLOWED_HOSTS").or_else(|| Some(DEFAULT_MCP_ALLOWED_HOSTS.into())),
             ),

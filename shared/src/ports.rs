@@ -6,7 +6,9 @@ use async_trait::async_trait;
 
 use crate::domain::activation::{Activation, Job, Line};
 use crate::domain::catalog::Service;
-use crate::domain::oauth::{AccessClaims, CodeGrant, OAuthClient, RefreshGrant};
+use crate::domain::oauth::{
+    AccessClaims, ClientMetadataDocument, CodeGrant, OAuthClient, RefreshGrant,
+};
 use crate::domain::purchases::{OpenInvoice, Purchase};
 use crate::domain::rewards::{Reward, RewardStatus, Wei};
 use crate::domain::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
@@ -361,6 +363,12 @@ pub trait AccessTokenVerifier: Send + Sync {
         issuer: &str,
         audience: &str,
     ) -> Result<AccessClaims, AuthError>;
+}
+
+/// Fetches Client ID Metadata Documents; the error says why one cannot be used.
+#[async_trait]
+pub trait ClientMetadataFetcher: Send + Sync {
+    async fn fetch(&self, url: &str) -> Result<ClientMetadataDocument, String>;
 }
 
 /// Unguessable tokens: codes, refresh tokens, client ids.

@@ -10,6 +10,7 @@ use aws_config::SdkConfig;
 use crate::adapters::access_tokens::{Es256Signer, JwksVerifier};
 use crate::adapters::carrier::OxioCarrier;
 use crate::adapters::chain::{ChainBalances, ChainMinter};
+use crate::adapters::client_metadata::HttpClientMetadata;
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::firebase::FirebaseVerifier;
@@ -109,6 +110,8 @@ pub async fn api(config: &Config) -> Result<ApiPorts, WiringError> {
         sealer: Sealer::new(keys.state_key.as_bytes()),
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
+        documents: Arc::new(HttpClientMetadata::new()?),
+        allow_loopback_documents: config.oauth_allow_loopback_documents,
     };
     Ok(ApiPorts {
         deps: deps(&aws, config),

@@ -40,7 +40,7 @@ pub use purchases::MemoryPurchases;
 pub use queue::MemoryQueue;
 pub use rewards::MemoryRewards;
 pub use throttle::MemoryThrottle;
-pub use tokens::{CountingRandom, MemoryAccessVerifier, MemorySigner};
+pub use tokens::{CountingRandom, MemoryAccessVerifier, MemoryClientMetadata, MemorySigner};
 pub use users::MemoryUsers;
 pub use verifier::PlainVerifier;
 
@@ -63,6 +63,7 @@ pub struct MemoryWorld {
     pub mailer: Arc<MemoryMailer>,
     pub ledger: Arc<MemoryLedger>,
     pub oauth: Arc<MemoryOAuth>,
+    pub documents: Arc<MemoryClientMetadata>,
     pub clock: Arc<FixedClock>,
     pub limits: ThrottleConfig,
 }
@@ -82,6 +83,7 @@ impl MemoryWorld {
             mailer: Arc::default(),
             ledger: Arc::default(),
             oauth: Arc::default(),
+            documents: Arc::default(),
             clock: Arc::new(FixedClock::at(1_795_608_000)),
             limits: ThrottleConfig {
                 limit: 5,
@@ -114,6 +116,8 @@ impl MemoryWorld {
             sealer: Sealer::new(b"memory-state-key-memory-state-key"),
             clock: self.clock.clone(),
             random: Arc::new(CountingRandom::default()),
+            documents: self.documents.clone(),
+            allow_loopback_documents: false,
         }
     }
 

@@ -10,12 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::oauth::{
     ACCESS_TOKEN_SECONDS, AccessClaims, AuthorizationRequest, CODE_SECONDS, CodeGrant, OAuthClient,
-    OAuthError, PAGE_SECONDS, REFRESH_TOKEN_SECONDS, RefreshGrant, SealError, Sealer, parse_scopes,
-    pkce_matches, redirect_matches, token_hash, valid_challenge, valid_redirect_uri,
+    OAuthError, PAGE_SECONDS, REFRESH_TOKEN_SECONDS, RefreshGrant, SealError, Sealer,
+    metadata_client_id, parse_scopes, pkce_matches, redirect_matches, token_hash, valid_challenge,
+    valid_redirect_uri,
 };
 use crate::domain::users::Identity;
 use crate::ports::{
-    AuthError, Clock, IdentityVerifier, OAuthStore, RandomSource, TokenSigner, Unavailable,
+    AuthError, ClientMetadataFetcher, Clock, IdentityVerifier, OAuthStore, RandomSource,
+    TokenSigner, Unavailable,
 };
 
 /// What the authorization server holds, built once per cold start (the API function).
@@ -28,6 +30,10 @@ pub struct AuthServer {
     pub sealer: Sealer,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn RandomSource>,
+    /// Client ID Metadata Documents (clients whose `client_id` is a URL).
+    pub documents: Arc<dyn ClientMetadataFetcher>,
+    /// Local stacks only: metadata documents on loopback HTTP.
+    pub allow_loopback_documents: bool,
 }
 
 /// Where the server lives, per request: the issuer and the MCP resource it issues tokens for.
@@ -165,11 +171,7 @@ impl AuthServer {
             .client_id
             .as_deref()
             .ok_or_else(|| page(OAuthError::invalid_request("client_id is required")))?;
-        let client = self.store.client(client_id).await?.ok_or_else(|| {
-            page(OAuthError::invalid_client(format!(
-                "unknown client {client_id:?}"
-            )))
-        })?;
+        let client = self.find_client(client_id).await?.map_err(page)?;
         let redirect_uri = match (&req.redirect_uri, client.redirect_uris.as_slice()) {
             (Some(asked), registered) if registered.iter().any(|r| redirect_matches(r, asked)) => {
                 asked.clone()
@@ -222,6 +224,24 @@ impl AuthServer {
         Ok(self
             .sealer
             .seal(REQUEST, &request, self.now() + PAGE_SECONDS))
+    }
+
+    /// A registered client, or one described by the metadata document its `client_id` names.
+    async fn find_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Result<OAuthClient, OAuthError>, Unavailable> {
+        if metadata_client_id(client_id, self.allow_loopback_documents).is_some() {
+            return Ok(match self.documents.fetch(client_id).await {
+                Ok(doc) => doc.client(client_id, self.now()),
+                Err(why) => Err(OAuthError::invalid_client(why)),
+            });
+        }
+        Ok(self
+            .store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_client(format!("unknown client {client_id:?}"))))
     }
 
     pub fn open_request(&self, sealed: &str) -> Result<AuthorizationRequest, OAuthError> {
@@ -812,5 +832,63 @@ mod tests {
         ] {
             assert_eq!(server.register(&req).await.unwrap_err().error, code);
         }
+    }
+
+    #[tokio::test]
+    async fn an_expired_code_is_refused_and_stays_unused() {
+        let world = MemoryWorld::new();
+        let server = world.auth_server();
+        let client = client(&server).await;
+        let code = code(&server, &client).await;
+        world.clock.advance_ms((CODE_SECONDS + 1) * 1000);
+        let late = server
+            .token(&exchange(&client, &code, VERIFIER), &at())
+            .await;
+        assert_eq!(late.unwrap_err().error_description, "the code has expired");
+    }
+
+    #[tokio::test]
+    async fn a_metadata_document_client_needs_no_registration() {
+        use crate::domain::oauth::ClientMetadataDocument;
+        let world = MemoryWorld::new();
+        let url = "https://assistant.example/oauth/client.json";
+        world.documents.0.lock().unwrap().insert(
+            url.into(),
+            ClientMetadataDocument {
+                client_id: url.into(),
+                client_name: Some("Assistant".into()),
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                token_endpoint_auth_method: Some("none".into()),
+            },
+        );
+        let server = world.auth_server();
+        let doc_client = OAuthClient {
+            client_id: url.into(),
+            client_name: "Assistant".into(),
+            redirect_uris: vec![],
+            created_at: 0,
+        };
+        let code = code_named(&server, &doc_client, "Assistant").await;
+        let tokens = server
+            .token(&exchange(&doc_client, &code, VERIFIER), &at())
+            .await;
+        assert!(tokens.is_ok(), "{tokens:?}");
+        let mut p = params(&doc_client);
+        p.client_id = Some("https://unknown.example/client.json".into());
+        assert!(matches!(
+            server.authorize(&p, &at()).await,
+            Err(AuthorizeError::Page(e)) if e.error == "invalid_client"
+        ));
+    }
+
+    async fn code_named(server: &AuthServer, client: &OAuthClient, name: &str) -> String {
+        let sealed = server.authorize(&params(client), &at()).await.unwrap();
+        let (consent, ticket) = server
+            .signed_in(&sealed, "uid:ada:ada@example.com")
+            .await
+            .unwrap();
+        assert_eq!(consent.request.client_name, name);
+        let to = server.decide(&ticket, true).await.unwrap();
+        query(&to, "code").unwrap()
     }
 }

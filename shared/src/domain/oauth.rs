@@ -211,6 +211,78 @@ pub struct OAuthClient {
     pub created_at: i64,
 }
 
+/// A Client ID Metadata Document: what the `client_id` URL serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientMetadataDocument {
+    pub client_id: String,
+    #[serde(default)]
+    pub client_name: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+/// A `client_id` that names a metadata document: an HTTPS URL on a domain name (not an IP
+/// address) with a path, no credentials or fragment; with `allow_loopback` (local stacks
+/// only) also `http://127.0.0.1` / `localhost`.
+pub fn metadata_client_id(client_id: &str, allow_loopback: bool) -> Option<url::Url> {
+    let url = url::Url::parse(client_id).ok()?;
+    let plain = url.username().is_empty() && url.password().is_none() && url.fragment().is_none();
+    let has_path = url.path().len() > 1;
+    let domain = matches!(url.host(), Some(url::Host::Domain(_)));
+    let ok = match url.scheme() {
+        "https" => domain && url.host_str() != Some("localhost"),
+        "http" => allow_loopback && loopback(&url),
+        _ => false,
+    };
+    (ok && plain && has_path).then_some(url)
+}
+
+impl ClientMetadataDocument {
+    /// The client this document describes, if it describes `client_id` safely.
+    pub fn client(&self, client_id: &str, now: i64) -> Result<OAuthClient, OAuthError> {
+        let bad =
+            |why: String| OAuthError::invalid_client(format!("client metadata document: {why}"));
+        if self.client_id != client_id {
+            return Err(bad(format!(
+                "its client_id is {:?}, not its own URL",
+                self.client_id
+            )));
+        }
+        if self.redirect_uris.is_empty() {
+            return Err(bad("it lists no redirect_uris".into()));
+        }
+        if let Some(u) = self.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
+            return Err(bad(format!(
+                "{u:?} is not an HTTPS or loopback redirect URI"
+            )));
+        }
+        if self
+            .token_endpoint_auth_method
+            .as_deref()
+            .is_some_and(|m| m != "none")
+        {
+            return Err(bad("token_endpoint_auth_method must be \"none\"".into()));
+        }
+        let name = self
+            .client_name
+            .clone()
+            .unwrap_or_else(|| client_id.to_owned());
+        if name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(bad(
+                "client_name must be at most 100 printable characters".into()
+            ));
+        }
+        Ok(OAuthClient {
+            client_id: client_id.to_owned(),
+            client_name: name,
+            redirect_uris: self.redirect_uris.clone(),
+            created_at: now,
+        })
+    }
+}
+
 /// What `/oauth/authorize` was asked, checked, carried sealed through the sign-in pages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
@@ -324,6 +396,40 @@ mod tests {
         assert!(!valid_redirect_uri("http://evil.example/cb"));
         assert!(!valid_redirect_uri("https://a.example/cb#frag"));
         assert!(!valid_redirect_uri("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn metadata_client_ids_are_https_urls_on_domains() {
+        assert!(metadata_client_id("https://claude.ai/oauth/client.json", false).is_some());
+        assert!(
+            metadata_client_id("https://claude.ai/", false).is_none(),
+            "needs a path"
+        );
+        assert!(
+            metadata_client_id("https://10.0.0.1/c.json", false).is_none(),
+            "no IP literal"
+        );
+        assert!(metadata_client_id("https://u:p@claude.ai/c.json", false).is_none());
+        assert!(metadata_client_id("http://claude.ai/c.json", true).is_none());
+        assert!(metadata_client_id("http://127.0.0.1:5/c.json", false).is_none());
+        assert!(metadata_client_id("http://127.0.0.1:5/c.json", true).is_some());
+        assert!(metadata_client_id("dotm-abc", true).is_none());
+        let doc = ClientMetadataDocument {
+            client_id: "https://a.example/c.json".into(),
+            client_name: Some("A".into()),
+            redirect_uris: vec!["https://a.example/cb".into()],
+            token_endpoint_auth_method: None,
+        };
+        assert_eq!(
+            doc.client("https://a.example/c.json", 0)
+                .unwrap()
+                .client_name,
+            "A"
+        );
+        assert_eq!(
+            doc.client("https://b.example/c.json", 0).unwrap_err().error,
+            "invalid_client"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Access tokens in memory: readable claims under a marker, no cryptography. For tests of the
 //! authorization server's rules only; the real signer and verifier are ES256 (`access_tokens`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -9,8 +10,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use crate::domain::oauth::AccessClaims;
-use crate::ports::{AccessTokenVerifier, AuthError, Clock, RandomSource, TokenSigner, Unavailable};
+use crate::domain::oauth::{AccessClaims, ClientMetadataDocument};
+use crate::ports::{
+    AccessTokenVerifier, AuthError, ClientMetadataFetcher, Clock, RandomSource, TokenSigner,
+    Unavailable,
+};
 
 const MARK: &str = "memory-access-token.";
 
@@ -68,5 +72,19 @@ pub struct CountingRandom(AtomicU64);
 impl RandomSource for CountingRandom {
     fn token(&self) -> Result<String, Unavailable> {
         Ok(format!("tok{:040}", self.0.fetch_add(1, Ordering::SeqCst)))
+    }
+}
+
+/// Client ID Metadata Documents by URL.
+#[derive(Default)]
+pub struct MemoryClientMetadata(pub std::sync::Mutex<HashMap<String, ClientMetadataDocument>>);
+
+#[async_trait]
+impl ClientMetadataFetcher for MemoryClientMetadata {
+    async fn fetch(&self, url: &str) -> Result<ClientMetadataDocument, String> {
+        super::lock(&self.0)
+            .get(url)
+            .cloned()
+            .ok_or_else(|| format!("no client metadata document at {url}"))
     }
 }
