@@ -12,6 +12,7 @@ import hashlib
 import json
 import secrets
 import subprocess
+import time
 import uuid
 from html.parser import HTMLParser
 from pathlib import Path
@@ -83,6 +84,7 @@ class Memory:
     def __init__(self) -> None:
         self.tokens: OAuthToken | None = None
         self.client: OAuthClientInformationFull | None = None
+        self.first_refresh: str | None = None
 
     async def get_tokens(self) -> OAuthToken | None:
         return self.tokens
@@ -118,11 +120,21 @@ def sdk_sign_in_and_activate(mcp_url: str, uid: str, email: str) -> tuple[Memory
             token_endpoint_auth_method="none", scope="esim"),
         storage=storage, redirect_handler=redirect_handler, callback_handler=callback_handler)
 
-    async def run() -> Any:
+    async def call(tool: str) -> Any:
         async with httpx2.AsyncClient(auth=provider, timeout=httpx2.Timeout(60)) as http_client:
             async with Client(streamable_http_client(mcp_url, http_client=http_client),
                               read_timeout_seconds=60) as client:
-                return await client.call_tool("activate_esim", {})
+                return await client.call_tool(tool, {})
+
+    async def run() -> Any:
+        first = await call("activate_esim")
+        # The access token runs out: the SDK refreshes it (rotating the refresh token) by itself.
+        storage.first_refresh = storage.tokens.refresh_token if storage.tokens else None
+        provider.context.token_expiry_time = time.time() - 1
+        landed.clear()
+        second = await call("activation_status")
+        assert not landed, "a refresh needs no new sign-in"
+        return first, second
 
     return storage, anyio.run(run)
 
@@ -132,8 +144,9 @@ def test_the_python_sdk_signs_in_by_oauth_and_activates_as_that_person(
         tmp_path: Path) -> None:
     uid = f"t{uuid.uuid4().hex}"
     email = f"{uid}@example.test"
-    storage, result = sdk_sign_in_and_activate(mcp_url, uid, email)
+    storage, (result, status) = sdk_sign_in_and_activate(mcp_url, uid, email)
     assert not result.is_error, result
+    assert not status.is_error and status.structured_content["status"] == "payment_required", status
     assert result.structured_content["status"] == "payment_required", result.structured_content
     invoices = sandbox.get("/__sandbox/stripe/invoices", params={"customer_email": email}).json()["data"]
     assert [i["id"] for i in invoices] == [result.structured_content["invoice_id"]]
@@ -157,15 +170,16 @@ def test_the_python_sdk_signs_in_by_oauth_and_activates_as_that_person(
     out = json.loads(proc.stdout)["result"]
     assert out["structuredContent"]["status"] == "payment_required", out
 
-    # Refresh rotates; the old refresh token replayed revokes the whole sign-in.
+    # The SDK's refresh rotated the refresh token; the rotated one replayed revokes the sign-in.
     client_id = storage.client.client_id
+    assert storage.first_refresh and storage.first_refresh != tokens.refresh_token
     first = http.post("/oauth/token", data={"grant_type": "refresh_token", "client_id": client_id,
                                             "refresh_token": tokens.refresh_token})
     assert first.status_code == 200 and first.headers["cache-control"] == "no-store", first.text
     rotated = first.json()["refresh_token"]
     assert rotated != tokens.refresh_token
     replay = http.post("/oauth/token", data={"grant_type": "refresh_token", "client_id": client_id,
-                                             "refresh_token": tokens.refresh_token})
+                                             "refresh_token": storage.first_refresh})
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant", replay.text
     after = http.post("/oauth/token", data={"grant_type": "refresh_token", "client_id": client_id,
                                             "refresh_token": rotated})
