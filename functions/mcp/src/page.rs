@@ -8,23 +8,9 @@ use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use dotm::domain::catalog::{self, Category};
 use dotm::web::Problem;
+use dotm::web::html::escape;
 
 use crate::App;
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The MCP URL as the caller reached it: API Gateway says `https` in `X-Forwarded-Proto`.
 fn mcp_url(headers: &HeaderMap) -> String {
@@ -115,14 +101,6 @@ table{{border-collapse:collapse;width:100%}}td{{border-bottom:1px solid #ddd;pad
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_what_the_caller_controls() {
-        assert_eq!(
-            escape(r#"<script>"x"&'"#),
-            "&lt;script&gt;&quot;x&quot;&amp;&#39;"
-        );
-    }
 
     #[test]
     fn the_url_follows_the_gateway() {
