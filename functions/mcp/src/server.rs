@@ -25,8 +25,9 @@ use serde::Serialize;
 
 use crate::render;
 use crate::tools::{
-    ActivateEsimArgs, CalculatePricingArgs, MembershipsAnswer, NoArgs, SearchAnswer, SearchResult,
-    SearchServicesArgs, ServiceDetailsArgs, parse, tagged_output_schema,
+    ActivateEsimArgs, CalculatePricingArgs, MAX_ID_CHARS, MAX_QUERY_CHARS, MAX_SERVICES,
+    MembershipsAnswer, NoArgs, SearchAnswer, SearchResult, SearchServicesArgs, ServiceDetailsArgs,
+    check_length, parse, tagged_output_schema,
 };
 
 pub const INSTRUCTIONS: &str = "DOTM sells global eSIM data, network add-ons and memberships, \
@@ -95,6 +96,17 @@ reported by name.",
             Ok(a) => a,
             Err(e) => return refuse(e),
         };
+        if args.services.len() > MAX_SERVICES {
+            return refuse(format!(
+                "Invalid arguments for calculate_pricing: {} services; at most {MAX_SERVICES} in one call",
+                args.services.len()
+            ));
+        }
+        if let Some(e) = args.services.iter().find_map(|id| {
+            check_length("calculate_pricing", "a service id", id, MAX_ID_CHARS).err()
+        }) {
+            return refuse(e);
+        }
         match pricing::quote(&args.services, &self.cashback) {
             Ok(quote) => answer(&quote, render::quote(&quote)),
             Err(e) => refuse(format!(
@@ -118,6 +130,9 @@ eSIM\", \"DOT eSIM\", \"vpn\"). Returns the best matching services first, with i
             Ok(a) => a,
             Err(e) => return refuse(e),
         };
+        if let Err(e) = check_length("search_services", "query", &args.query, MAX_QUERY_CHARS) {
+            return refuse(e);
+        }
         let limit = match args.limit {
             None => 5,
             Some(n @ 1..=23) => n as usize,
@@ -160,6 +175,14 @@ eSIM\", \"DOT eSIM\", \"vpn\"). Returns the best matching services first, with i
             Ok(a) => a,
             Err(e) => return refuse(e),
         };
+        if let Err(e) = check_length(
+            "get_service_details",
+            "service_id",
+            &args.service_id,
+            MAX_ID_CHARS,
+        ) {
+            return refuse(e);
+        }
         match catalog::find(args.service_id.trim()) {
             Some(service) => answer(service, render::service(service)),
             None => refuse(format!(

@@ -16,13 +16,14 @@ use serde_json::Value;
 pub struct CalculatePricingArgs {
     /// Service ids to price together, e.g. ["basic_membership", "network_security"].
     /// Use search_services to find ids.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 50))]
     pub services: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchServicesArgs {
     /// What the person is looking for, in their words, e.g. "Global Data eSIM".
+    #[schemars(length(max = 200))]
     pub query: String,
     /// Only services of this category.
     #[serde(default)]
@@ -36,11 +37,29 @@ pub struct SearchServicesArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ServiceDetailsArgs {
     /// A service id, e.g. "global_data_10gb".
+    #[schemars(length(max = 64))]
     pub service_id: String,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct NoArgs {}
+
+/// Longest search query, in characters: a person's words, not a document.
+pub const MAX_QUERY_CHARS: usize = 200;
+/// Longest service id (the longest real one is 24), and most ids in one pricing call.
+pub const MAX_ID_CHARS: usize = 64;
+pub const MAX_SERVICES: usize = 50;
+
+/// Refuses a string argument longer than `max` characters, without echoing it back.
+pub fn check_length(tool: &str, field: &str, value: &str, max: usize) -> Result<(), String> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(format!(
+            "Invalid arguments for {tool}: {field} is {n} characters long; at most {max}"
+        ));
+    }
+    Ok(())
+}
 
 /// Parses tool arguments; the error text names the tool and what was wrong.
 pub fn parse<T: DeserializeOwned>(tool: &str, args: JsonObject) -> Result<T, String> {

@@ -106,6 +106,21 @@ async fn bad_tool_arguments_are_tool_errors_the_assistant_reads() {
             json!({"query": "vpn", "category": "food"}),
             "food",
         ),
+        (
+            "search_services",
+            json!({"query": "x".repeat(800_000)}),
+            "800000 characters long; at most 200",
+        ),
+        (
+            "get_service_details",
+            json!({"service_id": "y".repeat(65)}),
+            "at most 64",
+        ),
+        (
+            "calculate_pricing",
+            json!({"services": vec!["vpn_access"; 51]}),
+            "at most 50",
+        ),
     ] {
         let result = call_tool(tool, args.clone()).await;
         assert_eq!(result["isError"], json!(true), "{tool} {args}: {result}");
