@@ -95,13 +95,10 @@ pub async fn api(config: &Config) -> Result<ApiPorts, WiringError> {
             Unavailable::new("oauth secret", "state_key must be at least 32 characters").into(),
         );
     }
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config.table_name.clone(),
-    ));
+    let store = store(&aws, config);
     let verifier = verifier(config)?;
     let oauth = AuthServer {
-        store,
+        store: store.clone(),
         signer: Arc::new(Es256Signer::new(
             &keys.signing_key_pkcs8,
             keys.public_jwk.clone(),
@@ -114,7 +111,7 @@ pub async fn api(config: &Config) -> Result<ApiPorts, WiringError> {
         allow_loopback_documents: config.oauth_allow_loopback_documents,
     };
     Ok(ApiPorts {
-        deps: deps(&aws, config),
+        deps: deps(store, &aws, config),
         invoicing: invoicing(&aws, config).await?,
         balances: Arc::new(ChainBalances::new(
             required(&config.chain_rpc_url, "CHAIN_RPC_URL")?,
@@ -130,7 +127,7 @@ pub async fn api(config: &Config) -> Result<ApiPorts, WiringError> {
 pub async fn mcp(config: &Config) -> Result<McpPorts, WiringError> {
     let aws = aws().await;
     Ok(McpPorts {
-        deps: deps(&aws, config),
+        deps: deps(store(&aws, config), &aws, config),
         invoicing: invoicing(&aws, config).await?,
         verifier: verifier(config)?,
         access: Arc::new(JwksVerifier::new()?),
@@ -146,7 +143,7 @@ pub async fn stripe_webhook(config: &Config) -> Result<WebhookPorts, WiringError
     let signing_secret = WebhookSecret::parse(&keys.stripe_webhook_secret)
         .map_err(|e| Unavailable::new("stripe webhook secret", e))?;
     Ok(WebhookPorts {
-        deps: deps(&aws, config),
+        deps: deps(store(&aws, config), &aws, config),
         signing_secret,
     })
 }
@@ -175,7 +172,7 @@ pub async fn activation_worker(config: &Config) -> Result<Worker, WiringError> {
         &minter.minter_private_key,
     )?;
     Ok(Worker {
-        deps: deps(&aws, config),
+        deps: deps(store(&aws, config), &aws, config),
         carrier: Arc::new(carrier),
         mailer: Arc::new(mailer),
         minter: Arc::new(minter),
@@ -195,12 +192,16 @@ fn secrets_client(aws: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(aws)
 }
 
-/// The table, the queue and the clock: every function has these.
-fn deps(aws: &SdkConfig, config: &Config) -> Deps {
-    let store = Arc::new(DynamoStore::new(
+/// The one table client of a function: every store port is served by it.
+fn store(aws: &SdkConfig, config: &Config) -> Arc<DynamoStore> {
+    Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(aws),
         config.table_name.clone(),
-    ));
+    ))
+}
+
+/// The table, the queue and the clock: every function has these.
+fn deps(store: Arc<DynamoStore>, aws: &SdkConfig, config: &Config) -> Deps {
     let queue = Arc::new(
         SqsQueue::new(
             aws_sdk_sqs::Client::new(aws),

@@ -61,6 +61,10 @@ impl TokenSigner for Es256Signer {
 
 /// What a token that is not a DOTM access token (e.g. a Firebase ID token) is refused with.
 pub const NOT_AN_ACCESS_TOKEN: &str = "not a DOTM access token (ES256)";
+/// Why a DOTM access token is refused, the same words whichever verifier refuses it.
+pub const EXPIRED: &str = "the access token has expired";
+pub const OTHER_AUDIENCE: &str = "the access token is for another resource (aud)";
+pub const WRONG_ISSUER: &str = "the access token has the wrong issuer (iss)";
 
 /// Keys are refetched after this long, or sooner for an unknown `kid` (at most once a minute).
 const KEYS_TTL: Duration = Duration::from_secs(600);
@@ -150,9 +154,9 @@ impl AccessTokenVerifier for JwksVerifier {
                 use jsonwebtoken::errors::ErrorKind::*;
                 AuthError::Invalid(
                     match e.kind() {
-                        ExpiredSignature => "the access token has expired",
-                        InvalidAudience => "the access token is for another resource (aud)",
-                        InvalidIssuer => "the access token has the wrong issuer (iss)",
+                        ExpiredSignature => EXPIRED,
+                        InvalidAudience => OTHER_AUDIENCE,
+                        InvalidIssuer => WRONG_ISSUER,
                         InvalidSignature => "the access token's signature does not verify",
                         _ => "the access token is malformed",
                     }

@@ -71,25 +71,30 @@ pub async fn profile(deps: &Deps, identity: &Identity) -> Result<Profile, Unavai
 /// Registers the caller (once: a second call answers the stored profile). True when this
 /// call created it.
 pub async fn register(deps: &Deps, identity: &Identity) -> Result<(Profile, bool), AccountError> {
-    let existed = deps.users.user(&identity.uid).await?.is_some();
-    let user = find_or_create_user(deps, identity).await?;
-    Ok((Profile::of(user), !existed))
+    let (user, created) = find_or_create(deps, identity).await?;
+    Ok((Profile::of(user), created))
 }
 
 /// Finds the caller's user, creating it on the first call. Only a verified email is claimed
 /// (one account per address); an unverified one is kept as contact data and blocks nobody.
 /// A verified address that arrives later (the person verified it) is claimed then.
 pub async fn find_or_create_user(deps: &Deps, identity: &Identity) -> Result<User, AccountError> {
+    Ok(find_or_create(deps, identity).await?.0)
+}
+
+/// The user, and whether this call created it (one read of the profile either way).
+async fn find_or_create(deps: &Deps, identity: &Identity) -> Result<(User, bool), AccountError> {
     let claimed = |r: Result<User, CreateUserError>| match r {
         Ok(user) => Ok(user),
         Err(CreateUserError::EmailTaken) => Err(AccountError::EmailTaken),
         Err(CreateUserError::Unavailable(e)) => Err(AccountError::Unavailable(e)),
     };
     if let Some(user) = deps.users.user(&identity.uid).await? {
-        return match (&user.email, &identity.email) {
-            (None, Some(verified)) => claimed(deps.users.claim_email(&user.uid, verified).await),
-            _ => Ok(user),
+        let user = match (&user.email, &identity.email) {
+            (None, Some(verified)) => claimed(deps.users.claim_email(&user.uid, verified).await)?,
+            _ => user,
         };
+        return Ok((user, false));
     }
     let user = User {
         uid: identity.uid.clone(),
@@ -102,7 +107,7 @@ pub async fn find_or_create_user(deps: &Deps, identity: &Identity) -> Result<Use
     };
     let user = claimed(deps.users.create_user(&user).await)?;
     tracing::info!(uid = %user.uid.short(), "user created");
-    Ok(user)
+    Ok((user, true))
 }
 
 /// Sets where DOTM rewards go, and asks for whatever waited for it to be minted. An

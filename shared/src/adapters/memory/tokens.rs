@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
+use crate::adapters::access_tokens::{EXPIRED, NOT_AN_ACCESS_TOKEN, OTHER_AUDIENCE, WRONG_ISSUER};
 use crate::domain::oauth::{AccessClaims, ClientMetadataDocument};
 use crate::ports::{
     AccessTokenVerifier, AuthError, ClientMetadataFetcher, Clock, RandomSource, TokenSigner,
@@ -45,7 +46,7 @@ impl AccessTokenVerifier for MemoryAccessVerifier {
         let invalid = |why: &str| AuthError::Invalid(why.to_owned());
         let body = token
             .strip_prefix(MARK)
-            .ok_or_else(|| invalid(crate::adapters::access_tokens::NOT_AN_ACCESS_TOKEN))?;
+            .ok_or_else(|| invalid(NOT_AN_ACCESS_TOKEN))?;
         let claims: AccessClaims = URL_SAFE_NO_PAD
             .decode(body)
             .ok()
@@ -53,13 +54,13 @@ impl AccessTokenVerifier for MemoryAccessVerifier {
             .ok_or_else(|| invalid("the access token is malformed"))?;
         let now = self.0.now_unix();
         if claims.iss != issuer {
-            return Err(invalid("the access token has the wrong issuer (iss)"));
+            return Err(invalid(WRONG_ISSUER));
         }
         if claims.aud != audience {
-            return Err(invalid("the access token is for another resource (aud)"));
+            return Err(invalid(OTHER_AUDIENCE));
         }
         if claims.exp < now {
-            return Err(invalid("the access token has expired"));
+            return Err(invalid(EXPIRED));
         }
         Ok(claims)
     }
