@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -92,7 +93,15 @@ def test_a_job_waiting_many_redeliveries_never_reaches_the_dlq(
     dead = [j for j in dlq_jobs() if j.get("purchase_id") in ours]
     assert dead == [], dead
 
+    # The event source logs a batch after its invocation returns (and its messages are deleted),
+    # so the last deliveries' lines can trail the activations by a moment: wait for them.
+    tickets = {b.purchase_id: activation_record(b.user.uid, b.purchase_id)["ticket"] for b in bs}
+    delivered = {f["message_id"] for b in bs for f in deliveries(logdir_p, b, tickets[b.purchase_id])}
+    deadline = time.monotonic() + 15
     counts = receive_counts(logdir_p)
+    while not delivered <= counts.keys() and time.monotonic() < deadline:
+        time.sleep(0.5)
+        counts = receive_counts(logdir_p)
     report = []
     longest = None
     for b in bs:
