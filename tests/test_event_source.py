@@ -251,6 +251,18 @@ def wait_for(pred, timeout: float = 20.0, what: str = ""):
     return v
 
 
+def outcomes(env: Env, at_least: int) -> list[str]:
+    """The outcomes of the batches logged so far, once `at_least` are there.
+
+    The event source logs a batch after its invocation returns and its messages are deleted, so a
+    line can trail what a test waited on (an empty queue, a fake's call count) by a moment."""
+    def logged():
+        got = [x["outcome"] for x in env.lines() if x.get("message_ids")]
+        return got if len(got) >= at_least else None
+
+    return wait_for(logged, what=f"{at_least} batch log lines")
+
+
 def dlq_bodies(env: Env) -> list[str]:
     out = []
     for _ in range(5):
@@ -307,8 +319,9 @@ def test_reported_item_failures_stay_and_are_redriven_others_are_deleted(env, fa
     for b in ("fail-1", "fail-2"):
         assert seen.count(b) == 2, (b, seen)
     assert env.count(env.jobs) == 0
-    outcomes = [x["outcome"] for x in env.lines() if x.get("message_ids")]
-    assert "partial" in outcomes, outcomes
+    seen = wait_for(lambda: "partial" in outcomes(env, 1) and outcomes(env, 1),
+                    what="a partial batch's log line")
+    assert "partial" in seen, seen
 
 
 def test_a_function_error_leaves_the_whole_batch(env, fake):
@@ -324,7 +337,8 @@ def test_a_function_error_leaves_the_whole_batch(env, fake):
     if len(first) == 2:
         assert seen.count("ok-with-boom") == 2, seen
     assert dlq_bodies(env) == []
-    errors = [x for x in env.lines() if x.get("outcome") == "error"]
+    errors = wait_for(lambda: [x for x in env.lines() if x.get("outcome") == "error"],
+                      what="the failed batch's log line")
     assert errors and "Boom" in errors[0]["error"], env.lines()
 
 
@@ -344,7 +358,7 @@ def test_a_bad_item_identifier_fails_the_whole_batch(env, fake, bad):
     wait_for(lambda: len(calls) >= 2 and env.count(env.jobs) == 0, timeout=20,
              what="a redelivery after the bad answer")
     assert calls[:2] == [["only"], ["only"]]
-    assert [x["outcome"] for x in env.lines() if x.get("message_ids")][:2] == ["error", "ok"]
+    assert outcomes(env, 2)[:2] == ["error", "ok"]
 
 
 def test_an_invalid_json_answer_or_http_500_fails_the_batch_and_empty_answers_succeed(env, fake):
