@@ -1,5 +1,5 @@
 """The provider sandbox's carrier (OXIO-style REST): what DOTM's carrier adapter and the activation
-tests rely on (issue 5). Fault injection and reset change shared state, so these tests run against
+tests rely on (issue 5), and the lines' data top-ups, reversals and features (by ICCID). Fault injection and reset change shared state, so these tests run against
 a sandbox of their own (same code as the stack's, started here with its own key); one test checks
 that the stack's sandbox serves the carrier with the stack's key."""
 
@@ -233,6 +233,199 @@ def test_reset_forgets_calls_lines_and_faults(carrier):
     assert carrier.post("/__sandbox/reset").status_code == 200
     assert calls(carrier) == [] and lines(carrier) == []
     assert activate(carrier, key).status_code == 201  # no fault left, and a fresh line
+
+
+# ---- lines: data top-ups and features (addressed by ICCID) ----------------------------------
+
+def new_line(c: httpx.Client) -> dict:
+    r = activate(c, purchase_id())
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def topup(c: httpx.Client, iccid: str, key: str | None, amount_mb=1024, reference=None,
+          **body) -> httpx.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    payload = {"amount_mb": amount_mb, "reference": reference or f"ref-{uuid.uuid4().hex[:8]}",
+               **body}
+    return c.post(f"/v1/lines/{iccid}/data", json=payload, headers=headers)
+
+
+def line_calls(c: httpx.Client, iccid: str | None = None) -> list[dict]:
+    r = c.get("/__sandbox/carrier/line-calls", params={"iccid": iccid} if iccid else None)
+    r.raise_for_status()
+    return r.json()["data"]
+
+
+def test_a_new_line_has_no_data_and_no_features(carrier):
+    made = new_line(carrier)
+    r = carrier.get(f"/v1/lines/{made['iccid']}")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"iccid": made["iccid"], "phone_number": made["phone_number"],
+                        "status": "active", "data_balance_mb": 0, "features": [], "topups": []}
+    r = carrier.get("/v1/lines/8910000000000000000")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "line_not_found", r.text
+    # the activation's answer is what it was
+    assert carrier.get(f"/v1/activations/{made['activation_id']}").json() == made
+
+
+def test_topup_adds_once_per_idempotency_key(carrier):
+    iccid = new_line(carrier)["iccid"]
+    key = f"topup-{uuid.uuid4()}"
+    first = topup(carrier, iccid, key, 500, "order-1")
+    assert first.status_code == 201, first.text
+    t = first.json()
+    assert t["topup_id"] and t["iccid"] == iccid and t["amount_mb"] == 500
+    assert t["reference"] == "order-1" and t["balance_mb"] == 500 and t["reversed"] is False
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t["created_at"]), t
+    assert "idempotent-replayed" not in first.headers
+    again = topup(carrier, iccid, key, 500, "order-1")
+    assert again.status_code == 200 and again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == t
+    other = topup(carrier, iccid, key, 501, "order-1")
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    second = topup(carrier, iccid, f"topup-{uuid.uuid4()}", 250, "order-2")
+    assert second.status_code == 201 and second.json()["balance_mb"] == 750
+    dup = topup(carrier, iccid, f"topup-{uuid.uuid4()}", 250, "order-2")
+    assert dup.status_code == 409 and dup.json()["error"]["code"] == "duplicate_reference"
+    line = carrier.get(f"/v1/lines/{iccid}").json()
+    assert line["data_balance_mb"] == 750
+    assert [(x["reference"], x["amount_mb"], x["reversed"]) for x in line["topups"]] == \
+        [("order-1", 500, False), ("order-2", 250, False)]
+
+
+def test_concurrent_topups_with_one_key_add_once(carrier, sbx):
+    iccid = new_line(carrier)["iccid"]
+    key = f"topup-{uuid.uuid4()}"
+
+    def one(_):
+        with httpx.Client(base_url=sbx.url, timeout=30,
+                          headers={"Authorization": f"Bearer {KEY}"}) as c:
+            return topup(c, iccid, key, 100, "same")
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        rs = list(pool.map(one, range(8)))
+    assert sorted(r.status_code for r in rs) == [200] * 7 + [201]
+    assert carrier.get(f"/v1/lines/{iccid}").json()["data_balance_mb"] == 100
+
+
+def test_bad_topups_are_400_naming_the_field(carrier):
+    iccid = new_line(carrier)["iccid"]
+    for amount, ref, field in ((0, "r", "amount_mb"), (-5, "r", "amount_mb"),
+                               (1048577, "r", "amount_mb"), ("10", "r", "amount_mb"),
+                               (True, "r", "amount_mb"), (1.5, "r", "amount_mb"),
+                               (10, "", "reference"), (10, "x" * 201, "reference"),
+                               (10, 7, "reference")):
+        r = carrier.post(f"/v1/lines/{iccid}/data", json={"amount_mb": amount, "reference": ref},
+                         headers={"Idempotency-Key": f"k-{uuid.uuid4()}"})
+        assert r.status_code == 400, (amount, ref, r.text)
+        e = r.json()["error"]
+        assert e["field"] == field and field in e["message"], (amount, ref, e)
+    r = carrier.post(f"/v1/lines/{iccid}/data", json={"reference": "r"},
+                     headers={"Idempotency-Key": "k-missing-amount"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "amount_mb"
+    assert topup(carrier, iccid, None).status_code == 400, "Idempotency-Key is required"
+    r = carrier.post(f"/v1/lines/{iccid}/data", content=b"nope",
+                     headers={"Idempotency-Key": "k-not-json"})
+    assert r.status_code == 400
+    assert topup(carrier, iccid, f"k-{uuid.uuid4()}", 1048576).status_code == 201, "the maximum"
+    assert topup(carrier, "8910000000000000000", "k-nowhere").status_code == 404
+    assert carrier.get(f"/v1/lines/{iccid}").json()["data_balance_mb"] == 1048576
+
+
+def test_reversal_takes_the_topup_back_once_and_never_below_zero(carrier):
+    iccid = new_line(carrier)["iccid"]
+    topup(carrier, iccid, f"k-{uuid.uuid4()}", 300, "a")
+    topup(carrier, iccid, f"k-{uuid.uuid4()}", 200, "b/2")
+    r = carrier.delete(f"/v1/lines/{iccid}/data/a")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["reversed"] is True and out["reference"] == "a" and out["balance_mb"] == 200
+    again = carrier.delete(f"/v1/lines/{iccid}/data/a")
+    assert again.status_code == 200 and again.json() == out
+    assert carrier.get(f"/v1/lines/{iccid}").json()["data_balance_mb"] == 200
+    # the balance never goes below zero (data already used up)
+    topup(carrier, iccid, f"k-{uuid.uuid4()}", 1000, "big")
+    assert carrier.delete(f"/v1/lines/{iccid}/data/b%2F2").json()["balance_mb"] == 1000
+    carrier.delete(f"/v1/lines/{iccid}/data/big")
+    line = carrier.get(f"/v1/lines/{iccid}").json()
+    assert line["data_balance_mb"] == 0
+    assert [(x["reference"], x["reversed"]) for x in line["topups"]] == \
+        [("a", True), ("b/2", True), ("big", True)]
+    r = carrier.delete(f"/v1/lines/{iccid}/data/never")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "topup_not_found"
+    # a reversed top-up's key still answers the top-up as it was made
+    key = f"k-{uuid.uuid4()}"
+    made = topup(carrier, iccid, key, 50, "late").json()
+    carrier.delete(f"/v1/lines/{iccid}/data/late")
+    replay = topup(carrier, iccid, key, 50, "late")
+    assert replay.status_code == 200 and replay.json() == made
+    assert carrier.get(f"/v1/lines/{iccid}").json()["data_balance_mb"] == 0
+
+
+def test_features_are_switched_on_and_off_idempotently(carrier):
+    iccid = new_line(carrier)["iccid"]
+    for _ in range(2):
+        r = carrier.put(f"/v1/lines/{iccid}/features/vpn_access")
+        assert r.status_code == 200 and r.json() == {"iccid": iccid, "feature": "vpn_access",
+                                                     "enabled": True}, r.text
+    carrier.put(f"/v1/lines/{iccid}/features/network_security").raise_for_status()
+    assert carrier.get(f"/v1/lines/{iccid}").json()["features"] == ["network_security",
+                                                                    "vpn_access"]
+    for _ in range(2):
+        r = carrier.delete(f"/v1/lines/{iccid}/features/vpn_access")
+        assert r.status_code == 200 and r.json() == {"iccid": iccid, "feature": "vpn_access",
+                                                     "enabled": False}, r.text
+    r = carrier.delete(f"/v1/lines/{iccid}/features/priority_routing")
+    assert r.status_code == 200 and r.json()["enabled"] is False, "off when never on"
+    assert carrier.get(f"/v1/lines/{iccid}").json()["features"] == ["network_security"]
+    for f in ("network_monitoring", "performance_optimization", "priority_routing"):
+        assert carrier.put(f"/v1/lines/{iccid}/features/{f}").status_code == 200
+    r = carrier.put(f"/v1/lines/{iccid}/features/free_roaming")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_feature"
+    r = carrier.put("/v1/lines/8910000000000000000/features/vpn_access")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "line_not_found"
+
+
+def test_line_calls_are_recorded_and_lines_show_usage(carrier, sbx):
+    made = new_line(carrier)
+    iccid = made["iccid"]
+    key = f"k-{uuid.uuid4()}"
+    topup(carrier, iccid, key, 64, "rec")
+    topup(carrier, iccid, key, 64, "rec")
+    carrier.put(f"/v1/lines/{iccid}/features/vpn_access")
+    carrier.delete(f"/v1/lines/{iccid}/data/rec")
+    carrier.get(f"/v1/lines/{iccid}")
+    r = httpx.get(f"{sbx.url}/v1/lines/{iccid}")
+    assert r.status_code == 401, "Bearer auth, as /v1/activations"
+    got = line_calls(carrier, iccid)
+    assert [(c["method"], c["path"], c["status"], c["replayed"]) for c in got] == [
+        ("POST", f"/v1/lines/{iccid}/data", 201, False),
+        ("POST", f"/v1/lines/{iccid}/data", 200, True),
+        ("PUT", f"/v1/lines/{iccid}/features/vpn_access", 200, False),
+        ("DELETE", f"/v1/lines/{iccid}/data/rec", 200, False),
+        ("GET", f"/v1/lines/{iccid}", 200, False),
+        ("GET", f"/v1/lines/{iccid}", 401, False),
+    ]
+    assert got[0]["idempotency_key"] == key and got[0]["body"] == {"amount_mb": 64,
+                                                                   "reference": "rec"}
+    assert all(c["iccid"] == iccid and isinstance(c["at"], float) for c in got)
+    assert got[2]["body"] is None and got[2]["idempotency_key"] is None
+    # the activation calls' record is only activations
+    assert all("activation_id" in c for c in calls(carrier))
+    [rec] = [ln for ln in lines(carrier) if ln["iccid"] == iccid]
+    assert rec["data_balance_mb"] == 0 and rec["features"] == ["vpn_access"]
+    assert [(t["reference"], t["reversed"]) for t in rec["topups"]] == [("rec", True)]
+    assert rec["activation_id"] == made["activation_id"], "the existing fields stay"
+
+
+def test_reset_forgets_line_usage_and_line_calls(carrier):
+    iccid = new_line(carrier)["iccid"]
+    topup(carrier, iccid, f"k-{uuid.uuid4()}", 10, "gone")
+    assert line_calls(carrier)
+    assert carrier.post("/__sandbox/reset").status_code == 200
+    assert line_calls(carrier) == [] and lines(carrier) == []
+    assert carrier.get(f"/v1/lines/{iccid}").status_code == 404
 
 
 def test_the_stacks_sandbox_serves_the_carrier_with_the_stacks_key():

@@ -9,11 +9,40 @@
          makes a second one; the same key with another customer_ref/plan is a 409.
     GET  /v1/activations/{activation_id}
 
+A line made by an activation is then addressed by its ICCID (same Bearer auth):
+
+    GET    /v1/lines/{iccid}
+      -> 200 {"iccid", "phone_number", "status": "active", "data_balance_mb", "features":
+              [enabled names, sorted], "topups": [{"topup_id", "amount_mb", "reference",
+              "reversed", "reversed_mb", "created_at", "reversed_at"}]}
+    POST   /v1/lines/{iccid}/data     Idempotency-Key: <key>
+           {"amount_mb": 1..1048576, "reference": "<= 200 chars"}
+      -> 201 {"topup_id", "iccid", "amount_mb", "reference", "balance_mb" (after it),
+              "reversed": false, "created_at"}
+         The same key answers the same top-up again (200, `Idempotent-Replayed: true`) and never
+         adds twice; the same key with another line/amount/reference is a 409
+         `idempotency_conflict`; a reference is one top-up per line (another key with a used
+         reference is a 409 `duplicate_reference`). A bad body is a 400 naming the field
+         (`error.field`).
+    DELETE /v1/lines/{iccid}/data/{reference}
+      -> 200 the top-up with "reversed": true, "reversed_at", "balance_mb" (after it): the
+         balance goes down by its amount, never below 0 (`reversed_mb` says by how much). Again:
+         the same answer (200, `Idempotent-Replayed: true`), nothing changes. Unknown: 404
+         `topup_not_found`.
+    PUT    /v1/lines/{iccid}/features/{feature}  -> 200 {"iccid", "feature", "enabled": true}
+    DELETE /v1/lines/{iccid}/features/{feature}  -> 200 {"iccid", "feature", "enabled": false}
+         Both idempotent. Features: network_security, vpn_access, priority_routing,
+         network_monitoring, performance_optimization; others are a 400 `unknown_feature`.
+    An unknown ICCID is a 404 `line_not_found`. Faults (below) apply to activations only.
+
 Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/carrier/):
 
     GET  calls[?key=]     every POST /v1/activations: `at` (unix seconds, taken when the request
                           arrived), `ended_at`, idempotency_key, status, replayed, fault, activation_id
-    GET  lines[?key=]     the lines made, one per idempotency key, in creation order
+    GET  lines[?key=]     the lines made, one per idempotency key, in creation order, each
+                          with data_balance_mb, features and topups
+    GET  line-calls[?iccid=]  every /v1/lines/... call: {"data": [{at, method, path, iccid,
+                          idempotency_key, body (the JSON sent, or its text), status, replayed}]}
     POST faults {fail_next: N, status: 503, delay_ms: 0, keys?: [...], permanent?: false}
                           the next N calls (with `keys`: the next N calls of each of those keys)
                           wait delay_ms, then fail with `status` (JSON error body); a `status` of
@@ -27,18 +56,36 @@ Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/ca
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 import threading
 import time
 import uuid
+from urllib.parse import unquote
 
 from common import BadRequest, Request, Response, json_response
 
 SMDP_ADDRESS = "smdp.sandbox.oxio.local"
+FEATURES = ("network_security", "vpn_access", "priority_routing", "network_monitoring",
+            "performance_optimization")
+MAX_TOPUP_MB = 1048576  # 1 TiB of data in one top-up
 
 
 def _error(status: int, code: str, message: str) -> Response:
     return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def _field_error(field: str, message: str) -> Response:
+    return json_response(400, {"error": {"code": "invalid_parameter", "message": message,
+                                         "field": field}})
+
+
+def _line_not_found(iccid: str) -> Response:
+    return _error(404, "line_not_found", f"No line with ICCID {iccid}.")
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def luhn_digit(digits: str) -> str:
@@ -93,6 +140,10 @@ class Carrier:
             self.key_faults: dict[str, list[dict]] = {}  # key -> [{left, status, delay_ms}]
             self.permanent: dict[str, dict] = {}  # key -> {status, delay_ms}
             self.numbers: set[str] = set()
+            self.by_iccid: dict[str, dict] = {}  # iccid -> line
+            self.line_state: dict[str, dict] = {}  # iccid -> {balance_mb, features, topups}
+            self.topup_keys: dict[str, dict] = {}  # Idempotency-Key -> {fingerprint, body}
+            self.line_calls: list[dict] = []
 
     # ---- the API --------------------------------------------------------------------------
 
@@ -106,10 +157,12 @@ class Carrier:
         return None
 
     def handle_api(self, req: Request) -> Response:
+        parts = req.path.strip("/").split("/")[1:]  # after "v1"
+        if parts and parts[0] == "lines":
+            return self._line_call(req, parts)  # recorded even when unauthorized
         denied = self._auth(req)
         if denied is not None:
             return denied
-        parts = req.path.strip("/").split("/")[1:]  # after "v1"
         match parts:
             case ["activations"] if req.method == "POST":
                 return self.activate(req)
@@ -212,8 +265,143 @@ class Carrier:
             }
             self.lines[key] = line
             self.by_id[line["activation_id"]] = line
+            self.by_iccid[line["iccid"]] = line
             call["activation_id"] = line["activation_id"]
         return json_response(201, self._view(line))
+
+    # ---- lines: data top-ups and features --------------------------------------------------
+
+    def _state(self, iccid: str) -> dict:
+        """A line's usage state (caller holds the lock)."""
+        return self.line_state.setdefault(iccid, {"balance_mb": 0, "features": set(),
+                                                  "topups": {}})  # reference -> top-up
+
+    @staticmethod
+    def _topup_view(t: dict) -> dict:
+        return {k: t[k] for k in ("topup_id", "amount_mb", "reference", "reversed",
+                                  "reversed_mb", "created_at", "reversed_at")}
+
+    def _usage(self, iccid: str) -> dict:
+        st = self._state(iccid)
+        return {"data_balance_mb": st["balance_mb"], "features": sorted(st["features"]),
+                "topups": [self._topup_view(t) for t in st["topups"].values()]}
+
+    def _line_call(self, req: Request, parts: list[str]) -> Response:
+        """Every /v1/lines/... call, recorded (line-calls) whatever its answer."""
+        text = req.body.decode("utf-8", "replace")
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = text[:4000]
+        call = {"at": req.received_at or time.time(), "method": req.method, "path": req.path,
+                "iccid": parts[1] if len(parts) > 1 else None,
+                "idempotency_key": req.headers.get("idempotency-key"), "body": body,
+                "status": None, "replayed": False}
+        with self.lock:
+            self.line_calls.append(call)
+        resp = self._auth(req) or self._lines(req, parts)
+        call["status"] = resp.status
+        call["replayed"] = resp.headers.get("Idempotent-Replayed") == "true"
+        return resp
+
+    def _lines(self, req: Request, parts: list[str]) -> Response:
+        m = req.method
+        match parts:
+            case ["lines", iccid] if m == "GET":
+                with self.lock:
+                    line = self.by_iccid.get(iccid)
+                    if line is None:
+                        return _line_not_found(iccid)
+                    return json_response(200, {"iccid": iccid,
+                                               "phone_number": line["phone_number"],
+                                               "status": "active", **self._usage(iccid)})
+            case ["lines", iccid, "data"] if m == "POST":
+                return self._topup(req, iccid)
+            case ["lines", iccid, "data", reference] if m == "DELETE":
+                return self._reverse(iccid, unquote(reference))
+            case ["lines", iccid, "features", feature] if m in ("PUT", "DELETE"):
+                feature = unquote(feature)
+                with self.lock:
+                    if iccid not in self.by_iccid:
+                        return _line_not_found(iccid)
+                    if feature not in FEATURES:
+                        return _error(400, "unknown_feature",
+                                      f"Unknown feature `{feature}`; one of: "
+                                      + ", ".join(FEATURES) + ".")
+                    features = self._state(iccid)["features"]
+                    if m == "PUT":
+                        features.add(feature)
+                    else:
+                        features.discard(feature)
+                return json_response(200, {"iccid": iccid, "feature": feature,
+                                           "enabled": m == "PUT"})
+        return _error(404, "not_found", f"No endpoint {m} {req.path}.")
+
+    def _topup(self, req: Request, iccid: str) -> Response:
+        with self.lock:
+            if iccid not in self.by_iccid:
+                return _line_not_found(iccid)
+        key = req.headers.get("idempotency-key")
+        if not key:
+            return _error(400, "idempotency_key_required",
+                          "The Idempotency-Key header is required for a top-up.")
+        try:
+            body = req.json()
+        except BadRequest as e:
+            return _error(400, "invalid_request", str(e))
+        amount, reference = body.get("amount_mb"), body.get("reference")
+        if not isinstance(amount, int) or isinstance(amount, bool) \
+                or not 0 < amount <= MAX_TOPUP_MB:
+            return _field_error("amount_mb",
+                                f"`amount_mb` must be an integer from 1 to {MAX_TOPUP_MB}.")
+        if not isinstance(reference, str) or not reference.strip() or len(reference) > 200:
+            return _field_error("reference", "`reference` is required: a non-empty string of "
+                                             "at most 200 characters.")
+        fingerprint = [iccid, amount, reference]
+        with self.lock:
+            saved = self.topup_keys.get(key)
+            if saved is not None:
+                if saved["fingerprint"] != fingerprint:
+                    return _error(409, "idempotency_conflict",
+                                  f"Idempotency-Key '{key}' was first used for another top-up "
+                                  "(line, amount_mb or reference).")
+                return json_response(200, saved["body"], {"Idempotent-Replayed": "true"})
+            st = self._state(iccid)
+            if reference in st["topups"]:
+                return _error(409, "duplicate_reference",
+                              f"Reference '{reference}' was already used by top-up "
+                              f"{st['topups'][reference]['topup_id']} on this line.")
+            st["balance_mb"] += amount
+            t = {"topup_id": f"top_{uuid.uuid4().hex[:20]}", "amount_mb": amount,
+                 "reference": reference, "reversed": False, "reversed_mb": 0,
+                 "created_at": _now_iso(), "reversed_at": None, "reversal": None}
+            st["topups"][reference] = t
+            out = {"topup_id": t["topup_id"], "iccid": iccid, "amount_mb": amount,
+                   "reference": reference, "balance_mb": st["balance_mb"], "reversed": False,
+                   "created_at": t["created_at"]}
+            self.topup_keys[key] = {"fingerprint": fingerprint, "body": out}
+        return json_response(201, out)
+
+    def _reverse(self, iccid: str, reference: str) -> Response:
+        with self.lock:
+            if iccid not in self.by_iccid:
+                return _line_not_found(iccid)
+            st = self._state(iccid)
+            t = st["topups"].get(reference)
+            if t is None:
+                return _error(404, "topup_not_found",
+                              f"No top-up with reference '{reference}' on line {iccid}.")
+            if t["reversed"]:
+                return json_response(200, t["reversal"], {"Idempotent-Replayed": "true"})
+            taken = min(t["amount_mb"], st["balance_mb"])
+            st["balance_mb"] -= taken
+            t.update(reversed=True, reversed_mb=taken, reversed_at=_now_iso())
+            t["reversal"] = {"topup_id": t["topup_id"], "iccid": iccid,
+                             "amount_mb": t["amount_mb"], "reference": reference,
+                             "balance_mb": st["balance_mb"], "reversed": True,
+                             "reversed_mb": taken, "created_at": t["created_at"],
+                             "reversed_at": t["reversed_at"]}
+            return json_response(200, t["reversal"])
 
     # ---- test endpoints -------------------------------------------------------------------
 
@@ -229,9 +417,16 @@ class Carrier:
                 case ["lines"] if req.method == "GET":
                     key = req.q("key")
                     with self.lock:
-                        lines = [dict(ln) for ln in self.lines.values()
+                        lines = [dict(ln, **self._usage(ln["iccid"]))
+                                 for ln in self.lines.values()
                                  if key is None or ln["idempotency_key"] == key]
                     return json_response(200, {"lines": lines})
+                case ["line-calls"] if req.method == "GET":
+                    iccid = req.q("iccid")
+                    with self.lock:
+                        data = [dict(c) for c in self.line_calls
+                                if iccid is None or c["iccid"] == iccid]
+                    return json_response(200, {"data": data})
                 case ["faults"] if req.method == "POST":
                     return self._arm(req.json())
                 case ["faults"] if req.method == "GET":

@@ -7,8 +7,9 @@ uses, on one local server.
         --oxio-key oxio_test_local --resend-key re_test_local
 
 Real provider paths are served as the providers name them (`/v1/...` for Stripe,
-`/v1/activations` for the carrier, `/emails` for Resend, Google's JWKS path for Firebase);
-test-only endpoints live under `/__sandbox/` (DESIGN §7; details in carrier.py and mail.py):
+`/v1/activations` and `/v1/lines/...` for the carrier, `/emails` for Resend, Google's JWKS path
+for Firebase); test-only endpoints live under `/__sandbox/` (DESIGN §7; details in
+stripe_api.py, carrier.py and mail.py):
 
     GET  /__sandbox/health
     POST /__sandbox/reset                           forget everything but the signing keys
@@ -20,14 +21,21 @@ test-only endpoints live under `/__sandbox/` (DESIGN §7; details in carrier.py 
     POST /__sandbox/firebase/signin {continue, request, uid, email?, email_verified?} (form)
                                                     an ID token, auto-POSTed to `continue` as
                                                     id_token + request (firebase.py)
-    POST /__sandbox/stripe/invoices/{id}/pay {webhook_url?}
+    POST /__sandbox/stripe/invoices/{id}/pay {webhook_url?, amount_paid?, currency?}
+    POST /__sandbox/stripe/invoices/{id}/fail|refund|dispute {webhook_url?, ...}
+    POST /__sandbox/stripe/disputes/{id}/close {status: lost|won, webhook_url?}
+    POST /__sandbox/stripe/subscriptions/{id}/advance {webhook_url?}   the next period
     POST /__sandbox/stripe/events/{id}/redeliver {webhook_url?}
-    GET  /__sandbox/stripe/events[?type=&invoice=]  events with their delivery attempts
+    GET  /__sandbox/stripe/events[?type=&invoice=&subscription=]  events with their delivery
+                                                    attempts
     GET  /__sandbox/stripe/invoices?customer_email= invoices made for customers with that email
     GET  /__sandbox/stripe/customers?email=
+    GET  /__sandbox/stripe/subscriptions[?customer=], products, prices, charges[?invoice=]
     GET  /__sandbox/stripe/hosted/{id}              the "hosted invoice page"
     GET  /__sandbox/carrier/calls[?key=]            every activation call: start time, key, result
-    GET  /__sandbox/carrier/lines[?key=]            lines made, one per idempotency key
+    GET  /__sandbox/carrier/lines[?key=]            lines made, one per idempotency key, with
+                                                    their data balance, features and top-ups
+    GET  /__sandbox/carrier/line-calls[?iccid=]     every /v1/lines/... call
     POST /__sandbox/carrier/faults {fail_next, status, delay_ms, keys?, permanent?}
     GET  /__sandbox/mail/messages[?to=]             captured emails with attachments
     GET  /__sandbox/mail/calls                      every POST /emails
@@ -84,7 +92,8 @@ class Sandbox:
         path = req.path
         if path == JWKS_PATH and req.method == "GET":
             return self.firebase.jwks()
-        if path == "/v1/activations" or path.startswith("/v1/activations/"):
+        if path in ("/v1/activations", "/v1/lines") or path.startswith(("/v1/activations/",
+                                                                         "/v1/lines/")):
             return self.carrier.handle_api(req)
         if path.startswith("/v1/") or path == "/v1":
             return self.stripe.handle_v1(req)
@@ -156,7 +165,7 @@ def make_handler(sandbox: Sandbox):
                 self.wfile.write(resp.body)
             sandbox.record(req, resp, started)
 
-        do_GET = do_POST = do_DELETE = do_HEAD = _serve
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
 
         def log_message(self, format, *args):  # one JSON line per request comes from record()
             pass

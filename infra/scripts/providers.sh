@@ -15,13 +15,14 @@
 #         and keeps it while moto runs) OAUTH_SIGNIN_URL (the sandbox's Firebase sign-in page)
 #         FIREBASE_PROJECT_ID FIREBASE_JWKS_URL STRIPE_API_BASE CARRIER_API_BASE MAIL_API_BASE
 #         MAIL_FROM DOTM_SANDBOX_URL STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET OXIO_API_KEY
-#         RESEND_API_KEY, and from chain_start (chain.sh, on CHAIN_PORT, default 8545):
-#         CHAIN_RPC_URL CHAIN_ID DOTM_TOKEN_ADDRESS DOTM_OWNER_ADDRESS DOTM_MINTER_ADDRESS
-#         DOTM_MINTER_PRIVATE_KEY (also put into MinterSecret as minter_private_key)
+#         RESEND_API_KEY ADMIN_UIDS (dotm-admin), and from chain_start (chain.sh, on
+#         CHAIN_PORT, default 8545): CHAIN_RPC_URL CHAIN_ID DOTM_TOKEN_ADDRESS DOTM_OWNER_ADDRESS
+#         DOTM_MINTER_ADDRESS DOTM_MINTER_PRIVATE_KEY (also put into MinterSecret as
+#         minter_private_key)
 #       Defaults that the caller may set first: STACK_NAME (dotm-local), FIREBASE_PROJECT_ID
 #       (dotm-local), STRIPE_SECRET_KEY (sk_test_local), STRIPE_WEBHOOK_SECRET (whsec_local),
 #       OXIO_API_KEY (oxio_test_local), RESEND_API_KEY (re_test_local),
-#       MAIL_FROM ("DOTM <esim@dotm.local>").
+#       MAIL_FROM ("DOTM <esim@dotm.local>"), ADMIN_UIDS (dotm-admin).
 #       Returns non-zero (after showing the logs' tails) if something does not come up.
 #   event_source_start LAMBDA_PORT LOGDIR
 #       after the functions start: feeds every SQS queue that a function of template.yaml takes
@@ -158,6 +159,9 @@ providers_start() {
   export OAUTH_SIGNIN_URL="$DOTM_SANDBOX_URL/__sandbox/firebase/signin"
   # A local stack only: tests serve Client ID Metadata Documents on loopback HTTP.
   export OAUTH_ALLOW_LOOPBACK_CLIENT_METADATA=true
+  # Template parameter AdminUids: the Firebase uids with the `admin` role (the api and mcp
+  # functions; the tests sign in as the first of them for /api/admin/*).
+  export ADMIN_UIDS="${ADMIN_UIDS:-dotm-admin}"
   export MAIL_FROM="${MAIL_FROM:-DOTM <esim@dotm.local>}"
 }
 

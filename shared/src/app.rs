@@ -7,18 +7,23 @@ use std::sync::Arc;
 
 use crate::domain::rewards::CashbackRate;
 use crate::domain::throttle::ThrottleConfig;
+use crate::domain::users::Uid;
 use crate::ports::{
-    ActivationStore, Clock, JobQueue, PaymentEventStore, PurchaseStore, RewardStore, ThrottleStore,
-    UserStore,
+    ActivationStore, Clock, EntitlementStore, JobQueue, OrderStore, PaymentEventStore,
+    PurchaseStore, RewardStore, SubscriptionStore, ThrottleStore, UserStore,
 };
 
+pub mod account;
 pub mod accounts;
 pub mod activation_line;
 pub mod activation_worker;
 pub mod esim;
+pub mod fulfilment;
 pub mod oauth;
+pub mod orders;
 pub mod payments;
 pub mod rewards;
+pub mod subscriptions;
 
 /// What every function's use cases share, built once per cold start.
 #[derive(Clone)]
@@ -29,9 +34,14 @@ pub struct Deps {
     pub activations: Arc<dyn ActivationStore>,
     pub throttle: Arc<dyn ThrottleStore>,
     pub rewards: Arc<dyn RewardStore>,
+    pub orders: Arc<dyn OrderStore>,
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    pub entitlements: Arc<dyn EntitlementStore>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     pub limits: ThrottleConfig,
     /// DOTM per USD of cashback.
     pub cashback: CashbackRate,
+    /// Who has the `admin` role (operators grant it in config: `ADMIN_UIDS`).
+    pub admins: Arc<[Uid]>,
 }

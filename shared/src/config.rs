@@ -5,6 +5,7 @@
 use crate::adapters::firebase::GOOGLE_JWKS_URL;
 use crate::domain::rewards::{BadRate, CashbackRate};
 use crate::domain::throttle::ThrottleConfig;
+use crate::domain::users::Uid;
 
 /// Loopback only: behind API Gateway the template sets the real host names.
 pub const DEFAULT_MCP_ALLOWED_HOSTS: &str = "localhost,127.0.0.1,::1";
@@ -21,6 +22,8 @@ pub struct Config {
     pub max_delay_seconds: u32,
     /// DOTM per USD of cashback (`DOTM_USD_PRICE`, USD per DOTM, default 1).
     pub cashback: CashbackRate,
+    /// Firebase uids with the `admin` role (`ADMIN_UIDS`, comma-separated; default none).
+    pub admins: Vec<Uid>,
     pub firebase_project_id: Option<String>,
     pub firebase_jwks_url: String,
     /// With a trailing slash, as async-stripe wants it.
@@ -62,6 +65,8 @@ pub enum ConfigError {
     NotANumber(&'static str, String),
     #[error("environment variable DOTM_USD_PRICE: {0}")]
     Price(#[from] BadRate),
+    #[error("environment variable {0}: {1:?} is not a Firebase uid")]
+    BadUid(&'static str, String),
 }
 
 fn list(value: Option<String>) -> Vec<String> {
@@ -112,6 +117,10 @@ impl Config {
                 Some(price) => CashbackRate::parse_usd_per_dotm(&price)?,
                 None => CashbackRate::default(),
             },
+            admins: list(value("ADMIN_UIDS"))
+                .iter()
+                .map(|u| Uid::parse(u).map_err(|_| ConfigError::BadUid("ADMIN_UIDS", u.clone())))
+                .collect::<Result<_, _>>()?,
             firebase_project_id: value("FIREBASE_PROJECT_ID"),
             firebase_jwks_url: value("FIREBASE_JWKS_URL").unwrap_or_else(|| GOOGLE_JWKS_URL.into()),
             stripe_api_base,

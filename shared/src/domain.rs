@@ -3,13 +3,17 @@
 
 pub mod activation;
 pub mod catalog;
+pub mod entitlements;
+pub mod html;
 pub mod money;
 pub mod oauth;
+pub mod orders;
 pub mod pricing;
 pub mod purchases;
 pub mod qr;
 pub mod rewards;
 pub mod search;
+pub mod subscriptions;
 pub mod throttle;
 pub mod time;
 pub mod users;

@@ -4,16 +4,22 @@
 
 use async_trait::async_trait;
 
-use crate::domain::activation::{Activation, Job, Line};
+use crate::domain::activation::{Activation, FulfilTask, Job, Line};
 use crate::domain::catalog::Service;
 use crate::domain::oauth::{
     AccessClaims, ClientMetadataDocument, CodeGrant, OAuthClient, RefreshGrant,
 };
+use crate::domain::orders::InvoiceRef;
 use crate::domain::purchases::{OpenInvoice, Purchase};
+
+mod commerce;
 use crate::domain::rewards::{Reward, RewardStatus, Wei};
 use crate::domain::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
 use crate::domain::users::{Email, Identity, Uid, User};
 use crate::domain::wallet::Wallet;
+pub use commerce::{
+    EntitlementStore, InvoiceLine, NewSubscription, OrderStore, RequestKey, SubscriptionStore,
+};
 
 /// A dependency failed; the caller sees a generic 503, operators see the cause (with its
 /// whole chain, see [`Unavailable::chain`]) in the logs.
@@ -111,18 +117,35 @@ pub trait PaymentEventStore: Send + Sync {
     async fn mark_event_seen(&self, event_id: &str, now_unix: i64) -> Result<(), Unavailable>;
 }
 
-/// The payment provider's invoices (Stripe).
+/// The payment provider's invoices and subscriptions (Stripe). Every call is keyed by our own
+/// ids (`scope`): a retry or a racing twin gets the first call's result.
 #[async_trait]
 pub trait Invoicing: Send + Sync {
     /// The user's customer at the payment provider, created once per uid.
     async fn customer(&self, uid: &Uid, email: &Email) -> Result<String, Unavailable>;
-    /// A sent invoice for `product`, created once per uid and product.
-    async fn invoice(
+    /// A draft invoice of `lines` in USD, made once per `scope`; answers its id. Nobody can
+    /// pay it before [`Invoicing::send_invoice`].
+    async fn draft_invoice(
         &self,
         customer_id: &str,
-        uid: &Uid,
-        product: &Service,
-    ) -> Result<OpenInvoice, Unavailable>;
+        scope: &str,
+        description: &str,
+        lines: &[InvoiceLine],
+        metadata: &[(&str, &str)],
+    ) -> Result<String, Unavailable>;
+    /// Finalizes and emails a draft; answers its link and amount.
+    async fn send_invoice(&self, invoice_id: &str, scope: &str) -> Result<InvoiceRef, Unavailable>;
+    /// A subscription to a recurring service billed by emailed invoice, made once per `scope`;
+    /// its first invoice is a draft for [`Invoicing::send_invoice`].
+    async fn subscribe(
+        &self,
+        customer_id: &str,
+        scope: &str,
+        service: &'static Service,
+        metadata: &[(&str, &str)],
+    ) -> Result<NewSubscription, Unavailable>;
+    /// Ends it at the end of the paid period.
+    async fn cancel_at_period_end(&self, subscription_id: &str) -> Result<(), Unavailable>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +256,8 @@ pub trait JobQueue: Send + Sync {
     async fn dead_letters(&self) -> Result<u64, Unavailable>;
     /// Asks the worker to mint the user's pending rewards.
     async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable>;
+    /// Asks the worker to put the user's entitlements on their line (and mail a receipt).
+    async fn send_fulfilment(&self, task: &FulfilTask) -> Result<(), Unavailable>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -249,6 +274,12 @@ pub enum CarrierError {
 pub trait Carrier: Send + Sync {
     /// Activates a line; the purchase id is the idempotency key, so a repeat returns the same line.
     async fn activate(&self, purchase_id: &str, uid: &Uid) -> Result<Line, CarrierError>;
+    /// Turns a network feature on or off for the line (idempotent).
+    async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError>;
+    /// Adds data to the line once per `reference`.
+    async fn top_up(&self, iccid: &str, reference: &str, mb: u64) -> Result<(), CarrierError>;
+    /// Takes back the top-up named `reference`, if it was made.
+    async fn reverse_top_up(&self, iccid: &str, reference: &str) -> Result<(), CarrierError>;
 }
 
 pub struct Attachment {

@@ -216,11 +216,15 @@ fn deps(store: Arc<DynamoStore>, aws: &SdkConfig, config: &Config) -> Deps {
         events: store.clone(),
         activations: store.clone(),
         throttle: store.clone(),
-        rewards: store,
+        rewards: store.clone(),
+        orders: store.clone(),
+        subscriptions: store.clone(),
+        entitlements: store,
         queue,
         clock: Arc::new(SystemClock),
         limits: config.limits,
         cashback: config.cashback,
+        admins: config.admins.iter().cloned().collect(),
     }
 }
 

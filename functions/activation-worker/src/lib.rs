@@ -3,8 +3,9 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dotm::app::activation_worker::{Handled, Worker, process};
+use dotm::app::fulfilment;
 use dotm::app::rewards;
-use dotm::domain::activation::{Job, MintTask, Task};
+use dotm::domain::activation::{FulfilTask, Job, MintTask, Task};
 
 /// Jobs of one batch run side by side: most of their time is spent waiting for a slot.
 pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
@@ -33,6 +34,7 @@ async fn handle_message(worker: &Worker, message: &SqsMessage) -> bool {
     let job: Job = match message.body.as_deref().map(serde_json::from_str::<Task>) {
         Some(Ok(Task::Activation(job))) => job,
         Some(Ok(Task::Mint(task))) => return handle_mint(worker, id, &task).await,
+        Some(Ok(Task::Fulfil(task))) => return handle_fulfil(worker, id, &task).await,
         Some(Err(e)) => {
             // Not a job: let SQS retry it and park it on the dead-letter queue.
             tracing::error!(message_id = id, error = %e, "unreadable activation job");
@@ -72,6 +74,20 @@ async fn handle_mint(worker: &Worker, id: &str, task: &MintTask) -> bool {
         }
         Err(e) => {
             tracing::error!(message_id = id, uid = %uid.short(), what = e.what, cause = %e.chain(), "mint job failed; SQS will retry it");
+            false
+        }
+    }
+}
+
+async fn handle_fulfil(worker: &Worker, id: &str, task: &FulfilTask) -> bool {
+    let uid = &task.fulfil_for;
+    match fulfilment::fulfil(worker, task).await {
+        Ok(done) => {
+            tracing::info!(message_id = id, uid = %uid.short(), carrier_calls = done.carrier_calls, receipt = done.receipt, "fulfilment handled");
+            true
+        }
+        Err(e) => {
+            tracing::error!(message_id = id, uid = %uid.short(), what = e.what, cause = %e.chain(), "fulfilment failed; SQS will retry it");
             false
         }
     }

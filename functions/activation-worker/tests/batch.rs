@@ -13,9 +13,13 @@ fn message(id: &str, body: &str) -> SqsMessage {
 #[tokio::test(start_paused = true)]
 async fn good_jobs_are_done_and_only_bad_ones_are_reported() {
     let world = MemoryWorld::new();
-    dotm::app::payments::apply_event(&world.deps(), &paid_event("evt_1", "in_1", "ada"), 0)
-        .await
-        .unwrap();
+    dotm::app::payments::apply_event(
+        &world.deps(),
+        &paid_event(&world.deps(), "evt_1", "in_1", "ada").await,
+        0,
+    )
+    .await
+    .unwrap();
     let (job, _) = world.queue.sent.lock().unwrap().pop().unwrap();
     let mut event = SqsEvent::default();
     event.records = vec![

@@ -17,9 +17,10 @@ use dotm::domain::wallet::Wallet;
 use dotm::ports::Unavailable;
 use dotm::web::auth::Caller;
 use dotm::web::{ApiError, Problem, access_log, problem};
-use dotm::wiring::ApiPorts;
+pub use dotm::wiring::ApiPorts;
 use serde_json::{Value, json};
 
+mod commerce;
 pub mod oauth;
 
 /// Names this function in the `x-dotm-served-by` header and the logs.
@@ -37,6 +38,25 @@ pub fn router(ports: ApiPorts) -> Router {
         .route("/api/activation-stats", get(activation_stats))
         .route("/api/wallet", put(set_wallet))
         .route("/api/rewards", get(rewards))
+        .route(
+            "/api/orders",
+            get(commerce::list_orders).post(commerce::place_order),
+        )
+        .route("/api/orders/{id}", get(commerce::order))
+        .route("/api/subscriptions", get(commerce::list_subscriptions))
+        .route(
+            "/api/subscriptions/{id}/cancel",
+            post(commerce::cancel_subscription),
+        )
+        .route("/api/account", get(commerce::account))
+        .route(
+            "/api/admin/unmatched-payments",
+            get(commerce::unmatched_payments),
+        )
+        .route(
+            "/api/admin/orders/{uid}/{order_id}/card",
+            post(commerce::set_card_status),
+        )
         .route(
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata),

@@ -127,7 +127,7 @@ async fn after_payment_activate_answers_queued_then_active_with_the_line() {
     let deps = api.world.deps();
     dotm::app::payments::apply_event(
         &deps,
-        &dotm::adapters::memory::paid_event("evt_1", "in_ada_esim_beta", "ada"),
+        &dotm::adapters::memory::paid_event(&deps, "evt_1", "in_ada-esim_beta", "ada").await,
         0,
     )
     .await
@@ -144,7 +144,7 @@ async fn after_payment_activate_answers_queued_then_active_with_the_line() {
     assert_eq!(answer.body["status"], "active", "{}", answer.body);
     assert_eq!(
         answer.body["lpa_code"],
-        "LPA:1$smdp.test$CODE-in_ada_esim_beta"
+        "LPA:1$smdp.test$CODE-in_ada-esim_beta"
     );
     let numbers = api
         .call("GET", "/api/user-phone-numbers", Some(ADA), "")
@@ -181,10 +181,12 @@ async fn stats_are_public_and_count_the_line() {
     let deps = api.world.deps();
     for i in 0..3 {
         let event = dotm::adapters::memory::paid_event(
+            &deps,
             &format!("evt_{i}"),
             &format!("in_{i}"),
             &format!("u{i}"),
-        );
+        )
+        .await;
         dotm::app::payments::apply_event(&deps, &event, 0)
             .await
             .unwrap();

@@ -46,6 +46,8 @@ async fn receive(
         Outcome::AlreadyRecorded => ("already_recorded", String::new()),
         Outcome::Duplicate => ("duplicate", String::new()),
         Outcome::Ignored(why) => ("ignored", why.clone()),
+        Outcome::Unmatched(why) => ("unmatched", why.clone()),
+        Outcome::Applied(what) => ("applied", what.clone()),
     };
     tracing::info!(outcome = label, detail = %detail, "webhook event applied");
     Ok(Json(json!({"received": true, "outcome": label})))

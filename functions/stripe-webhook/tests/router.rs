@@ -16,7 +16,8 @@ fn event(id: &str) -> String {
     serde_json::json!({
         "id": id, "object": "event", "type": "invoice.paid",
         "data": {"object": {
-            "id": "in_1", "object": "invoice", "amount_paid": 100, "currency": "usd", "created": NOW,
+            "id": "in_1", "object": "invoice", "customer": "cus_ada", "amount_paid": 100,
+            "currency": "usd", "created": NOW,
             "status_transitions": {"paid_at": NOW},
             "metadata": {"firebase_uid": "ada", "product": "esim_beta"}
         }}
@@ -55,6 +56,8 @@ async fn post(
 #[tokio::test]
 async fn a_signed_event_records_one_purchase_even_twice() {
     let world = MemoryWorld::new();
+    // The claim DOTM wrote when it made in_1 for ada.
+    let _ = dotm::adapters::memory::paid_event(&world.deps(), "evt_0", "in_1", "ada").await;
     let body = event("evt_1");
     let (status, answer) = post(&world, &body, Some(sign(NOW, &body, SECRET))).await;
     assert_eq!(status, StatusCode::OK);

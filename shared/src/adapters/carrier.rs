@@ -78,4 +78,58 @@ impl Carrier for OxioCarrier {
             activation_code: line.activation_code,
         })
     }
+
+    async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError> {
+        let url = format!("{}/v1/lines/{iccid}/features/{feature}", self.base_url);
+        let request = if on {
+            self.http.put(url)
+        } else {
+            self.http.delete(url)
+        };
+        self.line_call(request, false).await
+    }
+
+    async fn top_up(&self, iccid: &str, reference: &str, mb: u64) -> Result<(), CarrierError> {
+        let request = self
+            .http
+            .post(format!("{}/v1/lines/{iccid}/data", self.base_url))
+            .header("Idempotency-Key", reference)
+            .json(&json!({"amount_mb": mb, "reference": reference}));
+        self.line_call(request, false).await
+    }
+
+    async fn reverse_top_up(&self, iccid: &str, reference: &str) -> Result<(), CarrierError> {
+        let request = self.http.delete(format!(
+            "{}/v1/lines/{iccid}/data/{reference}",
+            self.base_url
+        ));
+        // 404: that top-up was never made, so there is nothing to take back.
+        self.line_call(request, true).await
+    }
+}
+
+impl OxioCarrier {
+    async fn line_call(
+        &self,
+        request: reqwest::RequestBuilder,
+        absent_is_done: bool,
+    ) -> Result<(), CarrierError> {
+        let response = request
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(|e| CarrierError::Failed(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() || (absent_is_done && status == reqwest::StatusCode::NOT_FOUND) {
+            return Ok(());
+        }
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(CarrierError::Failed(format!("HTTP {status}")));
+        }
+        let detail = response.text().await.unwrap_or_default();
+        Err(CarrierError::Refused(format!(
+            "HTTP {status}: {}",
+            detail.chars().take(200).collect::<String>()
+        )))
+    }
 }

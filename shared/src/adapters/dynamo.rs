@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
@@ -13,9 +14,11 @@ use crate::ports::Unavailable;
 
 mod activations;
 mod oauth;
+mod orders;
 mod payment_events;
 mod purchases;
 mod rewards;
+mod subscriptions;
 mod throttle;
 mod users;
 
@@ -120,6 +123,16 @@ impl DynamoStore {
         prefix: &str,
         what: &'static str,
     ) -> Result<Vec<T>, Unavailable> {
+        self.items_under(user_pk(uid), prefix, what).await
+    }
+
+    /// Every item under `pk` whose sort key starts with `prefix`, all pages, read consistently.
+    async fn items_under<T: for<'de> Deserialize<'de>>(
+        &self,
+        pk: String,
+        prefix: &str,
+        what: &'static str,
+    ) -> Result<Vec<T>, Unavailable> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -128,7 +141,7 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(user_pk(uid)))
+                .expression_attribute_values(":pk", s(pk.clone()))
                 .expression_attribute_values(":prefix", s(prefix))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
@@ -143,6 +156,25 @@ impl DynamoStore {
                 return Ok(items);
             }
         }
+    }
+
+    /// An update of one item; [`DynamoStore::apply`] sends it.
+    fn update(&self, pk: String, sk: String) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+    }
+
+    /// Sends a (conditional) update; false when its condition did not hold.
+    async fn apply(
+        &self,
+        what: &'static str,
+        update: UpdateItemFluentBuilder,
+    ) -> Result<bool, Unavailable> {
+        let result = update.send().await.map_err(|e| e.into_service_error());
+        Ok(conditional(what, result)?.is_some())
     }
 
     /// Puts `item` if its key is new; false when it already existed.

@@ -8,8 +8,10 @@ use crate::app::Deps;
 use crate::app::activation_worker::Worker;
 use crate::app::oauth::AuthServer;
 use crate::domain::oauth::Sealer;
+use crate::domain::orders::{ClaimState, PaymentClaim, Pays};
 use crate::domain::rewards::CashbackRate;
 use crate::domain::throttle::ThrottleConfig;
+use crate::domain::users::Uid;
 use crate::wiring::{ApiPorts, McpPorts};
 
 pub mod activations;
@@ -19,10 +21,12 @@ pub mod invoicing;
 pub mod ledger;
 pub mod mailer;
 pub mod oauth;
+pub mod orders;
 pub mod payment_events;
 pub mod purchases;
 pub mod queue;
 pub mod rewards;
+pub mod subscriptions;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
@@ -35,10 +39,12 @@ pub use invoicing::MemoryInvoicing;
 pub use ledger::MemoryLedger;
 pub use mailer::MemoryMailer;
 pub use oauth::MemoryOAuth;
+pub use orders::MemoryOrders;
 pub use payment_events::MemoryPaymentEvents;
 pub use purchases::MemoryPurchases;
 pub use queue::MemoryQueue;
 pub use rewards::MemoryRewards;
+pub use subscriptions::{MemoryEntitlements, MemorySubscriptions};
 pub use throttle::MemoryThrottle;
 pub use tokens::{CountingRandom, MemoryAccessVerifier, MemoryClientMetadata, MemorySigner};
 pub use users::MemoryUsers;
@@ -57,6 +63,9 @@ pub struct MemoryWorld {
     pub activations: Arc<MemoryActivations>,
     pub throttle: Arc<MemoryThrottle>,
     pub rewards: Arc<MemoryRewards>,
+    pub orders: Arc<MemoryOrders>,
+    pub subscriptions: Arc<MemorySubscriptions>,
+    pub entitlements: Arc<MemoryEntitlements>,
     pub queue: Arc<MemoryQueue>,
     pub invoicing: Arc<MemoryInvoicing>,
     pub carrier: Arc<MemoryCarrier>,
@@ -77,6 +86,9 @@ impl MemoryWorld {
             activations: Arc::default(),
             throttle: Arc::default(),
             rewards: Arc::default(),
+            orders: Arc::default(),
+            subscriptions: Arc::default(),
+            entitlements: Arc::default(),
             queue: Arc::default(),
             invoicing: Arc::default(),
             carrier: Arc::default(),
@@ -100,10 +112,14 @@ impl MemoryWorld {
             activations: self.activations.clone(),
             throttle: self.throttle.clone(),
             rewards: self.rewards.clone(),
+            orders: self.orders.clone(),
+            subscriptions: self.subscriptions.clone(),
+            entitlements: self.entitlements.clone(),
             queue: self.queue.clone(),
             clock: self.clock.clone(),
             limits: self.limits,
             cashback: CashbackRate::default(),
+            admins: Arc::from([Uid::parse(ADMIN).unwrap_or_else(|_| unreachable!())]),
         }
     }
 
@@ -162,12 +178,30 @@ impl Default for MemoryWorld {
     }
 }
 
-/// A Stripe `invoice.paid` event body for a DOTM eSIM invoice.
-pub fn paid_event(event_id: &str, invoice_id: &str, uid: &str) -> Vec<u8> {
+/// The uid [`MemoryWorld::deps`] lists as an admin.
+pub const ADMIN: &str = "admin-uid";
+
+/// A Stripe `invoice.paid` event body for a DOTM eSIM invoice, with the claim DOTM writes when
+/// it makes such an invoice (unless one is there: the invoice came from `activate_esim`).
+pub async fn paid_event(deps: &Deps, event_id: &str, invoice_id: &str, uid: &str) -> Vec<u8> {
+    let customer = format!("cus_{uid}");
+    if let Ok(owner) = Uid::parse(uid) {
+        let claim = PaymentClaim {
+            invoice_id: invoice_id.to_owned(),
+            uid: owner,
+            customer_id: customer.clone(),
+            amount_cents: 100,
+            currency: "usd".into(),
+            pays: Pays::Esim,
+            state: ClaimState::Open,
+        };
+        let _ = deps.orders.save_claim(&claim).await;
+    }
     serde_json::json!({
         "id": event_id, "type": "invoice.paid",
         "data": {"object": {
-            "id": invoice_id, "amount_paid": 100, "currency": "usd", "created": 1_795_608_000,
+            "id": invoice_id, "customer": customer, "amount_paid": 100, "currency": "usd",
+            "created": 1_795_608_000,
             "status_transitions": {"paid_at": 1_795_608_100},
             "metadata": {"firebase_uid": uid, "product": "esim_beta"}
         }}

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 
-use crate::domain::activation::{Job, MintTask};
+use crate::domain::activation::{FulfilTask, Job, MintTask};
 use crate::domain::users::Uid;
 use crate::ports::{JobQueue, Unavailable};
 
@@ -80,18 +80,14 @@ impl JobQueue for SqsQueue {
     }
 
     async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable> {
-        let body = serde_json::to_string(&MintTask {
+        self.send_task(&MintTask {
             mint_rewards_for: uid.clone(),
         })
-        .map_err(|e| Unavailable::new("encode job", e))?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| Unavailable::new("sqs send", e.into_service_error()))?;
-        Ok(())
+        .await
+    }
+
+    async fn send_fulfilment(&self, task: &FulfilTask) -> Result<(), Unavailable> {
+        self.send_task(task).await
     }
 
     async fn dead_letters(&self) -> Result<u64, Unavailable> {
@@ -111,5 +107,20 @@ impl JobQueue for SqsQueue {
             })
             .and_then(|n| n.parse().ok())
             .unwrap_or_default())
+    }
+}
+
+impl SqsQueue {
+    /// A task the worker runs as soon as it can (no delay, no throttle).
+    async fn send_task(&self, task: &impl serde::Serialize) -> Result<(), Unavailable> {
+        let body = serde_json::to_string(task).map_err(|e| Unavailable::new("encode job", e))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("sqs send", e.into_service_error()))?;
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
-//! `Invoicing` on Stripe with async-stripe. Every call carries an idempotency key derived from
-//! the uid (and product), so racing calls and retries make one customer and one invoice.
+//! `Invoicing` on Stripe: customers and invoices with async-stripe, subscriptions in
+//! [`billing`]. Every call carries an idempotency key derived from our own ids (the uid, the
+//! order), so racing calls and retries make one customer, one invoice, one subscription.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,18 +14,20 @@ use stripe_shared::InvoiceCollectionMethod;
 use stripe_types::Currency;
 
 use crate::domain::catalog::Service;
-use crate::domain::purchases::OpenInvoice;
-use crate::domain::time::rfc3339;
+use crate::domain::orders::InvoiceRef;
 use crate::domain::users::{Email, Uid};
-use crate::ports::{Invoicing, Unavailable};
+use crate::ports::{InvoiceLine, Invoicing, NewSubscription, Unavailable};
 
 /// Days a person has to pay an invoice.
 const DAYS_UNTIL_DUE: u32 = 7;
 /// Stripe answers 409 while a request with the same idempotency key is in flight.
 const IN_FLIGHT_RETRIES: u32 = 20;
 
+mod billing;
+
 pub struct StripeInvoicing {
     client: Client,
+    billing: billing::Billing,
 }
 
 impl StripeInvoicing {
@@ -35,7 +38,10 @@ impl StripeInvoicing {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Unavailable::new("stripe client", e))?;
-        Ok(StripeInvoicing { client })
+        Ok(StripeInvoicing {
+            client,
+            billing: billing::Billing::new(secret_key, base_url)?,
+        })
     }
 }
 
@@ -87,24 +93,25 @@ impl Invoicing for StripeInvoicing {
         Ok(customer.id.to_string())
     }
 
-    async fn invoice(
+    async fn draft_invoice(
         &self,
         customer_id: &str,
-        uid: &Uid,
-        product: &Service,
-    ) -> Result<OpenInvoice, Unavailable> {
-        let metadata = HashMap::from([
-            ("firebase_uid".to_owned(), uid.to_string()),
-            ("product".to_owned(), product.id.to_owned()),
-        ]);
-        let scope = format!("{uid}-{}", product.id);
+        scope: &str,
+        description: &str,
+        lines: &[InvoiceLine],
+        metadata: &[(&str, &str)],
+    ) -> Result<String, Unavailable> {
+        let metadata: HashMap<String, String> = metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let draft = CreateInvoice::new()
             .customer(customer_id)
             .collection_method(InvoiceCollectionMethod::SendInvoice)
             .days_until_due(DAYS_UNTIL_DUE)
             .auto_advance(false)
             .currency(Currency::USD)
-            .description(format!("DOTM {}", product.name))
+            .description(description)
             .metadata(metadata.clone());
         let draft = keyed!(
             "stripe create invoice",
@@ -116,43 +123,67 @@ impl Invoicing for StripeInvoicing {
             .id
             .clone()
             .ok_or_else(|| Unavailable::new("stripe create invoice", "the invoice has no id"))?;
-        let item = CreateInvoiceItem::new()
-            .customer(customer_id)
-            .invoice(invoice_id.to_string())
-            .amount(i64::try_from(product.price_cents.get()).unwrap_or(i64::MAX))
-            .currency(Currency::USD)
-            .description(product.name)
-            .metadata(metadata);
-        keyed!(
-            "stripe create invoice item",
-            format!("dotm-item-{scope}"),
-            item,
-            &self.client
-        )?;
-        let finalized = FinalizeInvoiceInvoice::new(invoice_id.clone());
+        for (i, line) in lines.iter().enumerate() {
+            let item = CreateInvoiceItem::new()
+                .customer(customer_id)
+                .invoice(invoice_id.to_string())
+                .amount(i64::try_from(line.amount_cents).unwrap_or(i64::MAX))
+                .currency(Currency::USD)
+                .description(line.description.as_str())
+                .metadata(metadata.clone());
+            keyed!(
+                "stripe create invoice item",
+                format!("dotm-item-{scope}-{i}"),
+                item,
+                &self.client
+            )?;
+        }
+        Ok(invoice_id.to_string())
+    }
+
+    async fn send_invoice(&self, invoice_id: &str, scope: &str) -> Result<InvoiceRef, Unavailable> {
+        let finalized = FinalizeInvoiceInvoice::new(invoice_id);
         keyed!(
             "stripe finalize invoice",
-            format!("dotm-finalize-{scope}"),
+            format!("dotm-finalize-{scope}-{invoice_id}"),
             finalized,
             &self.client
         )?;
-        let send = SendInvoiceInvoice::new(invoice_id.clone());
+        let send = SendInvoiceInvoice::new(invoice_id);
         let sent = keyed!(
             "stripe send invoice",
-            format!("dotm-send-{scope}"),
+            format!("dotm-send-{scope}-{invoice_id}"),
             send,
             &self.client
         )?;
-        let hosted_url = sent.hosted_invoice_url.clone().ok_or_else(|| {
+        let invoice_url = sent.hosted_invoice_url.clone().ok_or_else(|| {
             Unavailable::new("stripe send invoice", "the invoice has no hosted URL")
         })?;
-        Ok(OpenInvoice {
-            invoice_id: invoice_id.to_string(),
-            hosted_url,
-            product_id: product.id.to_owned(),
+        Ok(InvoiceRef {
+            invoice_id: invoice_id.to_owned(),
+            invoice_url,
             amount_cents: u64::try_from(sent.amount_due).unwrap_or_default(),
-            currency: "usd".into(),
-            created_at: rfc3339(sent.created),
         })
+    }
+
+    async fn subscribe(
+        &self,
+        customer_id: &str,
+        scope: &str,
+        service: &'static Service,
+        metadata: &[(&str, &str)],
+    ) -> Result<NewSubscription, Unavailable> {
+        let (subscription_id, first_invoice_id) = self
+            .billing
+            .subscribe(customer_id, scope, service, metadata)
+            .await?;
+        Ok(NewSubscription {
+            subscription_id,
+            first_invoice_id,
+        })
+    }
+
+    async fn cancel_at_period_end(&self, subscription_id: &str) -> Result<(), Unavailable> {
+        self.billing.cancel_at_period_end(subscription_id).await
     }
 }

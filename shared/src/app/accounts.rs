@@ -4,10 +4,11 @@
 use serde::Serialize;
 
 use crate::app::Deps;
+use crate::domain::entitlements;
 use crate::domain::time::rfc3339;
 use crate::domain::users::{Email, Identity, Uid, User};
 use crate::domain::wallet::Wallet;
-use crate::ports::{CreateUserError, Unavailable};
+use crate::ports::{CreateUserError, Invoicing, Unavailable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -35,6 +36,8 @@ pub struct Profile {
     pub stripe_customer_id: Option<String>,
     pub wallet: Option<String>,
     pub roles: Vec<String>,
+    /// RFC 3339: when the paid membership ends, while one runs.
+    pub member_until: Option<String>,
 }
 
 impl Profile {
@@ -48,13 +51,21 @@ impl Profile {
             stripe_customer_id: user.stripe_customer_id,
             wallet: user.wallet,
             roles: user.roles,
+            member_until: None,
         }
     }
 }
 
 pub async fn profile(deps: &Deps, identity: &Identity) -> Result<Profile, Unavailable> {
     Ok(match deps.users.user(&identity.uid).await? {
-        Some(user) => Profile::of(user),
+        Some(user) => {
+            let (roles, member_until) = roles(deps, &user.uid).await?;
+            Profile {
+                roles,
+                member_until: member_until.map(rfc3339),
+                ..Profile::of(user)
+            }
+        }
         None => Profile {
             uid: identity.uid.clone(),
             email: identity.email.clone(),
@@ -64,8 +75,46 @@ pub async fn profile(deps: &Deps, identity: &Identity) -> Result<Profile, Unavai
             stripe_customer_id: None,
             wallet: None,
             roles: Vec::new(),
+            member_until: None,
         },
     })
+}
+
+/// The roles a person has now: `member` while a paid membership runs, `admin` when operators
+/// listed them (`ADMIN_UIDS`), and any stored on the profile (`beta`). Computed, never cached.
+pub async fn roles(deps: &Deps, uid: &Uid) -> Result<(Vec<String>, Option<i64>), Unavailable> {
+    let now = deps.clock.now_unix();
+    let entitlements = deps.entitlements.entitlements(uid).await?;
+    let mut roles = entitlements::roles(&entitlements, now);
+    if deps.admins.contains(uid) {
+        roles.push(entitlements::ADMIN.to_owned());
+    }
+    if let Some(user) = deps.users.user(uid).await? {
+        roles.extend(user.roles);
+    }
+    roles.sort();
+    roles.dedup();
+    Ok((roles, entitlements::member_until(&entitlements, now)))
+}
+
+pub async fn has_role(deps: &Deps, uid: &Uid, role: &str) -> Result<bool, Unavailable> {
+    Ok(roles(deps, uid).await?.0.iter().any(|r| r == role))
+}
+
+/// The user's customer at the payment provider, made once and kept on the profile.
+pub async fn stripe_customer(
+    deps: &Deps,
+    invoicing: &dyn Invoicing,
+    user: &User,
+) -> Result<String, Unavailable> {
+    if let Some(id) = &user.stripe_customer_id {
+        return Ok(id.clone());
+    }
+    let email = user.email.as_ref().ok_or_else(|| {
+        Unavailable::new("stripe customer", "only a verified email gets a customer")
+    })?;
+    let id = invoicing.customer(&user.uid, email).await?;
+    deps.users.set_stripe_customer(&user.uid, &id).await
 }
 
 /// Registers the caller (once: a second call answers the stored profile). True when this

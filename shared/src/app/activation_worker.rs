@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::app::Deps;
 use crate::app::activation_line::{SLEEP_AT_MOST_MS, delay_until};
-use crate::domain::activation::{Activation, Job, Line, Status};
+use crate::domain::activation::{Activation, FulfilTask, Job, Line, Status};
 use crate::domain::throttle::WaitUntil;
 use crate::domain::time::rfc3339;
 use crate::ports::{Attachment, Carrier, CarrierError, Mailer, Minter, OutgoingEmail, Unavailable};
@@ -153,6 +153,15 @@ pub async fn process(w: &Worker, job: &Job) -> Result<Handled, Unavailable> {
                 .complete_activation(&job.uid, &job.purchase_id, &line, &at)
                 .await?;
             tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "eSIM active");
+            // What was bought before the line existed (data, add-ons) goes onto it now.
+            w.deps
+                .queue
+                .send_fulfilment(&FulfilTask {
+                    fulfil_for: job.uid.clone(),
+                    receipt_for: None,
+                    invoice_url: None,
+                })
+                .await?;
             match email(w, job, &activation).await? {
                 Handled::Emailed => Ok(Handled::Activated),
                 other => Ok(other),
@@ -284,10 +293,12 @@ mod tests {
             };
             deps.users.create_user(&user).await.unwrap();
             let event = crate::adapters::memory::paid_event(
+                &deps,
                 &format!("evt_{i}"),
                 &format!("in_{i}"),
                 uid.as_str(),
-            );
+            )
+            .await;
             apply_event(&deps, &event, 0).await.unwrap();
         }
         let sent = std::mem::take(&mut *world.queue.sent.lock().unwrap());

@@ -12,10 +12,11 @@ use crate::app::{Deps, activation_line};
 use crate::domain::activation::{Activation, Status};
 use crate::domain::catalog;
 use crate::domain::money::Cents;
+use crate::domain::orders::{ClaimState, PaymentClaim, Pays};
 use crate::domain::purchases::{OpenInvoice, Purchase};
 use crate::domain::time::{rfc3339, rfc3339_ms};
 use crate::domain::users::Identity;
-use crate::ports::{Invoicing, Unavailable};
+use crate::ports::{InvoiceLine, Invoicing, Unavailable};
 
 pub const ESIM_PRODUCT: &str = "esim_beta";
 
@@ -96,17 +97,51 @@ pub async fn activate(
         return Ok(payment_required(open));
     }
     // Only a verified, claimed address is mailed an invoice.
-    let email = user.email.as_ref().ok_or(EsimError::NoEmail)?;
-    let customer = match &user.stripe_customer_id {
-        Some(id) => id.clone(),
-        None => {
-            let id = invoicing.customer(&user.uid, email).await?;
-            deps.users.set_stripe_customer(&user.uid, &id).await?
-        }
-    };
+    if user.email.is_none() {
+        return Err(EsimError::NoEmail);
+    }
+    let customer = accounts::stripe_customer(deps, invoicing, &user).await?;
     let product = catalog::find(ESIM_PRODUCT)
         .ok_or_else(|| Unavailable::new("catalog", "esim_beta is missing from the catalog"))?;
-    let invoice = invoicing.invoice(&customer, &user.uid, product).await?;
+    let scope = format!("{}-{ESIM_PRODUCT}", user.uid);
+    let line = InvoiceLine {
+        description: product.name.to_owned(),
+        amount_cents: product.price_cents.get(),
+    };
+    let metadata = [
+        ("firebase_uid", user.uid.as_str()),
+        ("product", ESIM_PRODUCT),
+    ];
+    let draft = invoicing
+        .draft_invoice(
+            &customer,
+            &scope,
+            &format!("DOTM {}", product.name),
+            &[line],
+            &metadata,
+        )
+        .await?;
+    // The claim exists before anyone can pay: the webhook grants only what it finds here.
+    deps.orders
+        .save_claim(&PaymentClaim {
+            invoice_id: draft.clone(),
+            uid: user.uid.clone(),
+            customer_id: customer,
+            amount_cents: product.price_cents.get(),
+            currency: "usd".into(),
+            pays: Pays::Esim,
+            state: ClaimState::Open,
+        })
+        .await?;
+    let sent = invoicing.send_invoice(&draft, &scope).await?;
+    let invoice = OpenInvoice {
+        invoice_id: sent.invoice_id,
+        hosted_url: sent.invoice_url,
+        product_id: ESIM_PRODUCT.to_owned(),
+        amount_cents: sent.amount_cents,
+        currency: "usd".into(),
+        created_at: rfc3339(deps.clock.now_unix()),
+    };
     let stored = deps
         .purchases
         .save_open_invoice(&user.uid, &invoice)
@@ -117,7 +152,7 @@ pub async fn activate(
 
 async fn paid_esim(deps: &Deps, identity: &Identity) -> Result<Option<Purchase>, Unavailable> {
     let purchases = deps.purchases.purchases(&identity.uid).await?;
-    Ok(purchases.into_iter().find(|p| p.product_id == ESIM_PRODUCT))
+    Ok(purchases.into_iter().find(|p| p.includes(ESIM_PRODUCT)))
 }
 
 fn payment_required(open: OpenInvoice) -> ActivationAnswer {
@@ -277,7 +312,7 @@ mod tests {
         activate(&deps, world.invoicing.as_ref(), &ada())
             .await
             .unwrap();
-        let event = paid_event("evt_1", "in_ada-uid_esim_beta", "ada-uid");
+        let event = paid_event(&deps, "evt_1", "in_ada-uid-esim_beta", "ada-uid").await;
         let outcome = apply_event(&deps, &event, 1_795_608_200).await.unwrap();
         assert!(matches!(outcome, Outcome::Recorded { .. }), "{outcome:?}");
         assert_eq!(
@@ -298,7 +333,7 @@ mod tests {
             panic!("{answer:?}")
         };
         assert_eq!((position, jobs_ahead), (1, 0));
-        assert_eq!(purchase_id, "in_ada-uid_esim_beta");
+        assert_eq!(purchase_id, "in_ada-uid-esim_beta");
         assert_eq!(
             world.queue.sent.lock().unwrap().len(),
             1,
@@ -312,10 +347,12 @@ mod tests {
         let deps = world.deps();
         for i in 0..7 {
             let event = paid_event(
+                &deps,
                 &format!("evt_{i}"),
                 &format!("in_{i}"),
                 &format!("user-{i}"),
-            );
+            )
+            .await;
             apply_event(&deps, &event, 0).await.unwrap();
         }
         for i in 0..7u64 {
@@ -346,7 +383,7 @@ mod tests {
     async fn an_event_twice_or_a_twin_event_records_one_purchase() {
         let world = MemoryWorld::new();
         let deps = world.deps();
-        let event = paid_event("evt_1", "in_1", "ada-uid");
+        let event = paid_event(&deps, "evt_1", "in_1", "ada-uid").await;
         assert!(matches!(
             apply_event(&deps, &event, 0).await.unwrap(),
             Outcome::Recorded { .. }
@@ -355,7 +392,7 @@ mod tests {
             apply_event(&deps, &event, 0).await.unwrap(),
             Outcome::Duplicate
         );
-        let twin = paid_event("evt_2", "in_1", "ada-uid");
+        let twin = paid_event(&deps, "evt_2", "in_1", "ada-uid").await;
         assert_eq!(
             apply_event(&deps, &twin, 0).await.unwrap(),
             Outcome::AlreadyRecorded
@@ -365,7 +402,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn foreign_and_other_events_are_ignored() {
+    async fn other_events_are_ignored_and_foreign_invoices_unmatched() {
         let world = MemoryWorld::new();
         let deps = world.deps();
         let other = br#"{"id":"evt_9","type":"invoice.finalized","data":{"object":{}}}"#;
@@ -378,7 +415,7 @@ mod tests {
         let outcome = apply_event(&deps, foreign.to_string().as_bytes(), 0)
             .await
             .unwrap();
-        assert!(matches!(outcome, Outcome::Ignored(_)), "{outcome:?}");
+        assert!(matches!(outcome, Outcome::Unmatched(_)), "{outcome:?}");
         assert_eq!(world.purchases.purchase_count(), 0);
         assert!(apply_event(&deps, b"{}", 0).await.is_err());
     }
@@ -429,6 +466,8 @@ mod tests {
             uid: ada().uid,
             purchase_id: "in_1".into(),
             product_id: ESIM_PRODUCT.into(),
+            items: Vec::new(),
+            order_id: None,
             amount_cents: 100,
             currency: "usd".into(),
             paid_at: rfc3339(0),

@@ -283,9 +283,13 @@ mod tests {
         crate::app::accounts::find_or_create_user(&deps, &ada())
             .await
             .unwrap();
-        crate::app::payments::apply_event(&deps, &paid_event("evt_1", "in_1", "ada"), 0)
-            .await
-            .unwrap();
+        crate::app::payments::apply_event(
+            &deps,
+            &paid_event(&deps, "evt_1", "in_1", "ada").await,
+            0,
+        )
+        .await
+        .unwrap();
         let view = view(&deps, world.ledger.as_ref(), &ada()).await.unwrap();
         assert_eq!(view.pending.len(), 2, "sign-up bonus and cashback");
         assert!(
@@ -334,9 +338,13 @@ mod tests {
         crate::app::accounts::set_wallet(&deps, &ada(), &Wallet::parse(WALLET).unwrap())
             .await
             .unwrap();
-        crate::app::payments::apply_event(&deps, &paid_event("evt_1", "in_1", "ada"), 0)
-            .await
-            .unwrap();
+        crate::app::payments::apply_event(
+            &deps,
+            &paid_event(&deps, "evt_1", "in_1", "ada").await,
+            0,
+        )
+        .await
+        .unwrap();
         // 0.1033 DOTM of cashback fits under the 5 DOTM cap; the 10.33 bonus does not.
         assert_eq!(
             mint_now(&world, &ada().uid).await,
@@ -381,7 +389,13 @@ mod tests {
             crate::app::accounts::set_wallet(&deps, &who, &wallet)
                 .await
                 .unwrap();
-            let event = paid_event(&format!("evt_{i}"), &format!("in_{i}"), who.uid.as_str());
+            let event = paid_event(
+                &deps,
+                &format!("evt_{i}"),
+                &format!("in_{i}"),
+                who.uid.as_str(),
+            )
+            .await;
             crate::app::payments::apply_event(&deps, &event, 0)
                 .await
                 .unwrap();
@@ -426,9 +440,13 @@ mod tests {
         crate::app::accounts::register(&deps, &unverified)
             .await
             .unwrap();
-        crate::app::payments::apply_event(&deps, &paid_event("evt_1", "in_1", "who"), 0)
-            .await
-            .unwrap();
+        crate::app::payments::apply_event(
+            &deps,
+            &paid_event(&deps, "evt_1", "in_1", "who").await,
+            0,
+        )
+        .await
+        .unwrap();
         let kinds: Vec<RewardKind> = world
             .rewards
             .rewards(&unverified.uid)

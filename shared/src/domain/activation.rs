@@ -110,11 +110,24 @@ pub struct MintTask {
     pub mint_rewards_for: Uid,
 }
 
+/// The SQS message asking the worker to bring a user's line in step with their entitlements
+/// and, with `receipt_for`, to mail the receipt of that paid invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FulfilTask {
+    pub fulfil_for: Uid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_for: Option<String>,
+    /// The paid invoice's page, for the receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_url: Option<String>,
+}
+
 /// Every message on the job queue.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum Task {
     Mint(MintTask),
+    Fulfil(FulfilTask),
     Activation(Job),
 }
 

@@ -28,6 +28,11 @@ pub struct Purchase {
     pub uid: Uid,
     pub purchase_id: String,
     pub product_id: String,
+    /// Every service the invoice paid for (the product first).
+    #[serde(default)]
+    pub items: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
     pub amount_cents: u64,
     pub currency: String,
     pub paid_at: String,
@@ -35,6 +40,10 @@ pub struct Purchase {
 }
 
 impl Purchase {
+    pub fn includes(&self, service_id: &str) -> bool {
+        self.product_id == service_id || self.items.iter().any(|i| i == service_id)
+    }
+
     pub fn amount(&self) -> Cents {
         Cents(self.amount_cents)
     }

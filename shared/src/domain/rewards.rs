@@ -209,7 +209,7 @@ pub fn for_purchase(
             now,
         ));
     }
-    if p.product_id == METAL_CARD {
+    if p.includes(METAL_CARD) {
         let key = format!("founding#{}", p.purchase_id);
         rewards.push(reward(
             &p.uid,
@@ -270,6 +270,8 @@ mod tests {
             uid: crate::domain::users::Uid::parse("ada").unwrap(),
             purchase_id: "in_1".into(),
             product_id: product.into(),
+            items: Vec::new(),
+            order_id: None,
             amount_cents: cents,
             currency: "usd".into(),
             paid_at: "t".into(),

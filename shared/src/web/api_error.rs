@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::accounts::AccountError;
 use crate::app::esim::EsimError;
+use crate::app::orders::OrderFailure;
 use crate::app::payments::EventError;
+use crate::app::subscriptions::SubscriptionError;
 use crate::ports::{AuthError, Unavailable};
 use crate::web::Problem;
 
@@ -73,6 +75,55 @@ impl From<EsimError> for ApiError {
             )),
             EsimError::Account(a) => a.into(),
             EsimError::Unavailable(u) => ApiError::Unavailable(u),
+        }
+    }
+}
+
+impl From<OrderFailure> for ApiError {
+    fn from(e: OrderFailure) -> Self {
+        let (status, kind, title) = match &e {
+            OrderFailure::Account(_) | OrderFailure::Unavailable(_) => {
+                return match e {
+                    OrderFailure::Account(a) => a.into(),
+                    OrderFailure::Unavailable(u) => ApiError::Unavailable(u),
+                    other => {
+                        ApiError::Problem(Problem::bad_request("invalid-order", other.to_string()))
+                    }
+                };
+            }
+            OrderFailure::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid-order", "Invalid order"),
+            OrderFailure::KeyReused => (
+                StatusCode::CONFLICT,
+                "idempotency-conflict",
+                "Idempotency-Key reused",
+            ),
+            OrderFailure::NotFound(_) => (StatusCode::NOT_FOUND, "no-such-order", "No such order"),
+            OrderFailure::NoEmail => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no-email",
+                "No email address",
+            ),
+        };
+        ApiError::Problem(Problem::new(status, kind, title, e.to_string()))
+    }
+}
+
+impl From<SubscriptionError> for ApiError {
+    fn from(e: SubscriptionError) -> Self {
+        match e {
+            SubscriptionError::NotFound(_) => ApiError::Problem(Problem::new(
+                StatusCode::NOT_FOUND,
+                "no-such-subscription",
+                "No such subscription",
+                e.to_string(),
+            )),
+            SubscriptionError::NotCancellable(_) => ApiError::Problem(Problem::new(
+                StatusCode::CONFLICT,
+                "not-cancellable",
+                "Subscription not cancellable",
+                e.to_string(),
+            )),
+            SubscriptionError::Unavailable(u) => ApiError::Unavailable(u),
         }
     }
 }

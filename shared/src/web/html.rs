@@ -1,20 +1,6 @@
 //! HTML that pages of ours show: escaping for text and attribute values.
 
-/// Escapes `& < > " '` so text from a client or a person can sit in text and attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::domain::html::escape;
 
 /// A small page readable on a phone, with no script and no outside resource.
 pub fn page(title: &str, body: &str) -> String {

@@ -109,6 +109,8 @@ fn purchase(id: &str, paid_at: &str) -> Purchase {
         uid: uid("ada"),
         purchase_id: id.into(),
         product_id: "esim_beta".into(),
+        items: Vec::new(),
+        order_id: None,
         amount_cents: 100,
         currency: "usd".into(),
         paid_at: paid_at.into(),

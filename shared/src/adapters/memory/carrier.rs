@@ -1,9 +1,12 @@
 //! `Carrier` in memory: one line per purchase id, failures on request.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
+use super::lock;
 use crate::domain::activation::Line;
 use crate::domain::users::Uid;
 use crate::ports::{Carrier, CarrierError};
@@ -14,6 +17,10 @@ pub struct MemoryCarrier {
     pub calls: AtomicUsize,
     pub fail_next: AtomicUsize,
     pub refuse: AtomicBool,
+    /// (iccid, feature) turned on.
+    pub features: Mutex<BTreeSet<(String, String)>>,
+    /// (iccid, reference) -> MB, for top-ups not reversed.
+    pub top_ups: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 #[async_trait]
@@ -36,5 +43,26 @@ impl Carrier for MemoryCarrier {
             smdp_address: "smdp.test".into(),
             activation_code: format!("CODE-{purchase_id}"),
         })
+    }
+
+    async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError> {
+        let key = (iccid.to_owned(), feature.to_owned());
+        let mut features = lock(&self.features);
+        if on {
+            features.insert(key);
+        } else {
+            features.remove(&key);
+        }
+        Ok(())
+    }
+
+    async fn top_up(&self, iccid: &str, reference: &str, mb: u64) -> Result<(), CarrierError> {
+        lock(&self.top_ups).insert((iccid.to_owned(), reference.to_owned()), mb);
+        Ok(())
+    }
+
+    async fn reverse_top_up(&self, iccid: &str, reference: &str) -> Result<(), CarrierError> {
+        lock(&self.top_ups).remove(&(iccid.to_owned(), reference.to_owned()));
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::lock;
-use crate::domain::activation::Job;
+use crate::domain::activation::{FulfilTask, Job};
 use crate::domain::users::Uid;
 use crate::ports::{JobQueue, Unavailable};
 
@@ -15,6 +15,7 @@ pub struct MemoryQueue {
     pub sent: Mutex<Vec<(Job, u32)>>,
     pub dead: Mutex<Vec<Job>>,
     pub mints: Mutex<Vec<Uid>>,
+    pub fulfilments: Mutex<Vec<FulfilTask>>,
 }
 
 #[async_trait]
@@ -35,6 +36,11 @@ impl JobQueue for MemoryQueue {
 
     async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable> {
         lock(&self.mints).push(uid.clone());
+        Ok(())
+    }
+
+    async fn send_fulfilment(&self, task: &FulfilTask) -> Result<(), Unavailable> {
+        lock(&self.fulfilments).push(task.clone());
         Ok(())
     }
 }
