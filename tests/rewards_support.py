@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import sys
 import time
 import uuid
@@ -200,11 +199,57 @@ def stripe_signature(secret: str, body: bytes, t: int | None = None) -> str:
     return f"t={t},v1={mac}"
 
 
+def _table():
+    import boto3
+
+    return boto3.resource(
+        "dynamodb", endpoint_url=env("AWS_ENDPOINT_URL"),
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+    ).Table(env("TABLE_NAME"))
+
+
+def seed_claim(uid: str, product: str, amount_cents: int, invoice_id: str, customer: str) -> None:
+    """What DOTM writes when it makes an invoice (an order of `product` and the claim the webhook
+    matches), written here directly: these tests are about what a paid invoice credits, at any
+    amount, not about placing the order (tests/test_commerce.py does that through the API)."""
+    pays: dict[str, Any] = {"kind": "esim"}
+    table = _table()
+
+    def put_new(item: dict[str, Any]) -> None:
+        try:  # a second event for the same invoice finds DOTM's records as they are
+            table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except table.meta.client.exceptions.ConditionalCheckFailedException:
+            pass
+
+    if product != "esim_beta":
+        order_id = f"ord_rw{invoice_id[5:]}"
+        pays = {"kind": "order", "order_id": order_id}
+        put_new({
+            "pk": f"USER#{uid}", "sk": f"ORDER#{order_id}", "order_id": order_id, "uid": uid,
+            "lines": [{"service_id": product, "name": product, "quantity": 1,
+                       "unit_cents": amount_cents, "amount_cents": amount_cents,
+                       "billing": "one-time"}],
+            "one_time_cents": amount_cents, "currency": "usd", "status": "open",
+            "payments": [], "fingerprint": f"rw-{invoice_id}",
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+    put_new({
+        "pk": f"INVOICE#{invoice_id}", "sk": "ORDER", "invoice_id": invoice_id, "uid": uid,
+        "customer_id": customer, "amount_cents": amount_cents, "currency": "usd", "pays": pays,
+        "state": "open",
+    })
+
+
 def paid_event(uid: str, product: str, amount_cents: int, *, invoice_id: str | None = None,
                event_id: str | None = None) -> bytes:
-    """The bytes of a Stripe `invoice.paid` event for a DOTM invoice, as Stripe would send."""
+    """The bytes of a Stripe `invoice.paid` event for a DOTM invoice, as Stripe would send,
+    after the records DOTM keeps for such an invoice (see `seed_claim`)."""
     now = int(time.time())
     invoice_id = invoice_id or f"in_rw{uuid.uuid4().hex[:20]}"
+    customer = f"cus_rw{hashlib.sha256(uid.encode()).hexdigest()[:12]}"
+    seed_claim(uid, product, amount_cents, invoice_id, customer)
     event = {
         "id": event_id or f"evt_rw{uuid.uuid4().hex[:20]}",
         "object": "event",
@@ -215,7 +260,7 @@ def paid_event(uid: str, product: str, amount_cents: int, *, invoice_id: str | N
         "data": {"object": {
             "id": invoice_id,
             "object": "invoice",
-            "customer": f"cus_rw{secrets.token_hex(6)}",
+            "customer": customer,
             "amount_due": amount_cents,
             "amount_paid": amount_cents,
             "currency": "usd",
