@@ -19,7 +19,13 @@ use std::sync::Arc;
 use crate::App;
 
 /// The tools that act for a person, and the scope each needs.
-pub const PROTECTED: [(&str, &str); 2] = [("activate_esim", "esim"), ("activation_status", "esim")];
+pub const PROTECTED: [(&str, &str); 5] = [
+    ("activate_esim", "esim"),
+    ("activation_status", "esim"),
+    ("buy_services", "purchases"),
+    ("manage_subscriptions", "purchases"),
+    ("my_account", "account"),
+];
 
 pub struct Resource {
     pub issuer: String,

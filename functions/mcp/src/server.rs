@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
+use dotm::app::account;
 use dotm::app::accounts::AccountError;
 use dotm::app::esim::{self, ActivationAnswer, EsimError};
+use dotm::app::orders::{self, OrderFailure, OrderRequest, OrderView};
+use dotm::app::subscriptions::{self, SubscriptionError};
 use dotm::domain::catalog::{self, Category};
 use dotm::domain::pricing::{self, Quote};
 use dotm::domain::rewards::CashbackRate;
@@ -25,9 +28,10 @@ use serde::Serialize;
 
 use crate::render;
 use crate::tools::{
-    ActivateEsimArgs, CalculatePricingArgs, MAX_ID_CHARS, MAX_QUERY_CHARS, MAX_SERVICES,
-    MembershipsAnswer, NoArgs, SearchAnswer, SearchResult, SearchServicesArgs, ServiceDetailsArgs,
-    check_length, parse, tagged_output_schema,
+    AccountAnswer, ActivateEsimArgs, CalculatePricingArgs, MAX_ID_CHARS, MAX_QUERY_CHARS,
+    MAX_SERVICES, MembershipsAnswer, NoArgs, SearchAnswer, SearchResult, SearchServicesArgs,
+    ServiceDetailsArgs, SubscriptionsAnswer, SubscriptionsArgs, check_length, parse,
+    tagged_output_schema,
 };
 
 pub const INSTRUCTIONS: &str = "DOTM sells global eSIM data, network add-ons and memberships, \
@@ -255,6 +259,154 @@ number, LPA code, QR code) or failed (reason and next steps). Needs the sign-in 
     ) -> Result<CallToolResult, ErrorData> {
         self.signed_in(&parts, Use::Status).await
     }
+
+    #[tool(
+        description = "Order catalog services for the signed-in person: one-time items \
+(global_data_10gb with a quantity 1-10, esim_beta, dotm_metal_card with a shipping_address) on \
+one emailed invoice, and each membership (yearly) or network add-on (monthly) as its own \
+subscription billed by emailed invoice. Answers the order, its total, the DOTM cashback and \
+the payment links. The same request while unpaid answers the same order. Needs the sign-in \
+token.",
+        input_schema = schema_for_type::<OrderRequest>(),
+        output_schema = schema_for_output::<OrderView>(),
+        annotations(
+            title = "Buy services",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn buy_services(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = match parse::<OrderRequest>("buy_services", args) {
+            Ok(request) => request,
+            Err(e) => return refuse(e),
+        };
+        let Some(identity) = caller(&parts) else {
+            return refuse(SIGN_IN.into());
+        };
+        let deps = &self.ports.deps;
+        match orders::place(
+            deps,
+            self.ports.invoicing.as_ref(),
+            &identity,
+            request,
+            None,
+        )
+        .await
+        {
+            Ok(order) => {
+                let text = order.message.clone();
+                answer(&order, text)
+            }
+            Err(
+                OrderFailure::Unavailable(e) | OrderFailure::Account(AccountError::Unavailable(e)),
+            ) => unavailable(&e),
+            Err(e) => refuse(e.to_string()),
+        }
+    }
+
+    #[tool(
+        description = "The signed-in person's DOTM account: profile and roles (member while a \
+membership runs), orders, subscriptions, entitlements (features, data, card) and rewards. \
+Read only. Needs the sign-in token.",
+        input_schema = schema_for_type::<NoArgs>(),
+        output_schema = schema_for_output::<AccountAnswer>(),
+        annotations(title = "My account", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn my_account(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(identity) = caller(&parts) else {
+            return refuse(SIGN_IN.into());
+        };
+        match account::overview(&self.ports.deps, &identity).await {
+            Ok(view) => {
+                let text = format!(
+                    "{} orders, {} subscriptions, roles: {}.",
+                    view["orders"].as_array().map_or(0, Vec::len),
+                    view["subscriptions"].as_array().map_or(0, Vec::len),
+                    view["profile"]["roles"]
+                );
+                answer(&view, text)
+            }
+            Err(e) => unavailable(&e),
+        }
+    }
+
+    #[tool(
+        description = "The signed-in person's subscriptions (memberships and add-ons); with \
+cancel_subscription_id, sets that subscription to end at the end of its paid period (what it \
+gives lasts until then). Needs the sign-in token.",
+        input_schema = schema_for_type::<SubscriptionsArgs>(),
+        output_schema = schema_for_output::<SubscriptionsAnswer>(),
+        annotations(
+            title = "Subscriptions",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn manage_subscriptions(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let args = match parse::<SubscriptionsArgs>("manage_subscriptions", args) {
+            Ok(args) => args,
+            Err(e) => return refuse(e),
+        };
+        let Some(identity) = caller(&parts) else {
+            return refuse(SIGN_IN.into());
+        };
+        let deps = &self.ports.deps;
+        let mut cancelled = None;
+        if let Some(id) = args.cancel_subscription_id {
+            let field = "cancel_subscription_id";
+            if let Err(e) = check_length("manage_subscriptions", field, &id, MAX_ID_CHARS) {
+                return refuse(e);
+            }
+            let invoicing = self.ports.invoicing.as_ref();
+            match subscriptions::cancel(deps, invoicing, &identity, &id).await {
+                Ok(sub) => cancelled = Some(sub.subscription_id),
+                Err(SubscriptionError::Unavailable(e)) => return unavailable(&e),
+                Err(e) => return refuse(e.to_string()),
+            }
+        }
+        match subscriptions::list(deps, &identity).await {
+            Ok(subscriptions) => {
+                let text = match &cancelled {
+                    Some(id) => format!("{id} ends at the end of its paid period."),
+                    None => format!("{} subscriptions.", subscriptions.len()),
+                };
+                answer(
+                    &SubscriptionsAnswer {
+                        subscriptions,
+                        cancelled,
+                    },
+                    text,
+                )
+            }
+            Err(e) => unavailable(&e),
+        }
+    }
+}
+
+const SIGN_IN: &str = "sign-in required: ask the person to sign in to DOTM and connect again.";
+
+fn caller(parts: &http::request::Parts) -> Option<Identity> {
+    parts.extensions.get::<Identity>().cloned()
+}
+
+fn unavailable(e: &dotm::ports::Unavailable) -> Result<CallToolResult, ErrorData> {
+    tracing::error!(what = e.what, cause = %e.chain(), "signed-in tool failed");
+    refuse("DOTM could not reach its payment or storage service; try again in a minute.".into())
 }
 
 enum Use {

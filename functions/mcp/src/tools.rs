@@ -44,6 +44,32 @@ pub struct ServiceDetailsArgs {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct NoArgs {}
 
+/// `manage_subscriptions`: the list after the call, and which one was set to end.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SubscriptionsAnswer {
+    pub subscriptions: Vec<dotm::app::subscriptions::SubscriptionView>,
+    pub cancelled: Option<String>,
+}
+
+/// The shape of `my_account` (the account overview of `GET /api/account`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AccountAnswer {
+    pub profile: Value,
+    pub orders: Vec<Value>,
+    pub subscriptions: Vec<Value>,
+    pub entitlements: Vec<Value>,
+    pub rewards: Value,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionsArgs {
+    /// Set this subscription (an id from the list) to end at the end of its paid period.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub cancel_subscription_id: Option<String>,
+}
+
 /// Longest search query, in characters: a person's words, not a document.
 pub const MAX_QUERY_CHARS: usize = 200;
 /// Longest service id (the longest real one is 24), and most ids in one pricing call.
