@@ -2,7 +2,7 @@
 # CARGO_TARGET_DIR defaults to ~/.cache/dotm-target (shared by checkouts and CI).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/dotm-target
 
-.PHONY: up test bench bench-activate bench-activation bootstrap build
+.PHONY: up test bench bench-activate bench-activation bootstrap build stripe-catalog
 
 up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
 	infra/scripts/up.sh
@@ -24,3 +24,7 @@ bootstrap: ## install .venv/ and node_modules/ (also done by up and test)
 
 build:     ## Lambda release zips (sam build, cargo lambda; offline, slow): .aws-sam/, sizes printed
 	infra/scripts/build.sh
+
+stripe-catalog: ## Stripe Products/Prices for the catalog's subscriptions (CATALOG_URL, STRIPE_API_BASE, STRIPE_SECRET_KEY)
+	python3 infra/stripe_catalog.py --catalog "$${CATALOG_URL:-http://127.0.0.1:3000/mcp/api}" \
+	  --stripe "$${STRIPE_API_BASE:-http://127.0.0.1:3001}"

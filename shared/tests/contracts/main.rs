@@ -4,13 +4,14 @@
 //! from the conditional writes they imitate: both pass the same assertions.
 
 mod aws;
+mod commerce;
 mod ports;
 
 use std::sync::Arc;
 
 use dotm::adapters::memory::{
-    MemoryActivations, MemoryOAuth, MemoryPaymentEvents, MemoryPurchases, MemoryQueue,
-    MemoryRewards, MemoryThrottle, MemoryUsers,
+    MemoryActivations, MemoryEntitlements, MemoryOAuth, MemoryOrders, MemoryPaymentEvents,
+    MemoryPurchases, MemoryQueue, MemoryRewards, MemorySubscriptions, MemoryThrottle, MemoryUsers,
 };
 
 #[tokio::test]
@@ -110,4 +111,37 @@ async fn dynamo_rewards() {
 #[ignore = "needs the AWS emulator: make test runs it with --ignored"]
 async fn sqs_queue() {
     ports::queue(&aws::queue().await).await;
+}
+
+#[tokio::test]
+async fn memory_orders() {
+    commerce::orders(&MemoryOrders::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: make test runs it with --ignored"]
+async fn dynamo_orders() {
+    commerce::orders(&aws::store().await).await;
+}
+
+#[tokio::test]
+async fn memory_subscriptions() {
+    commerce::subscriptions(&MemorySubscriptions::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: make test runs it with --ignored"]
+async fn dynamo_subscriptions() {
+    commerce::subscriptions(&aws::store().await).await;
+}
+
+#[tokio::test]
+async fn memory_entitlements() {
+    commerce::entitlements(&MemoryEntitlements::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: make test runs it with --ignored"]
+async fn dynamo_entitlements() {
+    commerce::entitlements(&aws::store().await).await;
 }

@@ -168,7 +168,10 @@ impl Billing {
                 &[("lookup_keys[]", service.id), ("active", "true")],
             )
             .await?;
-        let current = found.into_iter().flat_map(|l| l.data).find(|p| {
+        let found: Vec<Price> = found.into_iter().flat_map(|l| l.data).collect();
+        // Keyed by what it replaces too: after A -> B -> A a replay must not answer the first A.
+        let replaces = found.first().map_or("none".to_owned(), |p| p.id.clone());
+        let current = found.into_iter().find(|p| {
             p.unit_amount == Some(cents)
                 && p.currency == "usd"
                 && p.recurring.as_ref().is_some_and(|r| r.interval == interval)
@@ -190,7 +193,7 @@ impl Billing {
                     ),
                 ]
                 .map(|(k, v)| (k.to_owned(), v));
-                let key = format!("dotm-price-{}-{cents}-{interval}", service.id);
+                let key = format!("dotm-price-{}-{cents}-{interval}-{replaces}", service.id);
                 let made: Created = self
                     .post("stripe create price", "prices", &key, &form)
                     .await?;
