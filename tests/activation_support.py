@@ -205,9 +205,10 @@ def check_qr_data_url(url: str) -> None:
 
 
 def check_email(sandbox: httpx.Client, b: Buyer, line: dict) -> None:
-    # The payment's receipt is a mail of its own (tests/test_commerce.py checks it).
+    # The payment's receipt and the welcome mail (a new profile) are mails of their own
+    # (tests/test_commerce.py and tests/test_beta.py check them).
     msgs = [m for m in mail_to(sandbox, b.user.email)
-            if not (m["subject"] or "").startswith("Your DOTM receipt")]
+            if not (m["subject"] or "").startswith(("Your DOTM receipt", "Welcome to DOTM"))]
     assert len(msgs) == 1, [(m["subject"], m["idempotency_key"]) for m in msgs]
     m = msgs[0]
     lpa = f"LPA:1${line['smdp_address']}${line['activation_code']}"

@@ -39,7 +39,8 @@ def test_reading_me_writes_nothing_and_registering_creates_the_user_once(
     assert seen.status_code == 200, seen.text
     assert seen.json() == {"uid": user.uid, "email": user.email, "contact_email": None,
                            "registered": False, "created_at": None, "stripe_customer_id": None,
-                           "wallet": None, "roles": [], "member_until": None}, seen.json()
+                           "wallet": None, "roles": [], "member_until": None, "beta": None,
+                           "lines": 0}, seen.json()
     assert http.get("/api/rewards", headers=user.auth).json()["pending"] == []
     assert http.get("/api/me", headers=user.auth).json()["registered"] is False
 

@@ -1,13 +1,15 @@
 """The provider sandbox's carrier (OXIO-style REST): what DOTM's carrier adapter and the activation
-tests rely on (issue 5), and the lines' data top-ups, reversals and features (by ICCID). Fault injection and reset change shared state, so these tests run against
-a sandbox of their own (same code as the stack's, started here with its own key); one test checks
-that the stack's sandbox serves the carrier with the stack's key."""
+tests rely on (issue 5), lines with a requested number (the beta program's), and the lines' data
+top-ups, reversals and features (by ICCID). Fault injection and reset change shared state, so
+these tests run against a sandbox of their own (same code as the stack's, started here with its
+own key); one test checks that the stack's sandbox serves the carrier with the stack's key."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
 import re
+import secrets
 import time
 import uuid
 
@@ -118,6 +120,142 @@ def test_same_idempotency_key_replays_the_same_line_and_never_makes_a_second(car
     other = activate(carrier, key, uid="someone-else")
     assert other.status_code == 409 and other.json()["error"]["code"], other.text
     assert len(lines(carrier, key)) == 1
+
+
+# ---- a requested phone number ----------------------------------------------------------------
+
+_used_numbers: set[str] = set()
+
+
+def free_number() -> str:
+    """A valid NANP number no other test in this module asked for: area 2xx-8xx and exchange
+    2xx-9xx, neither N11, never exchange 555 nor areas 212 and 221 (the fixed numbers below use those)."""
+    while True:
+        area = f"{secrets.randbelow(7) + 2}{secrets.randbelow(10)}{secrets.randbelow(10)}"
+        exch = f"{secrets.randbelow(8) + 2}{secrets.randbelow(10)}{secrets.randbelow(10)}"
+        if area[1:] == "11" or exch[1:] == "11" or exch == "555" or area in ("212", "221"):
+            continue
+        number = f"+1{area}{exch}{secrets.randbelow(10000):04d}"
+        if number not in _used_numbers:
+            _used_numbers.add(number)
+            return number
+
+
+def test_a_requested_number_is_the_lines_number_and_is_recorded(carrier):
+    key, number = purchase_id(), free_number()
+    r = activate(carrier, key, uid="uid-beta", phone_number=number)
+    assert r.status_code == 201, r.text
+    line = r.json()
+    assert line["phone_number"] == number and line["status"] == "active"
+    assert "requested_number" not in line, "the activation's answer keeps its fields"
+    assert carrier.get(f"/v1/activations/{line['activation_id']}").json() == line
+    assert carrier.get(f"/v1/lines/{line['iccid']}").json()["phone_number"] == number
+    [call] = calls(carrier, key)
+    assert call["requested_number"] == number and call["status"] == 201, call
+    assert call["activation_id"] == line["activation_id"]
+    [rec] = lines(carrier, key)
+    assert rec["phone_number"] == number
+
+
+def test_without_a_requested_number_the_call_records_null(carrier):
+    key = purchase_id()
+    r = activate(carrier, key)
+    assert r.status_code == 201, r.text
+    assert NANP.fullmatch(r.json()["phone_number"])
+    [call] = calls(carrier, key)
+    assert "requested_number" in call and call["requested_number"] is None, call
+    # an explicit null is the same as no field
+    key2 = purchase_id()
+    assert activate(carrier, key2, phone_number=None).status_code == 201
+    assert calls(carrier, key2)[0]["requested_number"] is None
+
+
+def test_a_requested_number_replays_with_the_same_key_and_conflicts_with_another(carrier):
+    key, number = purchase_id(), free_number()
+    first = activate(carrier, key, uid="uid-r", phone_number=number)
+    again = activate(carrier, key, uid="uid-r", phone_number=number)
+    assert first.status_code == 201 and again.status_code == 200, (first.text, again.text)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    # the same key with another number, or with none, is another request: a 409, no new line
+    for other in ({"phone_number": free_number()}, {}):
+        r = activate(carrier, key, uid="uid-r", **other)
+        assert r.status_code == 409, (other, r.text)
+        assert r.json()["error"]["code"] == "idempotency_conflict", r.text
+    # and a key first used without a number does not take one on later
+    plain = purchase_id()
+    assert activate(carrier, plain).status_code == 201
+    r = activate(carrier, plain, phone_number=free_number())
+    assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_conflict", r.text
+    assert len(lines(carrier, key)) == 1 and len(lines(carrier, plain)) == 1
+    assert [(c["status"], c["replayed"]) for c in calls(carrier, key)] == \
+        [(201, False), (200, True), (409, False), (409, False)]
+
+
+def test_a_number_another_line_has_is_409_number_taken(carrier):
+    number = free_number()
+    first = activate(carrier, purchase_id(), uid="uid-a", phone_number=number)
+    assert first.status_code == 201, first.text
+    other = purchase_id()
+    r = activate(carrier, other, uid="uid-b", phone_number=number)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "number_taken" and r.json()["error"]["message"]
+    assert lines(carrier, other) == [], "no line is made"
+    [call] = calls(carrier, other)
+    assert call["status"] == 409 and call["requested_number"] == number
+    assert call["activation_id"] is None
+    # a number the carrier picked is taken too
+    picked = activate(carrier, purchase_id()).json()["phone_number"]
+    r = activate(carrier, purchase_id(), phone_number=picked)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "number_taken", r.text
+    # the refused key can still make a line with another number
+    r = activate(carrier, other, uid="uid-b", phone_number=(n := free_number()))
+    assert r.status_code == 201 and r.json()["phone_number"] == n, r.text
+
+
+@pytest.mark.parametrize("number, rule", [
+    # each breaks one rule of an otherwise valid number, +1 212 734 1234
+    ("12127341234", "no +"),
+    ("2127341234", "no +1"),
+    ("+12127341234x", "trailing characters"),
+    ("+1212734123", "too short"),
+    ("+121273412345", "too long"),
+    ("+442071234567", "not +1"),
+    ("+1 212 734 1234", "spaces"),
+    ("+1(212)7341234", "punctuation"),
+    ("+10127341234", "area code starts 0"),
+    ("+11127341234", "area code starts 1"),
+    ("+12120341234", "exchange starts 0"),
+    ("+12121341234", "exchange starts 1"),
+    ("+12117341234", "area code N11 (211)"),
+    ("+19117341234", "area code N11 (911)"),
+    ("+12124111234", "exchange N11 (411)"),
+    ("+12129111234", "exchange N11 (911)"),
+    ("+12125550100", "fictional 555-0100"),
+    ("+12125550150", "fictional 555-0150"),
+    ("+12125550199", "fictional 555-0199"),
+    ("", "empty"),
+    (12127341234, "not a string"),
+    (["+12127341234"], "a list"),
+])
+def test_an_invalid_requested_number_is_400_and_makes_no_line(carrier, number, rule):
+    key = purchase_id()
+    r = activate(carrier, key, phone_number=number)
+    assert r.status_code == 400, (rule, r.text)
+    err = r.json()["error"]
+    assert err["code"] == "invalid_phone_number" and err["message"], (rule, err)
+    assert lines(carrier, key) == [], rule
+    [call] = calls(carrier, key)
+    assert call["status"] == 400 and call["requested_number"] == number, (rule, call)
+
+
+def test_numbers_just_outside_the_refused_ranges_are_accepted(carrier):
+    for number in ("+12127341234", "+12125550099", "+12125550200", "+12125551234",
+                   "+19127341234", "+12122211234", "+12123105678", "+12129995678",
+                   "+12212345678"):
+        assert number not in _used_numbers  # free_number() never picks 9xx areas, 555 or these
+        r = activate(carrier, purchase_id(), phone_number=number)
+        assert r.status_code == 201 and r.json()["phone_number"] == number, (number, r.text)
 
 
 def test_concurrent_calls_with_one_key_make_one_line(carrier, sbx):

@@ -1,12 +1,19 @@
 """The carrier (OXIO-style REST) that DOTM's carrier adapter calls, plus the sandbox's test endpoints.
 
     POST /v1/activations          Authorization: Bearer <oxio key>, Idempotency-Key: <purchase id>
-         {"customer_ref": "<uid>", "plan": "esim_beta", "iccid_hint"?: "..."}
+         {"customer_ref": "<uid>", "plan": "esim_beta", "iccid_hint"?: "...",
+          "phone_number"?: "+1NXXNXXXXXX"}
       -> 201 {"activation_id", "status": "active", "phone_number": "+1NXXNXXXXXX", "iccid": "89...",
               "smdp_address": "smdp.sandbox.oxio.local", "activation_code", "customer_ref", "plan",
               "created_at"}
          The same key always answers the same line (200, `Idempotent-Replayed: true`) and never
-         makes a second one; the same key with another customer_ref/plan is a 409.
+         makes a second one; the same key with another customer_ref/plan/phone_number is a 409
+         `idempotency_conflict`.
+         Without `phone_number` the carrier picks a free number. With it, the line gets exactly
+         that number, which must be a NANP number in E.164: +1, then an area code and an exchange
+         that each start 2-9 and neither is an N11 code (211..911), and not the fictional
+         555-0100..555-0199; otherwise a 400 `invalid_phone_number`. A number another line
+         (another idempotency key) already has is a 409 `number_taken` (no line is made).
     GET  /v1/activations/{activation_id}
 
 A line made by an activation is then addressed by its ICCID (same Bearer auth):
@@ -38,7 +45,9 @@ A line made by an activation is then addressed by its ICCID (same Bearer auth):
 Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/carrier/):
 
     GET  calls[?key=]     every POST /v1/activations: `at` (unix seconds, taken when the request
-                          arrived), `ended_at`, idempotency_key, status, replayed, fault, activation_id
+                          arrived), `ended_at`, idempotency_key, status, replayed, fault,
+                          activation_id, customer_ref, requested_number (the `phone_number` the
+                          call asked for, null when it asked for none)
     GET  lines[?key=]     the lines made, one per idempotency key, in creation order, each
                           with data_balance_mb, features and topups
     GET  line-calls[?iccid=]  every /v1/lines/... call: {"data": [{at, method, path, iccid,
@@ -57,6 +66,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -110,6 +120,27 @@ def new_phone_number() -> str:
         if area[1:] == "11" or exch[1:] == "11" or exch == "555" or area[1] == "9":
             continue
         return f"+1{area}{exch}{rnd.randint(0, 9999):04d}"
+
+
+NANP_E164 = re.compile(r"\+1([2-9]\d\d)([2-9]\d\d)(\d{4})")
+
+
+def phone_number_problem(number: object) -> str | None:
+    """Why `number` is not a usable NANP number in E.164 (+1 NXX NXX XXXX), or None if it is."""
+    if not isinstance(number, str):
+        return "`phone_number` must be a string in E.164 form: +1NXXNXXXXXX."
+    m = NANP_E164.fullmatch(number)
+    if m is None:
+        return ("`phone_number` must be a NANP number in E.164 form: +1, a 3-digit area code and a "
+                "3-digit exchange that each start with 2-9, and 4 digits.")
+    area, exch, line = m.groups()
+    if area[1:] == "11":
+        return f"`phone_number` area code {area} is an N11 service code."
+    if exch[1:] == "11":
+        return f"`phone_number` exchange {exch} is an N11 service code."
+    if exch == "555" and 100 <= int(line) <= 199:
+        return f"`phone_number` 555-{line} is in the fictional range 555-0100..555-0199."
+    return None
 
 
 def new_iccid() -> str:
@@ -176,7 +207,7 @@ class Carrier:
 
     @staticmethod
     def _view(line: dict) -> dict:
-        return {k: v for k, v in line.items() if k != "idempotency_key"}
+        return {k: v for k, v in line.items() if k not in ("idempotency_key", "requested_number")}
 
     def _take_fault(self, key: str | None) -> dict | None:
         """The fault this call meets (consumed), or None. Caller holds the lock."""
@@ -200,7 +231,8 @@ class Carrier:
         started = req.received_at or time.time()
         key = req.headers.get("idempotency-key")
         call = {"at": started, "idempotency_key": key, "status": None, "replayed": False,
-                "fault": False, "activation_id": None, "customer_ref": None}
+                "fault": False, "activation_id": None, "customer_ref": None,
+                "requested_number": None}
         with self.lock:
             self.calls.append(call)
             fault = self._take_fault(key)
@@ -237,19 +269,32 @@ class Carrier:
         if hint is not None and not isinstance(hint, str):
             return _error(422, "invalid_parameter", "`iccid_hint` must be a string.")
         call["customer_ref"] = customer_ref
+        requested = body.get("phone_number")
+        if requested is not None:
+            call["requested_number"] = requested
+            problem = phone_number_problem(requested)
+            if problem is not None:
+                return _error(400, "invalid_phone_number", problem)
         with self.lock:
             line = self.lines.get(key)
             if line is not None:
-                if (line["customer_ref"], line["plan"]) != (customer_ref, plan):
+                if (line["customer_ref"], line["plan"], line["requested_number"]) \
+                        != (customer_ref, plan, requested):
                     return _error(409, "idempotency_conflict",
                                   f"Idempotency-Key '{key}' was first used for another "
-                                  "customer_ref/plan.")
+                                  "customer_ref/plan/phone_number.")
                 call["replayed"] = True
                 call["activation_id"] = line["activation_id"]
                 return json_response(200, self._view(line), {"Idempotent-Replayed": "true"})
-            phone = new_phone_number()
-            while phone in self.numbers:
+            if requested is not None:
+                if requested in self.numbers:
+                    return _error(409, "number_taken",
+                                  f"{requested} is already the number of another line.")
+                phone = requested
+            else:
                 phone = new_phone_number()
+                while phone in self.numbers:
+                    phone = new_phone_number()
             self.numbers.add(phone)
             line = {
                 "activation_id": f"act_{uuid.uuid4().hex[:20]}",
@@ -262,6 +307,7 @@ class Carrier:
                 "plan": plan,
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "idempotency_key": key,
+                "requested_number": requested,
             }
             self.lines[key] = line
             self.by_id[line["activation_id"]] = line
@@ -417,7 +463,8 @@ class Carrier:
                 case ["lines"] if req.method == "GET":
                     key = req.q("key")
                     with self.lock:
-                        lines = [dict(ln, **self._usage(ln["iccid"]))
+                        lines = [dict({k: v for k, v in ln.items() if k != "requested_number"},
+                                      **self._usage(ln["iccid"]))
                                  for ln in self.lines.values()
                                  if key is None or ln["idempotency_key"] == key]
                     return json_response(200, {"lines": lines})

@@ -9,16 +9,18 @@ use crate::domain::rewards::CashbackRate;
 use crate::domain::throttle::ThrottleConfig;
 use crate::domain::users::Uid;
 use crate::ports::{
-    ActivationStore, Clock, EntitlementStore, JobQueue, OrderStore, PaymentEventStore,
-    PurchaseStore, RewardStore, SubscriptionStore, ThrottleStore, UserStore,
+    ActivationStore, BetaStore, Clock, EntitlementStore, JobQueue, OrderStore, PaymentEventStore,
+    PurchaseStore, RandomSource, RewardStore, SubscriptionStore, ThrottleStore, UserStore,
 };
 
 pub mod account;
 pub mod accounts;
 pub mod activation_line;
 pub mod activation_worker;
+pub mod beta;
 pub mod esim;
 pub mod fulfilment;
+pub mod notices;
 pub mod oauth;
 pub mod orders;
 pub mod payments;
@@ -37,6 +39,9 @@ pub struct Deps {
     pub orders: Arc<dyn OrderStore>,
     pub subscriptions: Arc<dyn SubscriptionStore>,
     pub entitlements: Arc<dyn EntitlementStore>,
+    pub beta: Arc<dyn BetaStore>,
+    /// Link nonces, phone numbers.
+    pub random: Arc<dyn RandomSource>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     pub limits: ThrottleConfig,

@@ -2,10 +2,12 @@
 //! function of values, exhaustively unit tested.
 
 pub mod activation;
+pub mod beta;
 pub mod catalog;
 pub mod entitlements;
 pub mod html;
 pub mod money;
+pub mod nanp;
 pub mod oauth;
 pub mod orders;
 pub mod pricing;

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::activation::{Activation, FulfilTask, Job, Line};
+use crate::domain::activation::{Activation, FulfilTask, Job, Line, NoticeTask};
 use crate::domain::catalog::Service;
 use crate::domain::oauth::{
     AccessClaims, ClientMetadataDocument, CodeGrant, OAuthClient, RefreshGrant,
@@ -12,11 +12,13 @@ use crate::domain::oauth::{
 use crate::domain::orders::InvoiceRef;
 use crate::domain::purchases::{OpenInvoice, Purchase};
 
+mod beta;
 mod commerce;
 use crate::domain::rewards::{Reward, RewardStatus, Wei};
 use crate::domain::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
 use crate::domain::users::{Email, Identity, Uid, User};
 use crate::domain::wallet::Wallet;
+pub use beta::BetaStore;
 pub use commerce::{
     EntitlementStore, InvoiceLine, NewSubscription, OrderStore, RequestKey, SubscriptionStore,
 };
@@ -258,6 +260,8 @@ pub trait JobQueue: Send + Sync {
     async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable>;
     /// Asks the worker to put the user's entitlements on their line (and mail a receipt).
     async fn send_fulfilment(&self, task: &FulfilTask) -> Result<(), Unavailable>;
+    /// Asks the worker to send a transactional email.
+    async fn send_notice(&self, task: &NoticeTask) -> Result<(), Unavailable>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,8 +276,14 @@ pub enum CarrierError {
 
 #[async_trait]
 pub trait Carrier: Send + Sync {
-    /// Activates a line; the purchase id is the idempotency key, so a repeat returns the same line.
-    async fn activate(&self, purchase_id: &str, uid: &Uid) -> Result<Line, CarrierError>;
+    /// Activates a line (with `number` when DOTM chose it); the purchase id is the idempotency
+    /// key, so a repeat returns the same line.
+    async fn activate(
+        &self,
+        purchase_id: &str,
+        uid: &Uid,
+        number: Option<&str>,
+    ) -> Result<Line, CarrierError>;
     /// Turns a network feature on or off for the line (idempotent).
     async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError>;
     /// Adds data to the line once per `reference`.

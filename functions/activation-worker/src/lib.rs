@@ -3,9 +3,9 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dotm::app::activation_worker::{Handled, Worker, process};
-use dotm::app::fulfilment;
 use dotm::app::rewards;
-use dotm::domain::activation::{FulfilTask, Job, MintTask, Task};
+use dotm::app::{fulfilment, notices};
+use dotm::domain::activation::{FulfilTask, Job, MintTask, NoticeTask, Task};
 
 /// Jobs of one batch run side by side: most of their time is spent waiting for a slot.
 pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
@@ -35,6 +35,7 @@ async fn handle_message(worker: &Worker, message: &SqsMessage) -> bool {
         Some(Ok(Task::Activation(job))) => job,
         Some(Ok(Task::Mint(task))) => return handle_mint(worker, id, &task).await,
         Some(Ok(Task::Fulfil(task))) => return handle_fulfil(worker, id, &task).await,
+        Some(Ok(Task::Notice(task))) => return handle_notice(worker, id, &task).await,
         Some(Err(e)) => {
             // Not a job: let SQS retry it and park it on the dead-letter queue.
             tracing::error!(message_id = id, error = %e, "unreadable activation job");
@@ -88,6 +89,19 @@ async fn handle_fulfil(worker: &Worker, id: &str, task: &FulfilTask) -> bool {
         }
         Err(e) => {
             tracing::error!(message_id = id, uid = %uid.short(), what = e.what, cause = %e.chain(), "fulfilment failed; SQS will retry it");
+            false
+        }
+    }
+}
+
+async fn handle_notice(worker: &Worker, id: &str, task: &NoticeTask) -> bool {
+    match notices::send(worker, &task.notice).await {
+        Ok(sent) => {
+            tracing::info!(message_id = id, sent, "notice handled");
+            true
+        }
+        Err(e) => {
+            tracing::error!(message_id = id, what = e.what, cause = %e.chain(), "notice failed; SQS will retry it");
             false
         }
     }

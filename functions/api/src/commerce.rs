@@ -91,7 +91,7 @@ pub async fn account(State(p): Ports, Caller(who): Caller) -> Result<Json<Value>
     Ok(Json(dotm::app::account::overview(&p.deps, &who).await?))
 }
 
-async fn admin(p: &crate::ApiPorts, who: &Identity) -> Result<(), ApiError> {
+pub(crate) async fn require_admin(p: &crate::ApiPorts, who: &Identity) -> Result<(), ApiError> {
     if accounts::has_role(&p.deps, &who.uid, ADMIN).await? {
         return Ok(());
     }
@@ -109,7 +109,7 @@ pub async fn unmatched_payments(
     State(p): Ports,
     Caller(who): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&p, &who).await?;
+    require_admin(&p, &who).await?;
     Ok(Json(json!({"payments": p.deps.orders.unmatched().await?})))
 }
 
@@ -128,7 +128,7 @@ pub async fn set_card_status(
     Path((uid, order_id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<OrderView>, ApiError> {
-    admin(&p, &who).await?;
+    require_admin(&p, &who).await?;
     let update: CardUpdate = serde_json::from_slice(&body).map_err(|e| {
         Problem::bad_request(
             "invalid-body",

@@ -6,22 +6,30 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use std::sync::Arc;
+
+use axum::routing::{MethodFilter, get};
 use axum::{Json, Router};
 use dotm::app::accounts::{self, Profile};
 use dotm::app::activation_line::{self, Stats};
+use dotm::app::beta::BetaView;
 use dotm::app::esim::{self, ActivationAnswer};
+use dotm::app::orders::{OrderRequest, OrderView};
 use dotm::app::rewards::{self, RewardsView};
+use dotm::app::subscriptions::SubscriptionView;
 use dotm::domain::purchases::PurchaseView;
 use dotm::domain::wallet::Wallet;
 use dotm::ports::Unavailable;
 use dotm::web::auth::Caller;
 use dotm::web::{ApiError, Problem, access_log, problem};
 pub use dotm::wiring::ApiPorts;
+use openapi::{Access, Op, Routes};
 use serde_json::{Value, json};
 
+mod beta;
 mod commerce;
 pub mod oauth;
+pub mod openapi;
 
 /// Names this function in the `x-dotm-served-by` header and the logs.
 pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
@@ -29,45 +37,16 @@ pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 type Ports = State<ApiPorts>;
 
 pub fn router(ports: ApiPorts) -> Router {
-    Router::new()
-        .route("/api/health", get(health))
-        .route("/api/me", get(me).post(register))
-        .route("/api/user-purchases", get(user_purchases))
-        .route("/api/esim/activate", post(activate_esim))
-        .route("/api/user-phone-numbers", get(user_phone_numbers))
-        .route("/api/activation-stats", get(activation_stats))
-        .route("/api/wallet", put(set_wallet))
-        .route("/api/rewards", get(rewards))
+    let (routes, doc) = routes();
+    let doc = Arc::new(doc);
+    routes
         .route(
-            "/api/orders",
-            get(commerce::list_orders).post(commerce::place_order),
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
         )
-        .route("/api/orders/{id}", get(commerce::order))
-        .route("/api/subscriptions", get(commerce::list_subscriptions))
-        .route(
-            "/api/subscriptions/{id}/cancel",
-            post(commerce::cancel_subscription),
-        )
-        .route("/api/account", get(commerce::account))
-        .route(
-            "/api/admin/unmatched-payments",
-            get(commerce::unmatched_payments),
-        )
-        .route(
-            "/api/admin/orders/{uid}/{order_id}/card",
-            post(commerce::set_card_status),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(oauth::metadata),
-        )
-        .route("/oauth/jwks.json", get(oauth::jwks))
-        .route("/oauth/authorize", get(oauth::authorize))
-        .route("/oauth/signed-in", post(oauth::signed_in))
-        .route("/oauth/consent", post(oauth::consent))
-        .route("/oauth/token", post(oauth::token))
-        .route("/oauth/register", post(oauth::register))
-        .route("/oauth/revoke", post(oauth::revoke))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
         .layer(axum::middleware::from_fn_with_state(
@@ -75,6 +54,56 @@ pub fn router(ports: ApiPorts) -> Router {
             access_log::log_request,
         ))
         .with_state(ports)
+}
+
+/// Every route with its description; `/api/openapi.json` serves the document.
+pub fn routes() -> (Router<ApiPorts>, Value) {
+    use Access::{Admin, Public, SignedIn};
+    use MethodFilter as M;
+    let mut r = Routes::new();
+    let profile = r.schema::<Profile>();
+    let order = r.schema::<OrderView>();
+    let order_request = r.schema::<OrderRequest>();
+    let subscription = r.schema::<SubscriptionView>();
+    let beta = r.schema::<BetaView>();
+    let esim = r.schema::<ActivationAnswer>();
+    r.add(M::GET, "/api/health", health, Op::new("Liveness and version", Public))
+        .add(M::GET, "/api/me", me, Op::new("The caller's profile: roles, beta status, membership, wallet, lines (reading writes nothing)", SignedIn).gives(profile.clone()))
+        .add(M::POST, "/api/me", register, Op::new("Register the caller (201 the first time)", SignedIn).gives(profile))
+        .add(M::GET, "/api/user-purchases", user_purchases, Op::new("The caller's paid purchases, newest first", SignedIn))
+        .add(M::POST, "/api/esim/activate", activate_esim, Op::new("The DOT eSIM: the $1.00 invoice, then its activation state", SignedIn).gives(esim))
+        .add(M::GET, "/api/user-phone-numbers", user_phone_numbers, Op::new("The caller's active lines with their QR codes", SignedIn))
+        .add(M::GET, "/api/activation-stats", activation_stats, Op::new("How busy the activation line is (no personal data)", Public))
+        .add(M::PUT, "/api/wallet", set_wallet, Op::new("Where DOTM rewards go (`{\"wallet\": \"0x...\"}`)", SignedIn))
+        .add(M::GET, "/api/rewards", rewards, Op::new("DOTM balance and pending, minted, refused rewards", SignedIn))
+        .add(M::POST, "/api/orders", commerce::place_order, Op::new("Order catalog items (honours Idempotency-Key)", SignedIn).takes(order_request).gives(order.clone()))
+        .add(M::GET, "/api/orders", commerce::list_orders, Op::new("The caller's orders, newest first", SignedIn))
+        .add(M::GET, "/api/orders/{id}", commerce::order, Op::new("One order with its payment links", SignedIn).gives(order))
+        .add(M::GET, "/api/subscriptions", commerce::list_subscriptions, Op::new("Memberships and add-ons", SignedIn))
+        .add(M::POST, "/api/subscriptions/{id}/cancel", commerce::cancel_subscription, Op::new("End a subscription at the end of its paid period", SignedIn).gives(subscription))
+        .add(M::GET, "/api/account", commerce::account, Op::new("Profile, orders, subscriptions, entitlements, rewards", SignedIn))
+        .add(M::GET, "/api/admin/unmatched-payments", commerce::unmatched_payments, Op::new("Payments that matched no order (they granted nothing)", Admin))
+        .add(M::POST, "/api/admin/orders/{uid}/{order_id}/card", commerce::set_card_status, Op::new("Mark a paid Metal Card shipped (with tracking) or ordered", Admin))
+        .add(M::POST, "/api/beta-request", beta::request, Op::new("Ask for beta access (once: a second call answers the first)", SignedIn).gives(beta.clone()))
+        .add(M::GET, "/api/beta-status", beta::status, Op::new("The caller's beta request", SignedIn).gives(beta))
+        .add(M::GET, "/api/beta-requests", beta::pending, Op::new("Pending beta requests", Admin))
+        .add(M::POST, "/api/beta-approve/{uid}", beta::approve, Op::new("Approve a beta request (deciding twice changes nothing)", Admin))
+        .add(M::POST, "/api/beta-reject/{uid}", beta::reject, Op::new("Reject a beta request (deciding twice changes nothing)", Admin))
+        .add(M::GET, "/api/beta-decision", beta::confirm_page, Op::new("The emailed link's confirmation page (changes nothing)", Public).page())
+        .add(M::POST, "/api/beta-decision", beta::decide_from_link, Op::new("The confirmation page's button: decide once per link", Public).form().page())
+        .add(M::GET, "/.well-known/oauth-authorization-server", oauth::metadata, Op::new("OAuth authorization server metadata (RFC 8414)", Public))
+        .add(M::GET, "/oauth/jwks.json", oauth::jwks, Op::new("The keys that verify DOTM access tokens", Public))
+        .add(M::GET, "/oauth/authorize", oauth::authorize, Op::new("Authorization endpoint (code + PKCE S256): the sign-in page", Public).page())
+        .add(M::POST, "/oauth/signed-in", oauth::signed_in, Op::new("The sign-in page posts the Firebase ID token here", Public).form().page())
+        .add(M::POST, "/oauth/consent", oauth::consent, Op::new("The consent page's decision", Public).form().page())
+        .add(M::POST, "/oauth/token", oauth::token, Op::new("Token endpoint: authorization_code and refresh_token grants", Public).form())
+        .add(M::POST, "/oauth/register", oauth::register, Op::new("Dynamic client registration (RFC 7591)", Public))
+        .add(M::POST, "/oauth/revoke", oauth::revoke, Op::new("Token revocation (RFC 7009)", Public).form())
+        .elsewhere("/mcp/api", Op::new("The whole catalog (served by the mcp function)", Public))
+        .elsewhere("/mcp/service/{id}", Op::new("One service (served by the mcp function)", Public))
+        .elsewhere("/mcp/calculate", Op::new("Pricing of `?services=a,b` (served by the mcp function)", Public))
+        .document_self()
+        .finish()
 }
 
 async fn health() -> Json<Value> {

@@ -19,12 +19,13 @@ use std::sync::Arc;
 use crate::App;
 
 /// The tools that act for a person, and the scope each needs.
-pub const PROTECTED: [(&str, &str); 5] = [
+pub const PROTECTED: [(&str, &str); 6] = [
     ("activate_esim", "esim"),
     ("activation_status", "esim"),
     ("buy_services", "purchases"),
     ("manage_subscriptions", "purchases"),
     ("my_account", "account"),
+    ("beta_program", "account"),
 ];
 
 pub struct Resource {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use dotm::app::account;
 use dotm::app::accounts::AccountError;
+use dotm::app::beta::{self, BetaError, BetaView};
 use dotm::app::esim::{self, ActivationAnswer, EsimError};
 use dotm::app::orders::{self, OrderFailure, OrderRequest, OrderView};
 use dotm::app::subscriptions::{self, SubscriptionError};
@@ -13,6 +14,7 @@ use dotm::domain::pricing::{self, Quote};
 use dotm::domain::rewards::CashbackRate;
 use dotm::domain::search;
 use dotm::domain::users::Identity;
+use dotm::web::origin::base_url;
 use dotm::wiring::McpPorts;
 use rmcp::handler::server::common::{schema_for_output, schema_for_type};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -28,7 +30,7 @@ use serde::Serialize;
 
 use crate::render;
 use crate::tools::{
-    AccountAnswer, ActivateEsimArgs, CalculatePricingArgs, MAX_ID_CHARS, MAX_QUERY_CHARS,
+    AccountAnswer, ActivateEsimArgs, BetaArgs, CalculatePricingArgs, MAX_ID_CHARS, MAX_QUERY_CHARS,
     MAX_SERVICES, MembershipsAnswer, NoArgs, SearchAnswer, SearchResult, SearchServicesArgs,
     ServiceDetailsArgs, SubscriptionsAnswer, SubscriptionsArgs, check_length, parse,
     tagged_output_schema,
@@ -394,6 +396,54 @@ gives lasts until then). Needs the sign-in token.",
                 )
             }
             Err(e) => unavailable(&e),
+        }
+    }
+    #[tool(
+        description = "The DOTM beta program for the signed-in person: with request true, asks \
+for beta access (once; an admin approves or rejects, and an approval gives a North American \
+number on a new line); without, the request's status (none, pending, approved with the number, \
+rejected). Needs the sign-in token.",
+        input_schema = schema_for_type::<BetaArgs>(),
+        output_schema = schema_for_output::<BetaView>(),
+        annotations(
+            title = "Beta program",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn beta_program(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let args = match parse::<BetaArgs>("beta_program", args) {
+            Ok(args) => args,
+            Err(e) => return refuse(e),
+        };
+        let Some(identity) = caller(&parts) else {
+            return refuse(SIGN_IN.into());
+        };
+        let deps = &self.ports.deps;
+        let found = if args.request {
+            // The decision links are the API's: same domain, `/api/beta-decision`.
+            let base = base_url(self.ports.public_base_url.as_deref(), &parts.headers);
+            beta::request(deps, &identity, &base)
+                .await
+                .map(|(view, _)| view)
+        } else {
+            beta::status(deps, &identity).await.map_err(BetaError::from)
+        };
+        match found {
+            Ok(view) => {
+                let text = view.message.clone();
+                answer(&view, text)
+            }
+            Err(BetaError::Unavailable(e) | BetaError::Account(AccountError::Unavailable(e))) => {
+                unavailable(&e)
+            }
+            Err(e) => refuse(e.to_string()),
         }
     }
 }

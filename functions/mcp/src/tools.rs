@@ -44,6 +44,14 @@ pub struct ServiceDetailsArgs {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct NoArgs {}
 
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BetaArgs {
+    /// Ask for beta access (true); leave out for the status.
+    #[serde(default)]
+    pub request: bool,
+}
+
 /// `manage_subscriptions`: the list after the call, and which one was set to end.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SubscriptionsAnswer {

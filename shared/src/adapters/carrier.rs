@@ -40,13 +40,23 @@ impl OxioCarrier {
 
 #[async_trait]
 impl Carrier for OxioCarrier {
-    async fn activate(&self, purchase_id: &str, uid: &Uid) -> Result<Line, CarrierError> {
+    async fn activate(
+        &self,
+        purchase_id: &str,
+        uid: &Uid,
+        number: Option<&str>,
+    ) -> Result<Line, CarrierError> {
+        let mut body = json!({"customer_ref": uid.as_str(), "plan": "esim_beta"});
+        if let Some(number) = number {
+            body["plan"] = json!(crate::domain::beta::BETA_SERVICE);
+            body["phone_number"] = json!(number);
+        }
         let response = self
             .http
             .post(format!("{}/v1/activations", self.base_url))
             .bearer_auth(&self.api_key)
             .header("Idempotency-Key", purchase_id)
-            .json(&json!({"customer_ref": uid.as_str(), "plan": "esim_beta"}))
+            .json(&body)
             .send()
             .await
             .map_err(|e| {

@@ -13,6 +13,7 @@ use crate::domain::users::Uid;
 use crate::ports::Unavailable;
 
 mod activations;
+mod beta;
 mod oauth;
 mod orders;
 mod payment_events;

@@ -15,6 +15,7 @@ use crate::domain::users::Uid;
 use crate::wiring::{ApiPorts, McpPorts};
 
 pub mod activations;
+pub mod beta;
 pub mod carrier;
 pub mod clock;
 pub mod invoicing;
@@ -33,6 +34,7 @@ pub mod users;
 pub mod verifier;
 
 pub use activations::MemoryActivations;
+pub use beta::MemoryBeta;
 pub use carrier::MemoryCarrier;
 pub use clock::FixedClock;
 pub use invoicing::MemoryInvoicing;
@@ -66,6 +68,8 @@ pub struct MemoryWorld {
     pub orders: Arc<MemoryOrders>,
     pub subscriptions: Arc<MemorySubscriptions>,
     pub entitlements: Arc<MemoryEntitlements>,
+    pub beta: Arc<MemoryBeta>,
+    pub random: Arc<CountingRandom>,
     pub queue: Arc<MemoryQueue>,
     pub invoicing: Arc<MemoryInvoicing>,
     pub carrier: Arc<MemoryCarrier>,
@@ -89,6 +93,8 @@ impl MemoryWorld {
             orders: Arc::default(),
             subscriptions: Arc::default(),
             entitlements: Arc::default(),
+            beta: Arc::default(),
+            random: Arc::default(),
             queue: Arc::default(),
             invoicing: Arc::default(),
             carrier: Arc::default(),
@@ -115,6 +121,8 @@ impl MemoryWorld {
             orders: self.orders.clone(),
             subscriptions: self.subscriptions.clone(),
             entitlements: self.entitlements.clone(),
+            beta: self.beta.clone(),
+            random: self.random.clone(),
             queue: self.queue.clone(),
             clock: self.clock.clone(),
             limits: self.limits,

@@ -1,9 +1,11 @@
 //! Accounts: who a verified identity is to DOTM. Reading never writes; a profile is created
 //! by the first thing the person does (register, activate, set a wallet).
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::app::Deps;
+use crate::domain::activation::{Notice, NoticeTask};
 use crate::domain::entitlements;
 use crate::domain::time::rfc3339;
 use crate::domain::users::{Email, Identity, Uid, User};
@@ -24,12 +26,15 @@ pub enum AccountError {
 
 /// The caller's profile as `GET /api/me` shows it. Before registration it is what the token
 /// says (`registered: false`), and nothing is stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Profile {
+    #[schemars(with = "String")]
     pub uid: Uid,
     /// Verified and claimed by this account.
+    #[schemars(with = "Option<String>")]
     pub email: Option<Email>,
     /// Given but not verified: contact data only.
+    #[schemars(with = "Option<String>")]
     pub contact_email: Option<Email>,
     pub registered: bool,
     pub created_at: Option<String>,
@@ -38,6 +43,10 @@ pub struct Profile {
     pub roles: Vec<String>,
     /// RFC 3339: when the paid membership ends, while one runs.
     pub member_until: Option<String>,
+    /// The beta request's status (`pending`, `approved`, `rejected`), if any.
+    pub beta: Option<String>,
+    /// Active eSIM lines.
+    pub lines: usize,
 }
 
 impl Profile {
@@ -52,6 +61,8 @@ impl Profile {
             wallet: user.wallet,
             roles: user.roles,
             member_until: None,
+            beta: None,
+            lines: 0,
         }
     }
 }
@@ -60,9 +71,13 @@ pub async fn profile(deps: &Deps, identity: &Identity) -> Result<Profile, Unavai
     Ok(match deps.users.user(&identity.uid).await? {
         Some(user) => {
             let (roles, member_until) = roles(deps, &user.uid).await?;
+            let beta = deps.beta.beta_request(&user.uid).await?;
+            let activations = deps.activations.activations(&user.uid).await?;
             Profile {
                 roles,
                 member_until: member_until.map(rfc3339),
+                beta: beta.map(|b| b.status.word().to_owned()),
+                lines: activations.iter().filter(|a| a.line.is_some()).count(),
                 ..Profile::of(user)
             }
         }
@@ -76,6 +91,8 @@ pub async fn profile(deps: &Deps, identity: &Identity) -> Result<Profile, Unavai
             wallet: None,
             roles: Vec::new(),
             member_until: None,
+            beta: None,
+            lines: 0,
         },
     })
 }
@@ -88,6 +105,10 @@ pub async fn roles(deps: &Deps, uid: &Uid) -> Result<(Vec<String>, Option<i64>),
     let mut roles = entitlements::roles(&entitlements, now);
     if deps.admins.contains(uid) {
         roles.push(entitlements::ADMIN.to_owned());
+    }
+    let beta = deps.beta.beta_request(uid).await?;
+    if beta.is_some_and(|b| b.status == crate::domain::beta::BetaStatus::Approved) {
+        roles.push(entitlements::BETA.to_owned());
     }
     if let Some(user) = deps.users.user(uid).await? {
         roles.extend(user.roles);
@@ -154,9 +175,18 @@ async fn find_or_create(deps: &Deps, identity: &Identity) -> Result<(User, bool)
         wallet: None,
         roles: Vec::new(),
     };
-    let user = claimed(deps.users.create_user(&user).await)?;
-    tracing::info!(uid = %user.uid.short(), "user created");
-    Ok((user, true))
+    let stored = claimed(deps.users.create_user(&user).await)?;
+    // `create_user` answers the stored profile when a racing first call won: only the
+    // winner (whose record this is) says welcome.
+    let created = stored.created_at == user.created_at;
+    if created {
+        tracing::info!(uid = %stored.uid.short(), "user created");
+        let notice = Notice::Welcome {
+            uid: stored.uid.clone(),
+        };
+        deps.queue.send_notice(&NoticeTask { notice }).await?;
+    }
+    Ok((stored, created))
 }
 
 /// Sets where DOTM rewards go, and asks for whatever waited for it to be minted. An

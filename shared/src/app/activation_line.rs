@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::app::Deps;
 use crate::domain::activation::{Activation, Job, Status};
+use crate::domain::nanp::PhoneNumber;
 use crate::domain::purchases::Purchase;
 use crate::domain::time::rfc3339;
 use crate::ports::Unavailable;
@@ -29,12 +30,26 @@ pub async fn enqueue(
     purchase: &Purchase,
     resend: bool,
 ) -> Result<Activation, Unavailable> {
+    enqueue_with_number(deps, purchase, resend, None).await
+}
+
+/// [`enqueue`], for a line whose number DOTM chose (the beta program): the same queue, the
+/// same throttle, the same promise of 100 an hour.
+pub async fn enqueue_with_number(
+    deps: &Deps,
+    purchase: &Purchase,
+    resend: bool,
+    number: Option<&PhoneNumber>,
+) -> Result<Activation, Unavailable> {
     let now_ms = deps.clock.now_unix_ms();
-    let fresh = Activation::pending(
-        purchase.uid.clone(),
-        purchase.purchase_id.clone(),
-        rfc3339(deps.clock.now_unix()),
-    );
+    let fresh = Activation {
+        requested_number: number.map(|n| n.to_string()),
+        ..Activation::pending(
+            purchase.uid.clone(),
+            purchase.purchase_id.clone(),
+            rfc3339(deps.clock.now_unix()),
+        )
+    };
     let mut activation = deps.activations.create_activation(&fresh).await?;
     let mut send = resend && activation.status == Status::Queued;
     if activation.status == Status::Pending {

@@ -144,7 +144,8 @@ pub async fn process(w: &Worker, job: &Job) -> Result<Handled, Unavailable> {
         f64::from(permit.used) * 100.0 / f64::from(permit.limit.max(1))
     );
 
-    match w.carrier.activate(&job.purchase_id, &job.uid).await {
+    let number = activation.requested_number.as_deref();
+    match w.carrier.activate(&job.purchase_id, &job.uid, number).await {
         Ok(line) => {
             let at = rfc3339(w.deps.clock.now_unix());
             let activation = w

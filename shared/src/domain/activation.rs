@@ -61,6 +61,9 @@ pub struct Activation {
     pub activated_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_reason: Option<String>,
+    /// The number DOTM chose for this line (the beta program); none: the carrier picks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_number: Option<String>,
     #[serde(default)]
     pub emailed: bool,
 }
@@ -81,6 +84,7 @@ impl Activation {
             activated_at: None,
             failed_reason: None,
             emailed: false,
+            requested_number: None,
         }
     }
 
@@ -122,12 +126,35 @@ pub struct FulfilTask {
     pub invoice_url: Option<String>,
 }
 
+/// The SQS message asking the worker to send one transactional email (it holds the mailer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeTask {
+    pub notice: Notice,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// The person's profile was just created.
+    Welcome { uid: Uid },
+    /// To the admins: someone asks for beta access; the links are sealed by the API.
+    BetaRequested {
+        uid: Uid,
+        email: crate::domain::users::Email,
+        approve_url: String,
+        reject_url: String,
+    },
+    /// To the person: the admins decided.
+    BetaDecided { uid: Uid, approved: bool },
+}
+
 /// Every message on the job queue.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum Task {
     Mint(MintTask),
     Fulfil(FulfilTask),
+    Notice(NoticeTask),
     Activation(Job),
 }
 

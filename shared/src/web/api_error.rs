@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::accounts::AccountError;
+use crate::app::beta::BetaError;
 use crate::app::esim::EsimError;
 use crate::app::orders::OrderFailure;
 use crate::app::payments::EventError;
@@ -105,6 +106,27 @@ impl From<OrderFailure> for ApiError {
             ),
         };
         ApiError::Problem(Problem::new(status, kind, title, e.to_string()))
+    }
+}
+
+impl From<BetaError> for ApiError {
+    fn from(e: BetaError) -> Self {
+        match e {
+            BetaError::NoEmail => ApiError::Problem(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no-email",
+                "No email address",
+                e.to_string(),
+            )),
+            BetaError::NotFound(_) => ApiError::Problem(Problem::new(
+                StatusCode::NOT_FOUND,
+                "no-such-beta-request",
+                "No such beta request",
+                e.to_string(),
+            )),
+            BetaError::Account(a) => a.into(),
+            BetaError::Unavailable(u) => ApiError::Unavailable(u),
+        }
     }
 }
 

@@ -420,3 +420,91 @@ pub async fn entitlements(store: &dyn EntitlementStore) {
     );
     assert_eq!(find("in_3").until, None, "not the subscription's");
 }
+
+pub async fn beta(store: &dyn dotm::ports::BetaStore) {
+    use dotm::domain::beta::{BetaRequest, BetaStatus, Decision, DecisionLink};
+    use dotm::domain::nanp::PhoneNumber;
+    use dotm::domain::users::Email;
+
+    let ada = uid("ada");
+    let request = |at: &str| BetaRequest {
+        uid: ada.clone(),
+        email: Email::parse("ada@example.com").unwrap(),
+        status: BetaStatus::Pending,
+        requested_at: at.into(),
+        decided_at: None,
+        decided_by: None,
+        phone_number: None,
+    };
+    assert!(store.beta_request(&ada).await.unwrap().is_none());
+    let (made, created) = store
+        .create_beta_request(&request("2026-12-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(created && made.status == BetaStatus::Pending);
+    let (again, created) = store
+        .create_beta_request(&request("2026-12-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(
+        again.requested_at, "2026-12-01T00:00:00Z",
+        "one request per person"
+    );
+    let pending = store.pending_beta_requests().await.unwrap();
+    assert_eq!(pending.iter().filter(|r| r.uid == ada).count(), 1);
+
+    // Decided once: a second decision, even another one, changes nothing.
+    let (first, decided) = store
+        .decide_beta(&ada, BetaStatus::Approved, "t1", "admin x")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(decided && first.status == BetaStatus::Approved);
+    let (second, decided) = store
+        .decide_beta(&ada, BetaStatus::Rejected, "t2", "email link")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!decided);
+    assert_eq!(
+        (second.status, second.decided_at.as_deref()),
+        (BetaStatus::Approved, Some("t1"))
+    );
+    assert!(
+        store
+            .pending_beta_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.uid != ada)
+    );
+    assert!(
+        store
+            .decide_beta(&uid("nobody"), BetaStatus::Approved, "t", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Links: by hash, used once.
+    let link = DecisionLink {
+        uid: ada.clone(),
+        decision: Decision::Approve,
+        expires_at: 5000,
+        used: false,
+    };
+    store.save_link("h1", &link).await.unwrap();
+    assert_eq!(store.link("h1").await.unwrap(), Some(link));
+    assert!(store.link("h2").await.unwrap().is_none());
+    assert!(store.use_link("h1").await.unwrap());
+    assert!(!store.use_link("h1").await.unwrap());
+    assert!(!store.use_link("h2").await.unwrap());
+    assert!(store.link("h1").await.unwrap().unwrap().used);
+
+    // A number is one person's.
+    let number = PhoneNumber::parse("+12025551234").unwrap();
+    assert!(store.claim_number(&number, &ada).await.unwrap());
+    assert!(store.claim_number(&number, &ada).await.unwrap());
+    assert!(!store.claim_number(&number, &uid("bob")).await.unwrap());
+}

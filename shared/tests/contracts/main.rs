@@ -10,8 +10,9 @@ mod ports;
 use std::sync::Arc;
 
 use dotm::adapters::memory::{
-    MemoryActivations, MemoryEntitlements, MemoryOAuth, MemoryOrders, MemoryPaymentEvents,
-    MemoryPurchases, MemoryQueue, MemoryRewards, MemorySubscriptions, MemoryThrottle, MemoryUsers,
+    MemoryActivations, MemoryBeta, MemoryEntitlements, MemoryOAuth, MemoryOrders,
+    MemoryPaymentEvents, MemoryPurchases, MemoryQueue, MemoryRewards, MemorySubscriptions,
+    MemoryThrottle, MemoryUsers,
 };
 
 #[tokio::test]
@@ -144,4 +145,15 @@ async fn memory_entitlements() {
 #[ignore = "needs the AWS emulator: make test runs it with --ignored"]
 async fn dynamo_entitlements() {
     commerce::entitlements(&aws::store().await).await;
+}
+
+#[tokio::test]
+async fn memory_beta() {
+    commerce::beta(&MemoryBeta::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: make test runs it with --ignored"]
+async fn dynamo_beta() {
+    commerce::beta(&aws::store().await).await;
 }

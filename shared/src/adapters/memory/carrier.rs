@@ -25,7 +25,12 @@ pub struct MemoryCarrier {
 
 #[async_trait]
 impl Carrier for MemoryCarrier {
-    async fn activate(&self, purchase_id: &str, _uid: &Uid) -> Result<Line, CarrierError> {
+    async fn activate(
+        &self,
+        purchase_id: &str,
+        _uid: &Uid,
+        number: Option<&str>,
+    ) -> Result<Line, CarrierError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.refuse.load(Ordering::SeqCst) {
             return Err(CarrierError::Refused("422 invalid plan".into()));
@@ -38,7 +43,7 @@ impl Carrier for MemoryCarrier {
             return Err(CarrierError::Failed("503".into()));
         }
         Ok(Line {
-            phone_number: "+15550100100".into(),
+            phone_number: number.unwrap_or("+15550100100").into(),
             iccid: "8901000000000000001".into(),
             smdp_address: "smdp.test".into(),
             activation_code: format!("CODE-{purchase_id}"),

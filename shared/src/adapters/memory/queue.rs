@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::lock;
-use crate::domain::activation::{FulfilTask, Job};
+use crate::domain::activation::{FulfilTask, Job, Notice, NoticeTask};
 use crate::domain::users::Uid;
 use crate::ports::{JobQueue, Unavailable};
 
@@ -16,6 +16,7 @@ pub struct MemoryQueue {
     pub dead: Mutex<Vec<Job>>,
     pub mints: Mutex<Vec<Uid>>,
     pub fulfilments: Mutex<Vec<FulfilTask>>,
+    pub notices: Mutex<Vec<Notice>>,
 }
 
 #[async_trait]
@@ -41,6 +42,11 @@ impl JobQueue for MemoryQueue {
 
     async fn send_fulfilment(&self, task: &FulfilTask) -> Result<(), Unavailable> {
         lock(&self.fulfilments).push(task.clone());
+        Ok(())
+    }
+
+    async fn send_notice(&self, task: &NoticeTask) -> Result<(), Unavailable> {
+        lock(&self.notices).push(task.notice.clone());
         Ok(())
     }
 }
