@@ -74,6 +74,11 @@ fn s(text: impl Into<String>) -> AttributeValue {
     AttributeValue::S(text.into())
 }
 
+/// One attribute, as `serde_dynamo` writes it in a record.
+fn value<T: Serialize>(v: T) -> Result<AttributeValue, Unavailable> {
+    serde_dynamo::to_attribute_value(v).map_err(|e| Unavailable::new("encode value", e))
+}
+
 fn to_item<T: Serialize>(pk: String, sk: String, body: T) -> Result<Item, Unavailable> {
     serde_dynamo::to_item(Record { pk, sk, body }).map_err(|e| Unavailable::new("encode record", e))
 }
@@ -176,6 +181,29 @@ impl DynamoStore {
     ) -> Result<bool, Unavailable> {
         let result = update.send().await.map_err(|e| e.into_service_error());
         Ok(conditional(what, result)?.is_some())
+    }
+
+    /// Writes `body` under `pk`/`sk` unless a record is there; answers the stored one and
+    /// whether this call wrote it.
+    async fn put_or_get<T>(
+        &self,
+        pk: String,
+        sk: String,
+        body: &T,
+    ) -> Result<(T, bool), Unavailable>
+    where
+        T: Serialize + for<'de> Deserialize<'de> + Clone,
+    {
+        if self.put_new(to_item(pk.clone(), sk.clone(), body)?).await? {
+            return Ok((body.clone(), true));
+        }
+        let stored = self.get(pk, &sk).await?.ok_or_else(|| {
+            Unavailable::new(
+                "dynamodb put",
+                "the record vanished between two calls; try again",
+            )
+        })?;
+        Ok((stored, false))
     }
 
     /// Puts `item` if its key is new; false when it already existed.

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{DynamoStore, s, to_item, user_pk};
+use super::{DynamoStore, s, to_item, user_pk, value};
 use crate::domain::beta::{BetaRequest, BetaStatus, DecisionLink};
 use crate::domain::nanp::PhoneNumber;
 use crate::domain::users::Uid;
@@ -15,10 +15,6 @@ const PENDING_PK: &str = "BETA_PENDING";
 
 fn pending_sk(request: &BetaRequest) -> String {
     format!("AT#{}#{}", request.requested_at, request.uid)
-}
-
-fn value<T: Serialize>(v: T) -> Result<aws_sdk_dynamodb::types::AttributeValue, Unavailable> {
-    serde_dynamo::to_attribute_value(v).map_err(|e| Unavailable::new("encode value", e))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -36,20 +32,15 @@ impl BetaStore for DynamoStore {
         &self,
         request: &BetaRequest,
     ) -> Result<(BetaRequest, bool), Unavailable> {
-        if self
-            .put_new(to_item(user_pk(&request.uid), "BETA".into(), request)?)
-            .await?
-        {
+        let (stored, created) = self
+            .put_or_get(user_pk(&request.uid), "BETA".into(), request)
+            .await?;
+        if created {
             // The index may trail the request by a crash; `decide_beta` removes it either way.
             self.put_new(to_item(PENDING_PK.into(), pending_sk(request), request)?)
                 .await?;
-            return Ok((request.clone(), true));
         }
-        let stored = self
-            .beta_request(&request.uid)
-            .await?
-            .ok_or_else(|| Unavailable::new("dynamodb beta request", "it vanished"))?;
-        Ok((stored, false))
+        Ok((stored, created))
     }
 
     async fn decide_beta(

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{DynamoStore, s, to_item, user_pk};
+use super::{DynamoStore, s, to_item, user_pk, value};
 use crate::domain::orders::{
     CardStatus, ClaimState, Order, OrderPayment, OrderStatus, PaymentClaim, UnmatchedPayment,
 };
@@ -19,10 +19,6 @@ fn order_sk(order_id: &str) -> String {
 
 fn claim_pk(invoice_id: &str) -> String {
     format!("INVOICE#{invoice_id}")
-}
-
-fn value<T: Serialize>(v: T) -> Result<aws_sdk_dynamodb::types::AttributeValue, Unavailable> {
-    serde_dynamo::to_attribute_value(v).map_err(|e| Unavailable::new("encode value", e))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,15 +93,7 @@ impl OrderStore for DynamoStore {
 
     async fn create_order(&self, order: &Order) -> Result<Order, Unavailable> {
         let sk = order_sk(&order.order_id);
-        if self
-            .put_new(to_item(user_pk(&order.uid), sk.clone(), order)?)
-            .await?
-        {
-            return Ok(order.clone());
-        }
-        self.get(user_pk(&order.uid), &sk)
-            .await?
-            .ok_or_else(|| Unavailable::new("dynamodb create order", "the order vanished"))
+        Ok(self.put_or_get(user_pk(&order.uid), sk, order).await?.0)
     }
 
     async fn order(&self, uid: &Uid, order_id: &str) -> Result<Option<Order>, Unavailable> {

@@ -24,18 +24,7 @@ impl PurchaseStore for DynamoStore {
         invoice: &OpenInvoice,
     ) -> Result<OpenInvoice, Unavailable> {
         let sk = format!("INVOICE#{}", invoice.product_id);
-        if self
-            .put_new(to_item(user_pk(uid), sk.clone(), invoice)?)
-            .await?
-        {
-            return Ok(invoice.clone());
-        }
-        self.get(user_pk(uid), &sk).await?.ok_or_else(|| {
-            Unavailable::new(
-                "dynamodb save invoice",
-                "the open invoice vanished; try again",
-            )
-        })
+        Ok(self.put_or_get(user_pk(uid), sk, invoice).await?.0)
     }
 
     async fn close_open_invoice(

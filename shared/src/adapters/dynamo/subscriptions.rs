@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{DynamoStore, to_item, user_pk};
+use super::{DynamoStore, to_item, user_pk, value};
 use crate::domain::entitlements::Entitlement;
 use crate::domain::subscriptions::{Subscription, SubscriptionStatus};
 use crate::domain::users::Uid;
@@ -12,10 +12,6 @@ use crate::ports::{EntitlementStore, SubscriptionStore, Unavailable};
 
 fn sub_sk(id: &str) -> String {
     format!("SUB#{id}")
-}
-
-fn value<T: Serialize>(v: T) -> Result<aws_sdk_dynamodb::types::AttributeValue, Unavailable> {
-    serde_dynamo::to_attribute_value(v).map_err(|e| Unavailable::new("encode value", e))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,15 +29,7 @@ impl SubscriptionStore for DynamoStore {
         self.put_new(to_item(lookup, "OWNER".into(), owner)?)
             .await?;
         let sk = sub_sk(&sub.subscription_id);
-        if self
-            .put_new(to_item(user_pk(&sub.uid), sk.clone(), sub)?)
-            .await?
-        {
-            return Ok(sub.clone());
-        }
-        self.get(user_pk(&sub.uid), &sk)
-            .await?
-            .ok_or_else(|| Unavailable::new("dynamodb subscription", "it vanished"))
+        Ok(self.put_or_get(user_pk(&sub.uid), sk, sub).await?.0)
     }
 
     async fn subscription(&self, id: &str) -> Result<Option<Subscription>, Unavailable> {
