@@ -524,4 +524,127 @@ mod tests {
             Some(ClaimState::Open)
         );
     }
+
+    fn order_for(items: &[(&str, u32)]) -> crate::app::orders::OrderRequest {
+        crate::app::orders::OrderRequest {
+            items: items
+                .iter()
+                .map(|(id, q)| crate::domain::orders::ItemRequest {
+                    service_id: (*id).into(),
+                    quantity: Some(*q),
+                })
+                .collect(),
+            shipping_address: None,
+        }
+    }
+
+    fn paid(event: &str, invoice: &str, amount: u64) -> Vec<u8> {
+        invoice_event(
+            event,
+            serde_json::json!({
+            "id": invoice, "customer": "cus_ada", "amount_paid": amount, "currency": "usd",
+            "created": 1, "charge": format!("ch_{invoice}")}),
+        )
+    }
+
+    fn event(id: &str, kind: &str, object: serde_json::Value) -> Vec<u8> {
+        serde_json::json!({"id": id, "type": kind, "created": 2, "data": {"object": object}})
+            .to_string()
+            .into_bytes()
+    }
+
+    fn ada() -> crate::domain::users::Identity {
+        crate::domain::users::Identity::verified(
+            Uid::parse("ada").unwrap(),
+            Some(crate::domain::users::Email::parse("ada@example.com").unwrap()),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_refund_that_overtakes_its_payment_makes_the_payment_grant_nothing() {
+        let world = MemoryWorld::new();
+        let deps = world.deps();
+        let request = order_for(&[("global_data_10gb", 1)]);
+        let order =
+            crate::app::orders::place(&deps, world.invoicing.as_ref(), &ada(), request, None)
+                .await
+                .unwrap();
+        let invoice = order.payments[0].payment.invoice.invoice_id.clone();
+        let refund = event(
+            "evt_r",
+            "charge.refunded",
+            serde_json::json!({
+            "id": format!("ch_{invoice}"), "invoice": invoice, "customer": "cus_ada",
+            "amount": 2100, "amount_refunded": 2100, "refunded": true}),
+        );
+        let outcome = apply_event(&deps, &refund, 0).await.unwrap();
+        assert!(matches!(outcome, Outcome::Applied(_)), "{outcome:?}");
+        let outcome = apply_event(&deps, &paid("evt_p", &invoice, 2100), 0)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Ignored(_)), "{outcome:?}");
+        assert_eq!(world.purchases.purchase_count(), 0);
+        assert!(
+            deps.entitlements
+                .entitlements(&ada().uid)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            world.activations.all().is_empty(),
+            "no eSIM for a refunded order"
+        );
+    }
+
+    #[tokio::test]
+    async fn paid_twice_and_refunded_twice_is_paid_and_refunded_once() {
+        let world = MemoryWorld::new();
+        let deps = world.deps();
+        let request = order_for(&[("global_data_10gb", 2)]);
+        let order =
+            crate::app::orders::place(&deps, world.invoicing.as_ref(), &ada(), request, None)
+                .await
+                .unwrap();
+        let invoice = order.payments[0].payment.invoice.invoice_id.clone();
+        for id in ["evt_1", "evt_2"] {
+            apply_event(&deps, &paid(id, &invoice, 4100), 0)
+                .await
+                .unwrap();
+        }
+        assert_eq!(world.purchases.purchase_count(), 1);
+        let granted = deps.entitlements.entitlements(&ada().uid).await.unwrap();
+        assert_eq!(
+            granted.len(),
+            2,
+            "data and the eSIM it brought: {granted:?}"
+        );
+        let cashback = deps.rewards.rewards(&ada().uid).await.unwrap();
+        assert_eq!(cashback.iter().filter(|r| r.key == invoice).count(), 1);
+        for id in ["evt_3", "evt_4"] {
+            let refund = event(
+                id,
+                "charge.refunded",
+                serde_json::json!({
+                "id": format!("ch_{invoice}"), "customer": "cus_ada", "refunded": true}),
+            );
+            apply_event(&deps, &refund, 0).await.unwrap();
+        }
+        let after = deps.entitlements.entitlements(&ada().uid).await.unwrap();
+        assert!(after.iter().all(|e| e.revoked), "{after:?}");
+        let order = deps
+            .orders
+            .order(&ada().uid, &order.order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(order.status, OrderStatus::Refunded);
+        let refused = deps.rewards.rewards(&ada().uid).await.unwrap();
+        assert!(
+            refused
+                .iter()
+                .filter(|r| r.key == invoice)
+                .all(|r| r.status == crate::domain::rewards::RewardStatus::Refused)
+        );
+    }
 }
