@@ -4,6 +4,7 @@
 pub mod access_log;
 pub mod api_error;
 pub mod auth;
+pub mod body_limit;
 pub mod html;
 pub mod origin;
 pub mod problem;

@@ -21,7 +21,7 @@ use dotm::domain::purchases::PurchaseView;
 use dotm::domain::wallet::Wallet;
 use dotm::ports::Unavailable;
 use dotm::web::auth::Caller;
-use dotm::web::{ApiError, Problem, access_log, problem};
+use dotm::web::{ApiError, Problem, access_log, body_limit, problem};
 pub use dotm::wiring::ApiPorts;
 use openapi::{Access, Op, Routes};
 use serde_json::{Value, json};
@@ -49,6 +49,11 @@ pub fn router(ports: ApiPorts) -> Router {
         )
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
+        .layer(body_limit::backstop(body_limit::API_MAX_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit::API_MAX_BYTES,
+            body_limit::refuse_large,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             FUNCTION,
             access_log::log_request,

@@ -69,3 +69,35 @@ async fn every_documented_operation_is_served() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_body_over_the_cap_is_a_413_problem_before_any_handler() {
+    use dotm::ports::OrderStore;
+    let api = common::api();
+    let big = format!(r#"{{"items": [], "pad": "{}"}}"#, "x".repeat(70 * 1024));
+    let request = axum::http::Request::post("/api/orders")
+        .header("authorization", "Bearer uid:ada:ada@example.com")
+        .header("content-type", "application/json")
+        .header("content-length", big.len().to_string());
+    let response = tower::ServiceExt::oneshot(
+        api.router.clone(),
+        request.body(axum::body::Body::from(big)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 413);
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["type"], "urn:dotm:problem:body-too-large");
+    assert!(
+        api.world
+            .orders
+            .orders(&dotm::domain::users::Uid::parse("ada").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use dotm::app::payments::{self, Outcome};
 use dotm::web::stripe_signature::verify_signature;
-use dotm::web::{ApiError, Problem, access_log, problem};
+use dotm::web::{ApiError, Problem, access_log, body_limit, problem};
 use dotm::wiring::WebhookPorts;
 use serde_json::{Value, json};
 
@@ -20,6 +20,11 @@ pub fn router(ports: WebhookPorts) -> Router {
         .route("/webhooks/stripe", post(receive))
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
+        .layer(body_limit::backstop(body_limit::WEBHOOK_MAX_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit::WEBHOOK_MAX_BYTES,
+            body_limit::refuse_large,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             FUNCTION,
             access_log::log_request,
