@@ -40,8 +40,9 @@ def _alarms(t: dict) -> list[tuple[str, str, str]]:
         p = a["Properties"]
         assert [ref(x) for x in p["AlarmActions"]] == ["AlarmTopic"], lid
         assert p.get("TreatMissingData") == "notBreaching", lid
-        (dim,) = p["Dimensions"]
-        out.append((p["Namespace"], p["MetricName"], ref(dim["Value"])))
+        dims = p.get("Dimensions") or [{"Value": None}]  # a metric of our own has none
+        (dim,) = dims
+        out.append((p["Namespace"], p["MetricName"], ref(dim["Value"]) if dim["Value"] else None))
     return out
 
 
@@ -50,12 +51,23 @@ def test_alarms_cover_dlq_queue_age_errors_and_throttles(template):
     want = [("AWS/SQS", "ApproximateNumberOfMessagesVisible", "ActivationDeadLetterQueue.QueueName"),
             ("AWS/SQS", "ApproximateAgeOfOldestMessage", "ActivationQueue.QueueName")]
     want += [("AWS/Lambda", m, fn) for fn in EXPECTED for m in ("Errors", "Throttles")]
-    assert sorted(have) == sorted(want)
+    want += [("DOTM", "UnmatchedPayments", None)]
+    assert sorted(have, key=str) == sorted(want, key=str)
     age = template["Resources"]["ActivationQueueAgeAlarm"]["Properties"]
     assert ref(age["Threshold"]) == "ActivationQueueAgeAlarmSeconds"
     assert template["Parameters"]["ActivationQueueAgeAlarmSeconds"]["Default"] == 7200
     dlq = template["Resources"]["ActivationDeadLetterAlarm"]["Properties"]
     assert (dlq["ComparisonOperator"], int(dlq["Threshold"])) == ("GreaterThanThreshold", 0)
+
+
+def test_unmatched_payments_are_counted_from_the_webhooks_log_lines(template):
+    f = template["Resources"]["UnmatchedPaymentsMetric"]["Properties"]
+    assert ref(f["LogGroupName"]) == "StripeWebhookLogGroup"
+    # The JSON log line of dotm::app::payments carries `"fields": {"metric": "unmatched_payment"}`.
+    assert f["FilterPattern"] == '{ $.fields.metric = "unmatched_payment" }'
+    (t,) = f["MetricTransformations"]
+    assert (t["MetricNamespace"], t["MetricName"], t["MetricValue"]) == (
+        "DOTM", "UnmatchedPayments", "1")
 
 
 def test_alarm_email_is_optional(template):
