@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::app::Deps;
 use crate::domain::activation::{Notice, NoticeTask};
+use crate::domain::beta::BetaStatus;
 use crate::domain::entitlements;
 use crate::domain::time::rfc3339;
 use crate::domain::users::{Email, Identity, Uid, User};
@@ -70,13 +71,12 @@ impl Profile {
 pub async fn profile(deps: &Deps, identity: &Identity) -> Result<Profile, Unavailable> {
     Ok(match deps.users.user(&identity.uid).await? {
         Some(user) => {
-            let (roles, member_until) = roles(deps, &user.uid).await?;
-            let beta = deps.beta.beta_request(&user.uid).await?;
+            let standing = standing(deps, &user.uid, Some(&user)).await?;
             let activations = deps.activations.activations(&user.uid).await?;
             Profile {
-                roles,
-                member_until: member_until.map(rfc3339),
-                beta: beta.map(|b| b.status.word().to_owned()),
+                roles: standing.roles,
+                member_until: standing.member_until.map(rfc3339),
+                beta: standing.beta.map(|b| b.word().to_owned()),
                 lines: activations.iter().filter(|a| a.line.is_some()).count(),
                 ..Profile::of(user)
             }
@@ -97,29 +97,41 @@ pub async fn profile(deps: &Deps, identity: &Identity) -> Result<Profile, Unavai
     })
 }
 
-/// The roles a person has now: `member` while a paid membership runs, `admin` when operators
-/// listed them (`ADMIN_UIDS`), and any stored on the profile (`beta`). Computed, never cached.
-pub async fn roles(deps: &Deps, uid: &Uid) -> Result<(Vec<String>, Option<i64>), Unavailable> {
+/// What a person is now, from one read of each record.
+struct Standing {
+    roles: Vec<String>,
+    member_until: Option<i64>,
+    beta: Option<BetaStatus>,
+}
+
+/// The roles: `member` while a paid membership runs, `admin` when operators listed the uid
+/// (`ADMIN_UIDS`), `beta` once the beta request was approved, and any stored on the profile.
+/// Computed, never cached.
+async fn standing(deps: &Deps, uid: &Uid, user: Option<&User>) -> Result<Standing, Unavailable> {
     let now = deps.clock.now_unix();
     let entitlements = deps.entitlements.entitlements(uid).await?;
+    let beta = deps.beta.beta_request(uid).await?.map(|b| b.status);
     let mut roles = entitlements::roles(&entitlements, now);
     if deps.admins.contains(uid) {
         roles.push(entitlements::ADMIN.to_owned());
     }
-    let beta = deps.beta.beta_request(uid).await?;
-    if beta.is_some_and(|b| b.status == crate::domain::beta::BetaStatus::Approved) {
+    if beta == Some(BetaStatus::Approved) {
         roles.push(entitlements::BETA.to_owned());
     }
-    if let Some(user) = deps.users.user(uid).await? {
-        roles.extend(user.roles);
-    }
+    roles.extend(user.iter().flat_map(|u| u.roles.iter().cloned()));
     roles.sort();
     roles.dedup();
-    Ok((roles, entitlements::member_until(&entitlements, now)))
+    Ok(Standing {
+        roles,
+        member_until: entitlements::member_until(&entitlements, now),
+        beta,
+    })
 }
 
 pub async fn has_role(deps: &Deps, uid: &Uid, role: &str) -> Result<bool, Unavailable> {
-    Ok(roles(deps, uid).await?.0.iter().any(|r| r == role))
+    let user = deps.users.user(uid).await?;
+    let standing = standing(deps, uid, user.as_ref()).await?;
+    Ok(standing.roles.iter().any(|r| r == role))
 }
 
 /// The user's customer at the payment provider, made once and kept on the profile.
