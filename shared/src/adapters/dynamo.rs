@@ -206,30 +206,6 @@ impl DynamoStore {
         Ok((stored, false))
     }
 
-    /// Deletes the item if `attribute` still holds `expected`; a condition that does not hold
-    /// means there is nothing (more) to do.
-    async fn delete_if(
-        &self,
-        what: &'static str,
-        (pk, sk): (String, String),
-        attribute: &str,
-        expected: &str,
-    ) -> Result<(), Unavailable> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .condition_expression("#a = :v")
-            .expression_attribute_names("#a", attribute)
-            .expression_attribute_values(":v", s(expected))
-            .send()
-            .await;
-        conditional(what, result.map_err(|e| e.into_service_error()))?;
-        Ok(())
-    }
-
     /// Puts `item` if its key is new; false when it already existed.
     async fn put_new(&self, item: Item) -> Result<bool, Unavailable> {
         let result = self

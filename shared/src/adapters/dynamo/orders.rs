@@ -76,13 +76,19 @@ impl OrderStore for DynamoStore {
         key: &str,
         order_id: &str,
     ) -> Result<(), Unavailable> {
-        self.delete_if(
-            "dynamodb unbind request",
-            (user_pk(uid), format!("REQUEST#{key}")),
-            "order_id",
-            order_id,
-        )
-        .await
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s(format!("REQUEST#{key}")))
+            .condition_expression("order_id = :id")
+            .expression_attribute_values(":id", s(order_id))
+            .send()
+            .await
+            .map_err(|e| e.into_service_error());
+        super::conditional("dynamodb unbind request", result)?;
+        Ok(())
     }
 
     async fn create_order(&self, order: &Order) -> Result<Order, Unavailable> {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{DynamoStore, to_item, user_pk};
+use super::{DynamoStore, conditional, s, to_item, user_pk};
 use crate::domain::purchases::{OpenInvoice, Purchase};
 use crate::domain::users::Uid;
 use crate::ports::{PurchaseStore, Unavailable};
@@ -33,13 +33,22 @@ impl PurchaseStore for DynamoStore {
         product_id: &str,
         invoice_id: &str,
     ) -> Result<(), Unavailable> {
-        self.delete_if(
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s(format!("INVOICE#{product_id}")))
+            .condition_expression("invoice_id = :id")
+            .expression_attribute_values(":id", s(invoice_id))
+            .send()
+            .await;
+        // A condition that did not hold means there is nothing (more) to do.
+        conditional(
             "dynamodb close invoice",
-            (user_pk(uid), format!("INVOICE#{product_id}")),
-            "invoice_id",
-            invoice_id,
-        )
-        .await
+            result.map_err(|e| e.into_service_error()),
+        )?;
+        Ok(())
     }
 
     async fn record_purchase(&self, purchase: &Purchase) -> Result<bool, Unavailable> {
