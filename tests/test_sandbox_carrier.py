@@ -566,6 +566,151 @@ def test_reset_forgets_line_usage_and_line_calls(carrier):
     assert carrier.get(f"/v1/lines/{iccid}").status_code == 404
 
 
+# ---- lines: data usage (GET /v1/lines/{iccid}/usage) and the consume test endpoint ------------
+
+PLAN_MB = 1024
+RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def usage(c: httpx.Client, iccid: str) -> dict:
+    r = c.get(f"/v1/lines/{iccid}/usage")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def consume(c: httpx.Client, iccid: str, **body) -> httpx.Response:
+    return c.post(f"/__sandbox/carrier/lines/{iccid}/consume", json=body)
+
+
+def test_a_new_lines_usage_is_the_plans_1024_mb_unused(carrier):
+    import calendar
+    made = new_line(carrier)
+    iccid = made["iccid"]
+    before = time.time()
+    u = usage(carrier, iccid)
+    assert set(u) == {"iccid", "status", "data_total_mb", "data_used_mb", "data_remaining_mb",
+                      "valid_until", "as_of"}, u
+    assert u["iccid"] == iccid and u["status"] == "ACTIVE"
+    assert (u["data_total_mb"], u["data_used_mb"], u["data_remaining_mb"]) == (PLAN_MB, 0, PLAN_MB)
+    assert RFC3339_UTC.fullmatch(u["valid_until"]) and RFC3339_UTC.fullmatch(u["as_of"]), u
+    stamp = lambda s: calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))  # noqa: E731
+    assert stamp(u["valid_until"]) - stamp(made["created_at"]) == 30 * 86400, u
+    assert before - 2 <= stamp(u["as_of"]) <= time.time() + 1, u
+    # the line's own view keeps its fields and their meaning (top-ups only)
+    assert carrier.get(f"/v1/lines/{iccid}").json()["data_balance_mb"] == 0
+    [rec] = [ln for ln in lines(carrier) if ln["iccid"] == iccid]
+    assert rec["usage"]["data_total_mb"] == PLAN_MB and rec["usage"]["data_used_mb"] == 0
+
+
+def test_consume_by_mb_and_by_percent_advances_use_up_to_the_total(carrier):
+    iccid = new_line(carrier)["iccid"]
+    r = consume(carrier, iccid, mb=100)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["iccid"], out["status"]) == (iccid, "ACTIVE")
+    assert (out["data_total_mb"], out["data_used_mb"], out["data_remaining_mb"]) == (1024, 100, 924)
+    assert RFC3339_UTC.fullmatch(out["as_of"]) and RFC3339_UTC.fullmatch(out["valid_until"])
+    u = usage(carrier, iccid)
+    assert (u["data_used_mb"], u["data_remaining_mb"]) == (100, 924)
+    # percent of the current total: 50 % of 1024 = 512, an integer or a float
+    assert consume(carrier, iccid, percent=50).json()["data_used_mb"] == 612
+    assert consume(carrier, iccid, percent=12.5).json()["data_used_mb"] == 740  # + 128
+    # a fraction of a MB is rounded up (0.1 % of 1024 = 1.024 MB -> 2), exact ones are not
+    assert consume(carrier, iccid, percent=0.1).json()["data_used_mb"] == 742
+    # never above the total, never negative remaining, and consuming more changes nothing
+    capped = consume(carrier, iccid, mb=10_000).json()
+    assert (capped["data_used_mb"], capped["data_remaining_mb"]) == (1024, 0), capped
+    assert consume(carrier, iccid, percent=500).json()["data_used_mb"] == 1024
+    assert (usage(carrier, iccid)["data_used_mb"], usage(carrier, iccid)["data_remaining_mb"]) \
+        == (1024, 0)
+
+
+def test_percent_thresholds_land_on_the_percent(carrier):
+    iccid = new_line(carrier)["iccid"]
+    assert consume(carrier, iccid, percent=75).json()["data_used_mb"] == 768  # exactly 75 %
+    iccid = new_line(carrier)["iccid"]
+    used = consume(carrier, iccid, percent=90).json()["data_used_mb"]
+    assert used == 922 and used * 100 >= 90 * 1024  # 921.6 rounded up: at least 90 %
+
+
+def test_topups_raise_the_total_and_reversals_lower_it(carrier):
+    iccid = new_line(carrier)["iccid"]
+    consume(carrier, iccid, mb=1000)
+    topup(carrier, iccid, f"k-{uuid.uuid4()}", 10240, "gb10")
+    u = usage(carrier, iccid)
+    assert (u["data_total_mb"], u["data_used_mb"], u["data_remaining_mb"]) == \
+        (1024 + 10240, 1000, 10264), u
+    # percent is of the current total
+    assert consume(carrier, iccid, percent=10).json()["data_used_mb"] == 1000 + 1127  # 1126.4 up
+    topup(carrier, iccid, f"k-{uuid.uuid4()}", 500, "half")
+    assert usage(carrier, iccid)["data_total_mb"] == 11764
+    r = carrier.delete(f"/v1/lines/{iccid}/data/gb10")
+    assert r.status_code == 200, r.text
+    u = usage(carrier, iccid)
+    assert (u["data_total_mb"], u["data_used_mb"], u["data_remaining_mb"]) == (1524, 2127, 0), u
+    # used above the total (after the reversal) is not lowered by consuming more
+    assert consume(carrier, iccid, mb=1).json()["data_used_mb"] == 2127
+    # the top-up balance keeps its meaning: the top-ups only
+    assert carrier.get(f"/v1/lines/{iccid}").json()["data_balance_mb"] == 500
+
+
+def test_usage_calls_are_recorded_in_line_calls_and_consume_is_not(carrier, sbx):
+    iccid = new_line(carrier)["iccid"]
+    usage(carrier, iccid)
+    consume(carrier, iccid, mb=5)
+    usage(carrier, iccid)
+    r = httpx.get(f"{sbx.url}/v1/lines/{iccid}/usage")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", r.text
+    r = httpx.get(f"{sbx.url}/v1/lines/{iccid}/usage", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401, r.text
+    got = line_calls(carrier, iccid)
+    path = f"/v1/lines/{iccid}/usage"
+    assert [(c["method"], c["path"], c["iccid"], c["status"]) for c in got] == [
+        ("GET", path, iccid, 200), ("GET", path, iccid, 200), ("GET", path, iccid, 401),
+        ("GET", path, iccid, 401)]
+    assert sum(c["status"] == 200 and c["path"].endswith("/usage") for c in got) == 2
+
+
+def test_usage_and_consume_of_an_unknown_line_are_404(carrier):
+    nowhere = "8910000000000000000"
+    r = carrier.get(f"/v1/lines/{nowhere}/usage")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "line_not_found", r.text
+    assert [c["status"] for c in line_calls(carrier, nowhere) if c["path"].endswith("/usage")][-1] \
+        == 404
+    r = consume(carrier, nowhere, mb=1)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "line_not_found", r.text
+
+
+def test_bad_consume_bodies_are_400_naming_the_field(carrier):
+    iccid = new_line(carrier)["iccid"]
+    for body, field in (({}, "mb"), ({"mb": 1, "percent": 1}, "percent"), ({"mb": 0}, "mb"),
+                        ({"mb": -3}, "mb"), ({"mb": 1.5}, "mb"), ({"mb": "10"}, "mb"),
+                        ({"mb": True}, "mb"), ({"percent": 0}, "percent"),
+                        ({"percent": -1.5}, "percent"), ({"percent": "50"}, "percent"),
+                        ({"percent": False}, "percent"), ({"mb": None}, "mb")):
+        r = consume(carrier, iccid, **body)
+        assert r.status_code == 400, (body, r.text)
+        e = r.json()["error"]
+        assert e["code"] == "invalid_parameter" and e["field"] == field, (body, e)
+        assert f"`{field}`" in e["message"], (body, e)
+    r = carrier.post(f"/__sandbox/carrier/lines/{iccid}/consume", content=b"not json")
+    assert r.status_code == 400 and r.json()["error"]["message"], r.text
+    r = carrier.post(f"/__sandbox/carrier/lines/{iccid}/consume", json=[5])
+    assert r.status_code == 400, r.text
+    assert usage(carrier, iccid)["data_used_mb"] == 0, "a refused consume uses nothing"
+
+
+def test_reset_forgets_usage(carrier):
+    iccid = new_line(carrier)["iccid"]
+    consume(carrier, iccid, mb=300)
+    assert carrier.post("/__sandbox/reset").status_code == 200
+    assert carrier.get(f"/v1/lines/{iccid}/usage").status_code == 404
+    assert consume(carrier, iccid, mb=1).status_code == 404
+    fresh = new_line(carrier)["iccid"]
+    u = usage(carrier, fresh)
+    assert (u["data_total_mb"], u["data_used_mb"]) == (PLAN_MB, 0)
+
+
 def test_the_stacks_sandbox_serves_the_carrier_with_the_stacks_key():
     url = os.environ.get("DOTM_SANDBOX_URL")
     if not url:

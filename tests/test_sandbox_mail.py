@@ -145,6 +145,118 @@ def test_faults_fail_the_next_sends_and_send_nothing(resend):
     assert [(c["status"], c["fault"]) for c in mine] == [(503, True), (503, True), (200, False)]
 
 
+# ---- inline images (content_id) and the delivered message (/mime) ----------------------------
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def mime(c: httpx.Client, mid: str):
+    import email
+    import email.policy
+    r = c.get(f"/__sandbox/mail/messages/{mid}/mime")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("message/rfc822")
+    return email.message_from_bytes(r.content, policy=email.policy.default)
+
+
+def test_content_id_is_accepted_stored_and_listed(resend):
+    to, png = address(), tiny_png()
+    r = resend.post("/emails", json=email([to], attachments=[
+        {"filename": "esim-qr.png", "content": b64(png), "content_type": "image/png",
+         "content_id": "esim-qr"},
+        {"filename": "readme.txt", "content": b64(b"hello")},
+        {"filename": "x.png", "content": b64(png), "content_id": "c" * 100},
+    ]))
+    assert r.status_code == 200, r.text
+    [m] = messages(resend, to)
+    assert m["id"] == r.json()["id"]
+    assert [a["content_id"] for a in m["attachments"]] == ["esim-qr", None, "c" * 100]
+    got = resend.get(f"/emails/{m['id']}").json()
+    assert got["attachments"][0]["content_id"] == "esim-qr"
+
+
+@pytest.mark.parametrize("cid", ["", "a b", "qr\n", "\tqr", "<qr>", "qr>", "q<r", "x" * 101, 7,
+                                 ["qr"], True])
+def test_a_bad_content_id_is_422_naming_the_field(resend, cid):
+    to = address()
+    r = resend.post("/emails", json=email([to], attachments=[
+        {"filename": "ok.txt", "content": b64(b"ok")},
+        {"filename": "qr.png", "content": b64(tiny_png()), "content_id": cid}]))
+    assert r.status_code == 422, (cid, r.text)
+    err = r.json()
+    assert err["statusCode"] == 422 and err["name"] == "validation_error", err
+    assert "`attachments[1].content_id`" in err["message"], err
+    assert messages(resend, to) == []
+
+
+def test_mime_renders_inline_images_as_related_parts_and_files_as_attachments(resend):
+    to, png, pdf = address(), tiny_png(), b"%PDF-1.4 not really\n"
+    html = '<p>Scan this</p><img src="cid:esim-qr" alt="QR">'
+    r = resend.post("/emails", json=email([to], html=html, text="Scan the QR code.",
+                                          subject="Your eSIM \u2013 75% used", attachments=[
+        {"filename": "esim-qr.png", "content": b64(png), "content_type": "image/png",
+         "content_id": "esim-qr"},
+        {"filename": "terms.pdf", "content": b64(pdf), "content_type": "application/pdf"},
+    ]))
+    assert r.status_code == 200, r.text
+    mid = r.json()["id"]
+    m = mime(resend, mid)
+    assert m["From"] == "DOTM <esim@dotm.local>" and m["To"] == to
+    assert m["Subject"] == "Your eSIM \u2013 75% used"
+    assert m["Date"].datetime is not None and mid in m["Message-ID"]
+    assert m["Message-ID"].startswith("<") and m["Message-ID"].endswith(">")
+    assert m["MIME-Version"] == "1.0"
+
+    # multipart/mixed [ multipart/alternative [ text/plain, multipart/related [ html, png ] ], pdf ]
+    assert m.get_content_type() == "multipart/mixed"
+    alt, attached = m.get_payload()
+    assert alt.get_content_type() == "multipart/alternative"
+    plain, related = alt.get_payload()
+    assert plain.get_content_type() == "text/plain"
+    assert plain.get_content().strip() == "Scan the QR code."
+    assert related.get_content_type() == "multipart/related"
+    html_part, *inline = related.get_payload()
+    assert html_part.get_content_type() == "text/html"
+    assert "cid:esim-qr" in html_part.get_content()
+    [img] = [p for p in inline if p["Content-ID"] == "<esim-qr>"]
+    assert img.get_content_type() == "image/png"
+    assert img.get_content_disposition() == "inline" and img.get_filename() == "esim-qr.png"
+    assert img["Content-Transfer-Encoding"] == "base64"
+    assert img.get_content() == png
+    assert m.get_body(("html",)) is html_part and m.get_body(("plain",)) is plain
+
+    assert attached.get_content_type() == "application/pdf"
+    assert attached.get_content_disposition() == "attachment"
+    assert attached.get_filename() == "terms.pdf" and attached["Content-ID"] is None
+    assert attached["Content-Transfer-Encoding"] == "base64"
+    assert attached.get_content() == pdf
+    assert [a.get_filename() for a in m.iter_attachments()] == ["terms.pdf"]
+
+
+def test_mime_without_files_is_the_alternative_itself(resend):
+    to, png = address(), tiny_png()
+    mid = resend.post("/emails", json=email([to], html='<img src="cid:qr">', attachments=[
+        {"filename": "qr.png", "content": b64(png), "content_id": "qr"}])).json()["id"]
+    m = mime(resend, mid)
+    assert m.get_content_type() == "multipart/alternative", "no mixed part without files"
+    plain, related = m.get_payload()
+    assert plain.get_content_type() == "text/plain"
+    assert [p.get_content_type() for p in related.get_payload()] == ["text/html", "image/png"]
+    assert related.get_payload()[1].get_content() == png  # type guessed from the filename
+    # and a message without attachments at all: text and html, nothing related
+    mid = resend.post("/emails", json=email([to])).json()["id"]
+    m = mime(resend, mid)
+    assert [p.get_content_type() for p in m.walk()] == ["multipart/alternative", "text/plain",
+                                                         "text/html"]
+    assert m.get_body(("html",)).get_content().strip() == "<p>+15005550006</p>"
+
+
+def test_mime_of_an_unknown_message_is_404(resend):
+    r = resend.get(f"/__sandbox/mail/messages/{uuid.uuid4()}/mime")
+    assert r.status_code == 404 and r.json()["error"], r.text
+
+
 def test_reset_forgets_messages(resend):
     to = address()
     resend.post("/emails", json=email([to]))

@@ -40,6 +40,14 @@ A line made by an activation is then addressed by its ICCID (same Bearer auth):
     DELETE /v1/lines/{iccid}/features/{feature}  -> 200 {"iccid", "feature", "enabled": false}
          Both idempotent. Features: network_security, vpn_access, priority_routing,
          network_monitoring, performance_optimization; others are a 400 `unknown_feature`.
+    GET    /v1/lines/{iccid}/usage
+      -> 200 {"iccid", "status": "ACTIVE", "data_total_mb", "data_used_mb", "data_remaining_mb",
+              "valid_until" (the line's created_at + 30 days), "as_of" (now)}, times RFC 3339
+         UTC (`2025-01-31T12:00:00Z`). data_total_mb = the plan's 1024 MB (PLAN_MB, every line)
+         + the line's net top-ups (each amount_mb minus its reversed_mb); data_remaining_mb =
+         max(total - used, 0) (a reversal can take the total below what was already used).
+         Nothing is used until a test consumes data (POST .../consume below). data_balance_mb
+         (GET /v1/lines/{iccid}, the top-ups' balance_mb) keeps its meaning: top-ups only.
     An unknown ICCID is a 404 `line_not_found`. Faults (below) apply to activations only.
 
 Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/carrier/):
@@ -49,9 +57,17 @@ Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/ca
                           activation_id, customer_ref, requested_number (the `phone_number` the
                           call asked for, null when it asked for none)
     GET  lines[?key=]     the lines made, one per idempotency key, in creation order, each
-                          with data_balance_mb, features and topups
-    GET  line-calls[?iccid=]  every /v1/lines/... call: {"data": [{at, method, path, iccid,
+                          with data_balance_mb, features, topups and `usage` (the usage object)
+    GET  line-calls[?iccid=]  every /v1/lines/... call (usage reads too, so tests can count
+                          how often the carrier was asked): {"data": [{at, method, path, iccid,
                           idempotency_key, body (the JSON sent, or its text), status, replayed}]}
+    POST lines/{iccid}/consume {"mb": N} | {"percent": P}
+                          the line uses data: N MB (a positive integer), or P % (a positive
+                          number) of its current data_total_mb, rounded up to a whole MB;
+                          data_used_mb never goes above the total (and never down). Exactly one
+                          of the two. -> 200 the usage object (as GET /v1/lines/{iccid}/usage);
+                          not recorded in line-calls. Unknown ICCID: 404 `line_not_found`; a bad
+                          body: 400 `invalid_parameter` naming the field (`error.field`).
     POST faults {fail_next: N, status: 503, delay_ms: 0, keys?: [...], permanent?: false}
                           the next N calls (with `keys`: the next N calls of each of those keys)
                           wait delay_ms, then fail with `status` (JSON error body); a `status` of
@@ -64,13 +80,17 @@ Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/ca
 
 from __future__ import annotations
 
+import calendar
 import hmac
 import json
+import math
 import re
 import secrets
 import threading
 import time
 import uuid
+from decimal import Decimal
+from fractions import Fraction
 from urllib.parse import unquote
 
 from common import BadRequest, Request, Response, json_response
@@ -79,6 +99,8 @@ SMDP_ADDRESS = "smdp.sandbox.oxio.local"
 FEATURES = ("network_security", "vpn_access", "priority_routing", "network_monitoring",
             "performance_optimization")
 MAX_TOPUP_MB = 1048576  # 1 TiB of data in one top-up
+PLAN_MB = 1024  # the data every line comes with (its plan), before any top-up
+VALID_DAYS = 30  # a line's data is valid for this long from the line's creation
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -96,6 +118,12 @@ def _line_not_found(iccid: str) -> Response:
 
 def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _iso_plus_days(iso: str, days: int) -> str:
+    """`iso` (as _now_iso writes it) + `days`, in the same form."""
+    t = calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")) + days * 86400
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def luhn_digit(digits: str) -> str:
@@ -320,7 +348,8 @@ class Carrier:
     def _state(self, iccid: str) -> dict:
         """A line's usage state (caller holds the lock)."""
         return self.line_state.setdefault(iccid, {"balance_mb": 0, "features": set(),
-                                                  "topups": {}})  # reference -> top-up
+                                                  "topups": {},  # reference -> top-up
+                                                  "used_mb": 0})
 
     @staticmethod
     def _topup_view(t: dict) -> dict:
@@ -331,6 +360,47 @@ class Carrier:
         st = self._state(iccid)
         return {"data_balance_mb": st["balance_mb"], "features": sorted(st["features"]),
                 "topups": [self._topup_view(t) for t in st["topups"].values()]}
+
+    def _total_mb(self, iccid: str) -> int:
+        """The plan's data plus the net top-ups (caller holds the lock)."""
+        return PLAN_MB + sum(t["amount_mb"] - t["reversed_mb"]
+                             for t in self._state(iccid)["topups"].values())
+
+    def _data_usage(self, iccid: str) -> dict:
+        """GET /v1/lines/{iccid}/usage's answer (caller holds the lock)."""
+        total, used = self._total_mb(iccid), self._state(iccid)["used_mb"]
+        return {"iccid": iccid, "status": "ACTIVE", "data_total_mb": total,
+                "data_used_mb": used, "data_remaining_mb": max(total - used, 0),
+                "valid_until": _iso_plus_days(self.by_iccid[iccid]["created_at"], VALID_DAYS),
+                "as_of": _now_iso()}
+
+    def _consume(self, req: Request, iccid: str) -> Response:
+        with self.lock:
+            if iccid not in self.by_iccid:
+                return _line_not_found(iccid)
+        try:
+            body = req.json()
+        except BadRequest as e:
+            return _error(400, "invalid_request", str(e))
+        mb, percent = body.get("mb"), body.get("percent")
+        if mb is None and percent is None:
+            return _field_error("mb", "Send exactly one of `mb` (an integer) or `percent`.")
+        if mb is not None and percent is not None:
+            return _field_error("percent", "Send exactly one of `mb` or `percent`, not both.")
+        if mb is not None and (not isinstance(mb, int) or isinstance(mb, bool) or mb <= 0):
+            return _field_error("mb", "`mb` must be a positive integer (MB).")
+        if percent is not None and (not isinstance(percent, (int, float))
+                                    or isinstance(percent, bool) or not math.isfinite(percent)
+                                    or percent <= 0):
+            return _field_error("percent", "`percent` must be a positive number (of the "
+                                           "line's current data_total_mb).")
+        with self.lock:
+            st, total = self._state(iccid), self._total_mb(iccid)
+            if percent is not None:  # exact decimal arithmetic: 75 % of 1024 is 768, not 769
+                mb = math.ceil(Fraction(Decimal(repr(percent))) * total / 100)
+            if st["used_mb"] < total:
+                st["used_mb"] = min(st["used_mb"] + mb, total)
+            return json_response(200, self._data_usage(iccid))
 
     def _line_call(self, req: Request, parts: list[str]) -> Response:
         """Every /v1/lines/... call, recorded (line-calls) whatever its answer."""
@@ -361,6 +431,11 @@ class Carrier:
                     return json_response(200, {"iccid": iccid,
                                                "phone_number": line["phone_number"],
                                                "status": "active", **self._usage(iccid)})
+            case ["lines", iccid, "usage"] if m == "GET":
+                with self.lock:
+                    if iccid not in self.by_iccid:
+                        return _line_not_found(iccid)
+                    return json_response(200, self._data_usage(iccid))
             case ["lines", iccid, "data"] if m == "POST":
                 return self._topup(req, iccid)
             case ["lines", iccid, "data", reference] if m == "DELETE":
@@ -464,10 +539,13 @@ class Carrier:
                     key = req.q("key")
                     with self.lock:
                         lines = [dict({k: v for k, v in ln.items() if k != "requested_number"},
-                                      **self._usage(ln["iccid"]))
+                                      **self._usage(ln["iccid"]),
+                                      usage=self._data_usage(ln["iccid"]))
                                  for ln in self.lines.values()
                                  if key is None or ln["idempotency_key"] == key]
                     return json_response(200, {"lines": lines})
+                case ["lines", iccid, "consume"] if req.method == "POST":
+                    return self._consume(req, iccid)
                 case ["line-calls"] if req.method == "GET":
                     iccid = req.q("iccid")
                     with self.lock:

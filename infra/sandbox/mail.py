@@ -2,8 +2,11 @@
 
     POST /emails    Authorization: Bearer <resend key>, Idempotency-Key?: <key>
          {from, to: "a@x" | [..], subject, html?, text?, cc?, bcc?, reply_to?, headers?, tags?,
-          attachments?: [{filename, content (base64), content_type?}]}
+          attachments?: [{filename, content (base64), content_type?, content_id?}]}
       -> 200 {"id": "<uuid>"}
+         `content_id` (as at Resend) makes the attachment an inline image that the html refers
+         to as `cid:<content_id>`: a non-empty string of at most 100 characters without `<`, `>`
+         or whitespace (otherwise a 422 validation_error naming `attachments[i].content_id`).
     GET  /emails/{id}
 
 As at Resend: errors are `{"statusCode", "message", "name"}` (401 missing_api_key, 403
@@ -11,8 +14,24 @@ invalid_api_key, 422 missing_required_field / validation_error); the same Idempo
 the same body answers the same id and sends nothing; with another body it is a 409
 invalid_idempotent_request. Test endpoints (under /__sandbox/mail/):
 
-    GET  messages[?to=]   captured messages (newest last), attachments with filename,
-                          content_type, size (decoded bytes) and content (base64)
+    GET  messages[?to=]   captured messages (newest last), each with its `id` (the one POST
+                          /emails answered), attachments with filename, content_type,
+                          content_id (null when none), size (decoded bytes) and content (base64)
+    GET  messages/{id}/mime
+                          the message as a provider delivers it, `message/rfc822` (CRLF lines):
+                          From, To, Cc, Reply-To, Subject, Date, Message-ID, MIME-Version (and
+                          the message's own `headers`), then the body:
+                            multipart/mixed                  only with non-inline attachments
+                              multipart/alternative          only with both text and html
+                                text/plain
+                                multipart/related            only with inline attachments
+                                  text/html
+                                  <inline parts>             Content-ID: <content_id>,
+                                                             Content-Disposition: inline
+                              <attachments>                  Content-Disposition: attachment
+                          every attachment base64 with its content_type and filename (a
+                          content_id attachment of a text-only message is an inline part of the
+                          mixed part). Unknown id: 404 {"error"}.
     GET  calls            every POST /emails: at, status, idempotency_key, replayed, fault
     POST faults {fail_next: N, status: 500, delay_ms: 0}   the next N sends fail (nothing sent)
 """
@@ -21,6 +40,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.policy
+import email.utils
 import hashlib
 import hmac
 import json
@@ -29,6 +50,7 @@ import re
 import threading
 import time
 import uuid
+from email.message import EmailMessage, MIMEPart
 
 from common import BadRequest, Request, Response, json_response
 
@@ -66,6 +88,99 @@ def _addresses(v, field: str, required: bool) -> list[str]:
                           f"Invalid `{field}` field. The email address needs to follow the "
                           "`email@example.com` or `Name <email@example.com>` format.")
     return items
+
+
+def _content_id(v, i: int) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v or len(v) > 100 or re.search(r"[<>\s]", v):
+        raise Invalid("validation_error",
+                      f"Invalid `attachments[{i}].content_id` field: a non-empty string of at "
+                      "most 100 characters without `<`, `>` or whitespace.")
+    return v
+
+
+def _leaf(data: bytes, content_type: str, filename: str, disposition: str,
+          content_id: str | None = None) -> MIMEPart:
+    """One attachment as a MIME part: its type, base64, a filename, maybe a Content-ID."""
+    maintype, _, subtype = content_type.split(";")[0].strip().lower().partition("/")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9!#$&^_.+-]*", maintype or "-") \
+            or not re.fullmatch(r"[a-z0-9][a-z0-9!#$&^_.+-]*", subtype or "-") \
+            or maintype == "multipart":
+        maintype, subtype = "application", "octet-stream"
+    part = MIMEPart(policy=email.policy.default)
+    part.set_content(data, maintype, subtype, cte="base64", disposition=disposition,
+                     filename=filename, cid=f"<{content_id}>" if content_id else None)
+    return part
+
+
+def _text(content: str, subtype: str) -> MIMEPart:
+    part = MIMEPart(policy=email.policy.default)
+    part.set_content(content, subtype=subtype, charset="utf-8")
+    return part
+
+
+def _multipart(subtype: str, parts: list[MIMEPart]) -> MIMEPart:
+    out = MIMEPart(policy=email.policy.default)
+    out["Content-Type"] = f"multipart/{subtype}"
+    for p in parts:
+        out.attach(p)
+    return out
+
+
+STANDARD_HEADERS = {"from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id",
+                    "mime-version", "content-type", "content-transfer-encoding",
+                    "content-disposition", "content-id"}
+
+
+def render_mime(msg: dict) -> bytes:
+    """The message as it reaches the recipient's mailbox (RFC 5322, CRLF line ends)."""
+    inline, attached = [], []
+    for a in msg["attachments"]:
+        data = base64.b64decode(a["content"])
+        if a.get("content_id") and msg["html"]:
+            inline.append(_leaf(data, a["content_type"], a["filename"], "inline",
+                                a["content_id"]))
+        elif a.get("content_id"):  # nothing refers to it: still inline, beside the text
+            attached.append(_leaf(data, a["content_type"], a["filename"], "inline",
+                                  a["content_id"]))
+        else:
+            attached.append(_leaf(data, a["content_type"], a["filename"], "attachment"))
+    html = None
+    if msg["html"]:
+        html = _text(msg["html"], "html")
+        if inline:
+            html = _multipart("related", [html, *inline])
+    if msg["text"] and html is not None:
+        body = _multipart("alternative", [_text(msg["text"], "plain"), html])
+    elif html is not None:
+        body = html
+    else:
+        body = _text(msg["text"] or "", "plain")
+    if attached:
+        body = _multipart("mixed", [body, *attached])
+
+    out = EmailMessage(policy=email.policy.default)
+    out["From"] = msg["from"]
+    out["To"] = ", ".join(msg["to"])
+    if msg["cc"]:
+        out["Cc"] = ", ".join(msg["cc"])
+    if msg["reply_to"]:
+        out["Reply-To"] = ", ".join(msg["reply_to"])
+    out["Subject"] = msg["subject"]
+    out["Date"] = email.utils.formatdate(msg["received_at"], usegmt=True)
+    out["Message-ID"] = f"<{msg['id']}@sandbox.resend.local>"
+    out["MIME-Version"] = "1.0"
+    headers = msg.get("headers")
+    for name, value in (headers.items() if isinstance(headers, dict) else ()):
+        if isinstance(name, str) and isinstance(value, str) \
+                and re.fullmatch(r"[!-9;-~]+", name) and name.lower() not in STANDARD_HEADERS \
+                and not re.search(r"[\r\n]", value):
+            out[name] = value
+    for name, value in body.items():  # Content-Type, Content-Transfer-Encoding, ...
+        out[name] = value
+    out.set_payload(body.get_payload())
+    return out.as_bytes(policy=email.policy.SMTP)
 
 
 def _bare(addr: str) -> str:
@@ -219,7 +334,7 @@ class Mailbox:
                 or "application/octet-stream"
             attachments.append({"filename": filename, "content_type": ctype, "size": len(data),
                                 "content": base64.b64encode(data).decode(),
-                                "content_id": a.get("content_id")})
+                                "content_id": _content_id(a.get("content_id"), i)})
         return {"from": sender, "to": to,
                 "cc": _addresses(body.get("cc"), "cc", False),
                 "bcc": _addresses(body.get("bcc"), "bcc", False),
@@ -245,6 +360,13 @@ class Mailbox:
                         msgs = [self._view(m) for m in self.messages
                                 if to is None or _bare(to) in {_bare(x) for x in m["to"]}]
                     return json_response(200, {"messages": msgs})
+                case ["messages", mid, "mime"] if req.method == "GET":
+                    with self.lock:
+                        msg = self.by_id.get(mid)
+                        raw = render_mime(msg) if msg is not None else None
+                    if raw is None:
+                        return json_response(404, {"error": f"no message {mid}"})
+                    return Response(200, raw, "message/rfc822")
                 case ["calls"] if req.method == "GET":
                     with self.lock:
                         return json_response(200, {"calls": [dict(c) for c in self.calls]})

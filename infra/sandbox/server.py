@@ -13,6 +13,7 @@ stripe_api.py, carrier.py and mail.py):
 
     GET  /__sandbox/health
     POST /__sandbox/reset                           forget everything but the signing keys
+                                                    (lines, their data use, mail, ...)
     GET  /__sandbox/requests[?prefix=/v1/]          every call the sandbox answered
     POST /__sandbox/firebase/token {uid, email?, email_verified?, anonymous?, ttl_seconds?, claims?, kid?, alg?, sign_with?}
     POST /__sandbox/firebase/rotate {retire_old?}   new signing key (listed with the old ones)
@@ -35,9 +36,12 @@ stripe_api.py, carrier.py and mail.py):
     GET  /__sandbox/carrier/calls[?key=]            every activation call: start time, key, result
     GET  /__sandbox/carrier/lines[?key=]            lines made, one per idempotency key, with
                                                     their data balance, features and top-ups
-    GET  /__sandbox/carrier/line-calls[?iccid=]     every /v1/lines/... call
+    GET  /__sandbox/carrier/line-calls[?iccid=]     every /v1/lines/... call (usage reads too)
+    POST /__sandbox/carrier/lines/{iccid}/consume {mb} | {percent}   the line uses data (GET
+                                                    /v1/lines/{iccid}/usage shows it)
     POST /__sandbox/carrier/faults {fail_next, status, delay_ms, keys?, permanent?}
-    GET  /__sandbox/mail/messages[?to=]             captured emails with attachments
+    GET  /__sandbox/mail/messages[?to=]             captured emails (with their id) and attachments
+    GET  /__sandbox/mail/messages/{id}/mime         one email as delivered (message/rfc822)
     GET  /__sandbox/mail/calls                      every POST /emails
     POST /__sandbox/mail/faults {fail_next, status, delay_ms?}
 
