@@ -11,7 +11,7 @@ references between resources, and creates:
 - every AWS::DynamoDB::Table (keys, attribute definitions, billing mode, GSIs/LSIs, streams, TTL)
 - every AWS::SQS::Queue (its attributes, RedrivePolicy with the dead-letter queue's ARN)
 - every AWS::SecretsManager::Secret (StripeApiSecret, StripeWebhookSecret, FulfilmentSecret,
-  MinterSecret, OAuthSigningSecret), whose value is the local one: the template's SecretString
+  MinterSecret, OAuthSigningSecret, McpStateSecret), whose value is the local one: the template's SecretString
   (a JSON object) overlaid with the provider keys from --stripe-secret-key /
   --stripe-webhook-secret / --oxio-api-key / --resend-api-key / --minter-private-key (or with the
   JSON object of --secret-string / DOTM_PROVIDER_SECRET instead). Each secret takes only the keys
@@ -66,6 +66,7 @@ EXPORTS = {
     "FULFILMENT_SECRET_ID": ("FulfilmentSecret", "Ref"),
     "MINTER_SECRET_ID": ("MinterSecret", "Ref"),
     "OAUTH_SIGNING_SECRET_ID": ("OAuthSigningSecret", "Ref"),
+    "MCP_STATE_SECRET_ID": ("McpStateSecret", "Ref"),
 }
 
 # Resource types the local stack does not emulate (served by cargo lambda + infra/gateway.py,
@@ -395,6 +396,12 @@ def _secret(sm, logical: str, props: dict, r: Resolver, overrides: dict) -> None
     parsed = json.loads(value) if value.startswith("{") else None
     if isinstance(parsed, dict) and OAUTH_SIGNING_KEY in parsed:
         parsed = complete_oauth_signing(parsed, _current_value(sm, name))
+        value = json.dumps(parsed, separators=(",", ":"))
+    elif isinstance(parsed, dict) and "request_state_key" in parsed \
+            and not parsed["request_state_key"]:
+        # McpStateSecret's sealing key: kept while the emulator has one, else generated.
+        existing = _current_value(sm, name) or {}
+        parsed["request_state_key"] = existing.get("request_state_key") or secrets.token_hex(32)
         value = json.dumps(parsed, separators=(",", ":"))
     args = {"Name": name, "SecretString": value}
     if props.get("Description"):

@@ -211,11 +211,12 @@ SECRET_VARS = {
     "FULFILMENT_SECRET_ID": "FulfilmentSecret",
     "MINTER_SECRET_ID": "MinterSecret",
     "OAUTH_SIGNING_SECRET_ID": "OAuthSigningSecret",
+    "MCP_STATE_SECRET_ID": "McpStateSecret",
 }
 
 
 def test_exported_names_point_at_the_template_resources(clients, stack_name):
-    """The functions' env (TABLE_NAME, ACTIVATION_QUEUE_URL, the five secret ids) names them."""
+    """The functions' env (TABLE_NAME, ACTIVATION_QUEUE_URL, the six secret ids) names them."""
     missing = [v for v in ("TABLE_NAME", "ACTIVATION_QUEUE_URL", *SECRET_VARS)
                if not os.environ.get(v)]
     if missing:

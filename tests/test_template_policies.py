@@ -72,13 +72,15 @@ SECRET_KEYS = {
     "FulfilmentSecret": {"oxio_api_key", "resend_api_key"},
     "MinterSecret": {"minter_private_key"},
     "OAuthSigningSecret": {"signing_key_pkcs8", "public_jwk", "state_key"},
+    "McpStateSecret": {"request_state_key"},
 }
 
 # Function -> {environment variable: the secret whose id (Ref) it holds}: the secrets it may read.
 SECRET_ENV = {
     "ApiFunction": {"STRIPE_API_SECRET_ID": "StripeApiSecret",
                     "OAUTH_SIGNING_SECRET_ID": "OAuthSigningSecret"},
-    "McpFunction": {"STRIPE_API_SECRET_ID": "StripeApiSecret"},
+    "McpFunction": {"STRIPE_API_SECRET_ID": "StripeApiSecret",
+                    "MCP_STATE_SECRET_ID": "McpStateSecret"},
     "StripeWebhookFunction": {"STRIPE_WEBHOOK_SECRET_ID": "StripeWebhookSecret"},
     "ActivationWorkerFunction": {"FULFILMENT_SECRET_ID": "FulfilmentSecret",
                                  "MINTER_SECRET_ID": "MinterSecret"},
@@ -355,6 +357,7 @@ READERS = {
     "FulfilmentSecret": {"ActivationWorkerFunction"},
     "MinterSecret": {"ActivationWorkerFunction"},
     "OAuthSigningSecret": {"ApiFunction"},
+    "McpStateSecret": {"McpFunction"},
 }
 
 
@@ -500,8 +503,8 @@ def test_the_secret_check_notices(template, mutation, needle):
         MINTER_SECRET_ID={"Ref": "MinterSecret"}),
      "Globals: MINTER_SECRET_ID names MinterSecret"),
     (_set_env("McpFunction", "MINTER_SECRET_ID", {"Ref": "MinterSecret"}),
-     "McpFunction: env names secrets ['MinterSecret', 'StripeApiSecret'], role may read "
-     "['StripeApiSecret']"),
+     "McpFunction: env names secrets ['McpStateSecret', 'MinterSecret', 'StripeApiSecret'], "
+     "role may read ['McpStateSecret', 'StripeApiSecret']"),
     (_set_env("StripeWebhookFunction", "STRIPE_API_SECRET_ID", "dotm/stripe-api"),
      "StripeWebhookFunction: env has secret ids ['STRIPE_API_SECRET_ID']"),
     (lambda t: t["Resources"]["ActivationWorkerFunction"]["Properties"]["Environment"]
@@ -513,8 +516,8 @@ def test_the_secret_check_notices(template, mutation, needle):
      "ApiFunction: secret env {'STRIPE_API_SECRET_ID': 'StripeWebhookSecret', "
      "'OAUTH_SIGNING_SECRET_ID': 'OAuthSigningSecret'}"),
     (_set_env("McpFunction", "OAUTH_SIGNING_SECRET_ID", {"Ref": "OAuthSigningSecret"}),
-     "McpFunction: env names secrets ['OAuthSigningSecret', 'StripeApiSecret'], role may read "
-     "['StripeApiSecret']"),
+     "McpFunction: env names secrets ['McpStateSecret', 'OAuthSigningSecret', 'StripeApiSecret'], "
+     "role may read ['McpStateSecret', 'StripeApiSecret']"),
     (lambda t: t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
      .pop("OAUTH_SIGNING_SECRET_ID"),
      "ApiFunction: env names secrets ['StripeApiSecret'], role may read "
@@ -544,7 +547,8 @@ def test_oauth_routes_go_to_the_api_and_the_mcp_function(template):
             ("ANY", "/api/{proxy+}")} == _events(template, "ApiFunction")
     assert {("GET", "/.well-known/oauth-protected-resource"),
             ("GET", "/.well-known/oauth-protected-resource/{proxy+}"),
-            ("ANY", "/mcp"), ("ANY", "/mcp/{proxy+}")} == _events(template, "McpFunction")
+            ("ANY", "/mcp"), ("ANY", "/mcp/{proxy+}"),
+            ("GET", "/pay/{token}"), ("POST", "/pay/{token}")} == _events(template, "McpFunction")
 
 
 def test_oauth_settings_reach_only_the_functions_that_use_them(template):

@@ -147,7 +147,7 @@ providers_start() {
   eval "$exports"  # export TABLE_NAME=... ACTIVATION_QUEUE_URL=... (shell-quoted by the script)
   export TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL \
     STRIPE_API_SECRET_ID STRIPE_WEBHOOK_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID \
-    OAUTH_SIGNING_SECRET_ID
+    OAUTH_SIGNING_SECRET_ID MCP_STATE_SECRET_ID
 
   export DOTM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
   export FIREBASE_JWKS_URL="$DOTM_SANDBOX_URL/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"

@@ -25,6 +25,8 @@ export CHAIN_PORT="${TEST_CHAIN_PORT:-8645}"
 export ACTIVATIONS_PER_WINDOW="${TEST_ACTIVATIONS_PER_WINDOW:-5}"
 export ACTIVATION_WINDOW_SECONDS="${TEST_ACTIVATION_WINDOW_SECONDS:-10}"
 export ACTIVATION_MAX_DELAY_SECONDS="${TEST_ACTIVATION_MAX_DELAY_SECONDS:-2}"
+# The carrier is asked for a line's usage at most once per this many seconds (60 in production).
+export USAGE_REFRESH_SECONDS="${TEST_USAGE_REFRESH_SECONDS:-2}"
 LOGDIR="$ROOT/.local/test"
 
 step() { log "== $*"; }

@@ -9,8 +9,9 @@ use crate::domain::rewards::CashbackRate;
 use crate::domain::throttle::ThrottleConfig;
 use crate::domain::users::Uid;
 use crate::ports::{
-    ActivationStore, BetaStore, Clock, EntitlementStore, JobQueue, OrderStore, PaymentEventStore,
-    PurchaseStore, RandomSource, RewardStore, SubscriptionStore, ThrottleStore, UserStore,
+    ActivationStore, BetaStore, Clock, EntitlementStore, HandoffStore, JobQueue, OrderStore,
+    PaymentEventStore, PurchaseStore, RandomSource, RewardStore, SubscriptionStore, ThrottleStore,
+    UsageStore, UserStore,
 };
 
 pub mod account;
@@ -20,12 +21,15 @@ pub mod activation_worker;
 pub mod beta;
 pub mod esim;
 pub mod fulfilment;
+pub mod handoff;
+pub mod mail;
 pub mod notices;
 pub mod oauth;
 pub mod orders;
 pub mod payments;
 pub mod rewards;
 pub mod subscriptions;
+pub mod usage;
 
 /// What every function's use cases share, built once per cold start.
 #[derive(Clone)]
@@ -40,6 +44,10 @@ pub struct Deps {
     pub subscriptions: Arc<dyn SubscriptionStore>,
     pub entitlements: Arc<dyn EntitlementStore>,
     pub beta: Arc<dyn BetaStore>,
+    /// Payment links, single-use markers.
+    pub handoff: Arc<dyn HandoffStore>,
+    /// Each line's last data reading.
+    pub usage: Arc<dyn UsageStore>,
     /// Link nonces, phone numbers.
     pub random: Arc<dyn RandomSource>,
     pub queue: Arc<dyn JobQueue>,
@@ -47,6 +55,8 @@ pub struct Deps {
     pub limits: ThrottleConfig,
     /// DOTM per USD of cashback.
     pub cashback: CashbackRate,
+    /// The carrier is asked for a line's data at most this often.
+    pub usage_refresh_seconds: i64,
     /// Who has the `admin` role (operators grant it in config: `ADMIN_UIDS`).
     pub admins: Arc<[Uid]>,
 }

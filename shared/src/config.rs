@@ -22,6 +22,8 @@ pub struct Config {
     pub max_delay_seconds: u32,
     /// DOTM per USD of cashback (`DOTM_USD_PRICE`, USD per DOTM, default 1).
     pub cashback: CashbackRate,
+    /// `USAGE_REFRESH_SECONDS`: how often at most the carrier is asked for one line's usage.
+    pub usage_refresh_seconds: i64,
     /// Firebase uids with the `admin` role (`ADMIN_UIDS`, comma-separated; default none).
     pub admins: Vec<Uid>,
     pub firebase_project_id: Option<String>,
@@ -55,6 +57,8 @@ pub struct SecretIds {
     pub fulfilment: Option<String>,
     pub minter: Option<String>,
     pub oauth_signing: Option<String>,
+    /// The MCP function's key that seals multi-round-trip request state.
+    pub mcp_state: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,6 +117,11 @@ impl Config {
             },
             max_attempts: number("ACTIVATION_MAX_ATTEMPTS", 5)?.min(100) as u32,
             max_delay_seconds: number("ACTIVATION_MAX_DELAY_SECONDS", 900)?.min(900) as u32,
+            usage_refresh_seconds: number(
+                "USAGE_REFRESH_SECONDS",
+                crate::domain::usage::CARRIER_ASK_SECONDS as u64,
+            )?
+            .min(86_400) as i64,
             cashback: match value("DOTM_USD_PRICE") {
                 Some(price) => CashbackRate::parse_usd_per_dotm(&price)?,
                 None => CashbackRate::default(),
@@ -137,6 +146,7 @@ impl Config {
                 fulfilment: value("FULFILMENT_SECRET_ID"),
                 minter: value("MINTER_SECRET_ID"),
                 oauth_signing: value("OAUTH_SIGNING_SECRET_ID"),
+                mcp_state: value("MCP_STATE_SECRET_ID"),
             },
             public_base_url: value("PUBLIC_BASE_URL"),
             oauth_signin_url: value("OAUTH_SIGNIN_URL"),

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::activation::{Activation, FulfilTask, Job, Line, NoticeTask};
+use crate::domain::activation::{Activation, FulfilTask, Job, Line, NoticeTask, UsageTask};
 use crate::domain::catalog::Service;
 use crate::domain::oauth::{
     AccessClaims, ClientMetadataDocument, CodeGrant, OAuthClient, RefreshGrant,
@@ -14,6 +14,8 @@ use crate::domain::purchases::{OpenInvoice, Purchase};
 
 mod beta;
 mod commerce;
+mod handoff;
+mod usage;
 use crate::domain::rewards::{Reward, RewardStatus, Wei};
 use crate::domain::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
 use crate::domain::users::{Email, Identity, Uid, User};
@@ -22,6 +24,8 @@ pub use beta::BetaStore;
 pub use commerce::{
     EntitlementStore, InvoiceLine, NewSubscription, OrderStore, RequestKey, SubscriptionStore,
 };
+pub use handoff::HandoffStore;
+pub use usage::UsageStore;
 
 /// A dependency failed; the caller sees a generic 503, operators see the cause (with its
 /// whole chain, see [`Unavailable::chain`]) in the logs.
@@ -262,6 +266,8 @@ pub trait JobQueue: Send + Sync {
     async fn send_fulfilment(&self, task: &FulfilTask) -> Result<(), Unavailable>;
     /// Asks the worker to send a transactional email.
     async fn send_notice(&self, task: &NoticeTask) -> Result<(), Unavailable>;
+    /// Asks the worker to read a line's data from the carrier (it holds the carrier key).
+    async fn send_usage(&self, task: &UsageTask) -> Result<(), Unavailable>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -290,12 +296,17 @@ pub trait Carrier: Send + Sync {
     async fn top_up(&self, iccid: &str, reference: &str, mb: u64) -> Result<(), CarrierError>;
     /// Takes back the top-up named `reference`, if it was made.
     async fn reverse_top_up(&self, iccid: &str, reference: &str) -> Result<(), CarrierError>;
+    /// The line's data as the carrier measures it (`fetched_at` is left 0 for the caller).
+    async fn usage(&self, iccid: &str) -> Result<crate::domain::usage::LineUsage, CarrierError>;
 }
 
 pub struct Attachment {
     pub filename: String,
     pub content_type: String,
     pub content: Vec<u8>,
+    /// Set for an image the HTML shows inline (`<img src="cid:...">`): mail clients drop
+    /// `data:` images, so the QR code travels as a related part.
+    pub content_id: Option<String>,
 }
 
 pub struct OutgoingEmail {

@@ -17,7 +17,7 @@ use crate::adapters::firebase::FirebaseVerifier;
 use crate::adapters::random::OsRandom;
 use crate::adapters::resend::ResendMailer;
 use crate::adapters::secrets::{
-    self, FulfilmentKeys, MinterKeys, OAuthKeys, StripeApiKeys, StripeWebhookKeys,
+    self, FulfilmentKeys, McpStateKeys, MinterKeys, OAuthKeys, StripeApiKeys, StripeWebhookKeys,
 };
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::stripe::StripeInvoicing;
@@ -62,6 +62,8 @@ pub struct McpPorts {
     /// DOTM access tokens (OAuth), checked against the issuer's public keys.
     pub access: Arc<dyn AccessTokenVerifier>,
     pub public_base_url: Option<String>,
+    /// Seals the `requestState` of multi-round-trip tool calls.
+    pub request_state: Sealer,
 }
 
 /// What the `stripe-webhook` function holds for its whole life.
@@ -126,7 +128,20 @@ pub async fn api(config: &Config) -> Result<ApiPorts, WiringError> {
 
 pub async fn mcp(config: &Config) -> Result<McpPorts, WiringError> {
     let aws = aws().await;
+    let keys: McpStateKeys = secrets::load(
+        &secrets_client(&aws),
+        required(&config.secrets.mcp_state, "MCP_STATE_SECRET_ID")?,
+    )
+    .await?;
+    if keys.request_state_key.len() < 32 {
+        return Err(Unavailable::new(
+            "mcp state secret",
+            "request_state_key must be at least 32 characters",
+        )
+        .into());
+    }
     Ok(McpPorts {
+        request_state: Sealer::new(keys.request_state_key.as_bytes()),
         deps: deps(store(&aws, config), &aws, config),
         invoicing: invoicing(&aws, config).await?,
         verifier: verifier(config)?,
@@ -220,12 +235,15 @@ fn deps(store: Arc<DynamoStore>, aws: &SdkConfig, config: &Config) -> Deps {
         orders: store.clone(),
         subscriptions: store.clone(),
         entitlements: store.clone(),
-        beta: store,
+        beta: store.clone(),
+        handoff: store.clone(),
+        usage: store,
         random: Arc::new(crate::adapters::random::OsRandom),
         queue,
         clock: Arc::new(SystemClock),
         limits: config.limits,
         cashback: config.cashback,
+        usage_refresh_seconds: config.usage_refresh_seconds,
         admins: config.admins.iter().cloned().collect(),
     }
 }

@@ -4,8 +4,8 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dotm::app::activation_worker::{Handled, Worker, process};
 use dotm::app::rewards;
-use dotm::app::{fulfilment, notices};
-use dotm::domain::activation::{FulfilTask, Job, MintTask, NoticeTask, Task};
+use dotm::app::{fulfilment, notices, usage};
+use dotm::domain::activation::{FulfilTask, Job, MintTask, NoticeTask, Task, UsageTask};
 
 /// Jobs of one batch run side by side: most of their time is spent waiting for a slot.
 pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
@@ -36,6 +36,7 @@ async fn handle_message(worker: &Worker, message: &SqsMessage) -> bool {
         Some(Ok(Task::Mint(task))) => return handle_mint(worker, id, &task).await,
         Some(Ok(Task::Fulfil(task))) => return handle_fulfil(worker, id, &task).await,
         Some(Ok(Task::Notice(task))) => return handle_notice(worker, id, &task).await,
+        Some(Ok(Task::Usage(task))) => return handle_usage(worker, id, &task).await,
         Some(Err(e)) => {
             // Not a job: let SQS retry it and park it on the dead-letter queue.
             tracing::error!(message_id = id, error = %e, "unreadable activation job");
@@ -102,6 +103,19 @@ async fn handle_notice(worker: &Worker, id: &str, task: &NoticeTask) -> bool {
         }
         Err(e) => {
             tracing::error!(message_id = id, what = e.what, cause = %e.chain(), "notice failed; SQS will retry it");
+            false
+        }
+    }
+}
+
+async fn handle_usage(worker: &Worker, id: &str, task: &UsageTask) -> bool {
+    match usage::refresh(worker, task).await {
+        Ok(notices) => {
+            tracing::info!(message_id = id, uid = %task.usage_for.short(), notices, "usage read");
+            true
+        }
+        Err(e) => {
+            tracing::error!(message_id = id, what = e.what, cause = %e.chain(), "usage read failed; SQS will retry it");
             false
         }
     }

@@ -17,6 +17,7 @@ use dotm::app::esim::{self, ActivationAnswer};
 use dotm::app::orders::{OrderRequest, OrderView};
 use dotm::app::rewards::{self, RewardsView};
 use dotm::app::subscriptions::SubscriptionView;
+use dotm::app::usage::{self, UsageView};
 use dotm::domain::purchases::PurchaseView;
 use dotm::domain::wallet::Wallet;
 use dotm::ports::Unavailable;
@@ -72,11 +73,13 @@ pub fn routes() -> (Router<ApiPorts>, Value) {
     let subscription = r.schema::<SubscriptionView>();
     let beta = r.schema::<BetaView>();
     let esim = r.schema::<ActivationAnswer>();
+    let usage = r.schema::<UsageView>();
     r.add(M::GET, "/api/health", health, Op::new("Liveness and version", Public))
         .add(M::GET, "/api/me", me, Op::new("The caller's profile: roles, beta status, membership, wallet, lines (reading writes nothing)", SignedIn).gives(profile.clone()))
         .add(M::POST, "/api/me", register, Op::new("Register the caller (201 the first time)", SignedIn).gives(profile))
         .add(M::GET, "/api/user-purchases", user_purchases, Op::new("The caller's paid purchases, newest first", SignedIn))
         .add(M::POST, "/api/esim/activate", activate_esim, Op::new("The DOT eSIM: the $1.00 invoice, then its activation state", SignedIn).gives(esim))
+        .add(M::GET, "/api/esim/usage", esim_usage, Op::new("Data used and left on the caller's line (the carrier is asked at most once a minute)", SignedIn).gives(usage))
         .add(M::GET, "/api/user-phone-numbers", user_phone_numbers, Op::new("The caller's active lines with their QR codes", SignedIn))
         .add(M::GET, "/api/activation-stats", activation_stats, Op::new("How busy the activation line is (no personal data)", Public))
         .add(M::PUT, "/api/wallet", set_wallet, Op::new("Where DOTM rewards go (`{\"wallet\": \"0x...\"}`)", SignedIn))
@@ -150,6 +153,16 @@ async fn activate_esim(
     Ok(Json(
         esim::activate(&p.deps, p.invoicing.as_ref(), &who).await?,
     ))
+}
+
+/// Same answer as the MCP tool `esim_usage`.
+async fn esim_usage(
+    State(p): Ports,
+    Caller(who): Caller,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<UsageView>, ApiError> {
+    let base = dotm::web::origin::base_url(p.public_base_url.as_deref(), &headers);
+    Ok(Json(usage::usage(&p.deps, &who, &base).await?))
 }
 
 /// The caller's active lines, with the QR code of each.

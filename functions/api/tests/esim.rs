@@ -144,7 +144,7 @@ async fn after_payment_activate_answers_queued_then_active_with_the_line() {
     assert_eq!(answer.body["status"], "active", "{}", answer.body);
     assert_eq!(
         answer.body["lpa_code"],
-        "LPA:1$smdp.test$CODE-in_ada-esim_beta"
+        "LPA:1$smdp.test$CODE-in-ada-esim-beta"
     );
     let numbers = api
         .call("GET", "/api/user-phone-numbers", Some(ADA), "")

@@ -4,9 +4,14 @@
 pub mod access;
 pub mod catalog_http;
 pub mod config;
+pub mod declared;
 pub mod gate;
+pub mod handoff;
+pub mod install;
+pub mod library;
 pub mod oauth;
 pub mod page;
+pub mod pay;
 pub mod render;
 pub mod server;
 pub mod tools;
@@ -26,6 +31,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tower::ServiceExt;
 
 pub use config::Config;
+use declared::Declared;
 pub use server::DotmMcp;
 
 /// Names this function in the `x-dotm-served-by` header and the logs.
@@ -80,6 +86,7 @@ pub fn router(config: Config, ports: McpPorts) -> Router {
     Router::new()
         .route("/mcp", get(page::show).post(mcp_post))
         .route("/mcp/v2/messages", post(mcp_post))
+        .route("/pay/{token}", get(pay::show).post(pay::accept))
         .route("/mcp/api", get(catalog_http::all_services))
         .route("/mcp/service/{id}", get(catalog_http::one_service))
         .route("/mcp/calculate", get(catalog_http::calculate))
@@ -121,6 +128,19 @@ async fn mcp_post(State(app): State<Arc<App>>, request: Request) -> Response {
     if let Err(refusal) = gate::check_message(&bytes, &app.tool_names) {
         return refusal.into_response();
     }
+    let message: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    parts
+        .extensions
+        .insert(Declared::for_request(&parts.headers, &message));
+    declared::strip_session(&mut parts.headers);
+    // No sessions: the id handed out here only carries what an older client declared.
+    let initialize = (message.get("method") == Some(&"initialize".into())).then(|| {
+        Declared::from_capabilities(
+            message
+                .pointer("/params/capabilities")
+                .unwrap_or(&serde_json::Value::Null),
+        )
+    });
     // Signed-in tools: the caller is checked here, so a client without a usable token gets
     // HTTP 401 and its OAuth discovery starts; the tool reads the verified identity.
     if let Some(scope) = oauth::needed_scope(&bytes) {
@@ -136,5 +156,14 @@ async fn mcp_post(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
     };
-    gate::jsonrpc_errors(response).await
+    let mut response = gate::jsonrpc_errors(response).await;
+    if let Some(d) = initialize
+        && response.status().is_success()
+        && let Ok(id) = d.session_id().parse()
+    {
+        response
+            .headers_mut()
+            .insert(declared::session_header(), id);
+    }
+    response
 }

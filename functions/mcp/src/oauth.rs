@@ -19,9 +19,11 @@ use std::sync::Arc;
 use crate::App;
 
 /// The tools that act for a person, and the scope each needs.
-pub const PROTECTED: [(&str, &str); 6] = [
+pub const PROTECTED: [(&str, &str); 8] = [
     ("activate_esim", "esim"),
     ("activation_status", "esim"),
+    ("refresh_install_card", "esim"),
+    ("esim_usage", "esim"),
     ("buy_services", "purchases"),
     ("manage_subscriptions", "purchases"),
     ("my_account", "account"),

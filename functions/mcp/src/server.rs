@@ -9,7 +9,9 @@ use dotm::app::beta::{self, BetaError, BetaView};
 use dotm::app::esim::{self, ActivationAnswer, EsimError};
 use dotm::app::orders::{self, OrderFailure, OrderRequest, OrderView};
 use dotm::app::subscriptions::{self, SubscriptionError};
+use dotm::app::usage::{self, UsageView};
 use dotm::domain::catalog::{self, Category};
+use dotm::domain::handoff::PayTarget;
 use dotm::domain::pricing::{self, Quote};
 use dotm::domain::rewards::CashbackRate;
 use dotm::domain::search;
@@ -18,16 +20,22 @@ use dotm::web::origin::base_url;
 use dotm::wiring::McpPorts;
 use rmcp::handler::server::common::{schema_for_output, schema_for_type};
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::tool::{Extension, InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, CustomRequest, CustomResult, ErrorCode, Implementation,
-    JsonObject, ServerCapabilities, ServerConfig,
+    CallToolResponse, CallToolResult, ContentBlock, CustomRequest, CustomResult, ErrorCode,
+    GetPromptRequestParams, GetPromptResponse, Implementation, JsonObject, ListPromptsResult,
+    ListResourcesResult, MetaObject, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde::Serialize;
 
+use crate::declared::Declared;
+use crate::handoff::{self, PaymentStep};
+use crate::install;
+use crate::library::{self, CARD_URI};
 use crate::render;
 use crate::tools::{
     AccountAnswer, ActivateEsimArgs, BetaArgs, CalculatePricingArgs, MAX_ID_CHARS, MAX_QUERY_CHARS,
@@ -92,7 +100,7 @@ annual total, one-time total, first-year total and the DOTM cashback earned. Unk
 reported by name.",
         input_schema = schema_for_type::<CalculatePricingArgs>(),
         output_schema = schema_for_output::<Quote>(),
-        annotations(title = "Calculate pricing", read_only_hint = true, open_world_hint = false)
+        annotations(title = "Calculate pricing", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn calculate_pricing(
         &self,
@@ -126,7 +134,7 @@ reported by name.",
 eSIM\", \"DOT eSIM\", \"vpn\"). Returns the best matching services first, with ids and prices.",
         input_schema = schema_for_type::<SearchServicesArgs>(),
         output_schema = schema_for_output::<SearchAnswer>(),
-        annotations(title = "Search services", read_only_hint = true, open_world_hint = false)
+        annotations(title = "Search services", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn search_services(
         &self,
@@ -171,7 +179,7 @@ eSIM\", \"DOT eSIM\", \"vpn\"). Returns the best matching services first, with i
         description = "Everything about one DOTM service: description, features, price and billing.",
         input_schema = schema_for_type::<ServiceDetailsArgs>(),
         output_schema = schema_for_output::<catalog::Service>(),
-        annotations(title = "Service details", read_only_hint = true, open_world_hint = false)
+        annotations(title = "Service details", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn get_service_details(
         &self,
@@ -203,7 +211,7 @@ eSIM\", \"DOT eSIM\", \"vpn\"). Returns the best matching services first, with i
 each includes.",
         input_schema = schema_for_type::<NoArgs>(),
         output_schema = schema_for_output::<MembershipsAnswer>(),
-        annotations(title = "Compare memberships", read_only_hint = true, open_world_hint = false)
+        annotations(title = "Compare memberships", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn compare_memberships(&self) -> Result<CallToolResult, ErrorData> {
         let memberships: Vec<catalog::Service> = catalog::in_category(Category::Membership)
@@ -234,17 +242,80 @@ arguments are ignored.",
             destructive_hint = false,
             idempotent_hint = true,
             open_world_hint = true
-        )
+        ),
+        meta = card_link()
     )]
     async fn activate_esim(
         &self,
         Extension(parts): Extension<http::request::Parts>,
+        RequestState(state): RequestState,
+        InputResponses(responses): InputResponses,
         Parameters(args): Parameters<JsonObject>,
-    ) -> Result<CallToolResult, ErrorData> {
-        if let Err(e) = parse::<ActivateEsimArgs>("activate_esim", args) {
-            return refuse(e);
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Err(e) = parse::<ActivateEsimArgs>("activate_esim", args.clone()) {
+            return refuse(e).map(Into::into);
         }
-        self.signed_in(&parts, Use::Activate).await
+        let Some(identity) = caller(&parts) else {
+            return refuse(SIGN_IN.into()).map(Into::into);
+        };
+        let declared = declared(&parts);
+        let resumed = match state {
+            Some(sealed) => Some(
+                self.resume(
+                    &identity,
+                    "activate_esim",
+                    &args,
+                    &sealed,
+                    responses.as_ref(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let deps = &self.ports.deps;
+        let found = esim::activate(deps, self.ports.invoicing.as_ref(), &identity).await;
+        let answer = match found {
+            Ok(answer) => answer,
+            Err(e) => return esim_failure(e).map(Into::into),
+        };
+        let ActivationAnswer::PaymentRequired {
+            invoice_id,
+            message,
+            ..
+        } = &answer
+        else {
+            return install::esim_result(&answer, declared, None).map(Into::into);
+        };
+        let target = PayTarget::Esim {
+            invoice_id: invoice_id.clone(),
+        };
+        let (pay_url, declined) = match resumed {
+            Some(r) if r.target == target => (Some(r.pay_url), r.declined),
+            Some(r) => (None, r.declined),
+            None => (None, false),
+        };
+        if declined {
+            return install::esim_result(&answer, declared, pay_url.as_deref()).map(Into::into);
+        }
+        let base = base_url(self.ports.public_base_url.as_deref(), &parts.headers);
+        let step = self
+            .payment_step(
+                &identity,
+                declared,
+                "activate_esim",
+                &args,
+                target,
+                pay_url,
+                message,
+                &base,
+            )
+            .await?;
+        match step {
+            PaymentStep::Link(url) => {
+                install::esim_result(&answer, declared, Some(&url)).map(Into::into)
+            }
+            PaymentStep::Ask(ask) => Ok(ask.into()),
+        }
     }
 
     #[tool(
@@ -253,13 +324,76 @@ payment_required (with the invoice link), queued (position in line and ETA), act
 number, LPA code, QR code) or failed (reason and next steps). Needs the sign-in token.",
         input_schema = schema_for_type::<NoArgs>(),
         output_schema = tagged_output_schema::<ActivationAnswer>("status"),
-        annotations(title = "Activation status", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Activation status",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        meta = card_link()
     )]
     async fn activation_status(
         &self,
         Extension(parts): Extension<http::request::Parts>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.signed_in(&parts, Use::Status).await
+        self.esim_status(&parts).await
+    }
+
+    #[tool(
+        description = "For the install card only: the DOT eSIM's current state (queued with \
+position and ETA, or active), so the card can update itself.",
+        input_schema = schema_for_type::<NoArgs>(),
+        output_schema = tagged_output_schema::<ActivationAnswer>("status"),
+        annotations(
+            title = "Refresh the install card",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
+        meta = card_only()
+    )]
+    async fn refresh_install_card(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.esim_status(&parts).await
+    }
+
+    #[tool(
+        description = "Data used and left on the signed-in person's DOT eSIM, valid until when, \
+as of when (the carrier is asked at most once a minute). At 75 % and 90 % used the person gets \
+an email with a one-tap 10 GB top-up. Needs the sign-in token.",
+        input_schema = schema_for_type::<NoArgs>(),
+        output_schema = tagged_output_schema::<UsageView>("status"),
+        annotations(
+            title = "eSIM data usage",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn esim_usage(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(identity) = caller(&parts) else {
+            return refuse(SIGN_IN.into());
+        };
+        let base = base_url(self.ports.public_base_url.as_deref(), &parts.headers);
+        match usage::usage(&self.ports.deps, &identity, &base).await {
+            Ok(view) => {
+                let text = match &view {
+                    UsageView::Active { message, .. }
+                    | UsageView::Measuring { message, .. }
+                    | UsageView::NoLine { message } => message.clone(),
+                };
+                answer(&view, text)
+            }
+            Err(e) => unavailable(&e),
+        }
     }
 
     #[tool(
@@ -282,34 +416,107 @@ token.",
     async fn buy_services(
         &self,
         Extension(parts): Extension<http::request::Parts>,
+        RequestState(state): RequestState,
+        InputResponses(responses): InputResponses,
         Parameters(args): Parameters<JsonObject>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let request = match parse::<OrderRequest>("buy_services", args) {
+    ) -> Result<CallToolResponse, ErrorData> {
+        let request = match parse::<OrderRequest>("buy_services", args.clone()) {
             Ok(request) => request,
-            Err(e) => return refuse(e),
+            Err(e) => return refuse(e).map(Into::into),
         };
         let Some(identity) = caller(&parts) else {
-            return refuse(SIGN_IN.into());
+            return refuse(SIGN_IN.into()).map(Into::into);
+        };
+        let declared = declared(&parts);
+        let resumed = match state {
+            Some(sealed) => Some(
+                self.resume(
+                    &identity,
+                    "buy_services",
+                    &args,
+                    &sealed,
+                    responses.as_ref(),
+                )
+                .await?,
+            ),
+            None => None,
         };
         let deps = &self.ports.deps;
-        match orders::place(
-            deps,
-            self.ports.invoicing.as_ref(),
-            &identity,
-            request,
-            None,
-        )
-        .await
-        {
-            Ok(order) => {
-                let text = order.message.clone();
-                answer(&order, text)
+        let found = match resumed.as_ref().map(|r| &r.target) {
+            // The order this round was about: placing it again after payment would buy twice.
+            Some(PayTarget::Order { order_id }) => orders::find(deps, &identity, order_id).await,
+            _ => {
+                // A client that retries after a URL elicitation sends the same call again: within
+                // half an hour it answers the same order, paid or not.
+                let key = (declared.url_elicitation && !declared.multi_round).then(|| {
+                    let bucket = deps.clock.now_unix() / 1800;
+                    format!("elicit-{}-{bucket}", &handoff::args_digest(&args)[..24])
+                });
+                orders::place(
+                    deps,
+                    self.ports.invoicing.as_ref(),
+                    &identity,
+                    request,
+                    key.as_deref(),
+                )
+                .await
             }
+        };
+        let order = match found {
+            Ok(order) => order,
             Err(
                 OrderFailure::Unavailable(e) | OrderFailure::Account(AccountError::Unavailable(e)),
-            ) => unavailable(&e),
-            Err(e) => refuse(e.to_string()),
+            ) => return unavailable(&e).map(Into::into),
+            Err(e) => return refuse(e.to_string()).map(Into::into),
+        };
+        if order.payments.iter().all(|p| p.paid) {
+            let text = order.message.clone();
+            return answer(&order, text).map(Into::into);
         }
+        let target = PayTarget::Order {
+            order_id: order.order_id.clone(),
+        };
+        let (pay_url, declined) = match resumed {
+            Some(r) if r.target == target => (Some(r.pay_url), r.declined),
+            Some(r) => (None, r.declined),
+            None => (None, false),
+        };
+        let base = base_url(self.ports.public_base_url.as_deref(), &parts.headers);
+        let pay_url = if declined {
+            pay_url
+        } else {
+            let step = self
+                .payment_step(
+                    &identity,
+                    declared,
+                    "buy_services",
+                    &args,
+                    target,
+                    pay_url,
+                    &format!(
+                        "Pay {} for order {}.",
+                        order.total.display(),
+                        order.order_id
+                    ),
+                    &base,
+                )
+                .await?;
+            match step {
+                PaymentStep::Link(url) => Some(url),
+                PaymentStep::Ask(ask) => return Ok(ask.into()),
+            }
+        };
+        let mut structured = serde_json::to_value(&order).map_err(|e| {
+            ErrorData::internal_error(format!("could not encode the answer: {e}"), None)
+        })?;
+        let mut text = order.message.clone();
+        if let Some(url) = pay_url {
+            text.push_str(&format!(" Pay here: {url}"));
+            structured["pay_url"] = serde_json::json!(url);
+        }
+        let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+        result.structured_content = Some(structured);
+        Ok(result.into())
     }
 
     #[tool(
@@ -318,7 +525,7 @@ membership runs), orders, subscriptions, entitlements (features, data, card) and
 Read only. Needs the sign-in token.",
         input_schema = schema_for_type::<NoArgs>(),
         output_schema = schema_for_output::<AccountAnswer>(),
-        annotations(title = "My account", read_only_hint = true, open_world_hint = false)
+        annotations(title = "My account", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn my_account(
         &self,
@@ -459,9 +666,39 @@ fn unavailable(e: &dotm::ports::Unavailable) -> Result<CallToolResult, ErrorData
     refuse("DOTM could not reach its payment or storage service; try again in a minute.".into())
 }
 
-enum Use {
-    Activate,
-    Status,
+fn declared(parts: &http::request::Parts) -> Declared {
+    parts
+        .extensions
+        .get::<Declared>()
+        .copied()
+        .unwrap_or_default()
+}
+
+/// Links a tool to the install card (MCP Apps; and the Apps SDK's name for the same).
+fn card_link() -> MetaObject {
+    let mut meta = JsonObject::new();
+    meta.insert("ui".into(), serde_json::json!({"resourceUri": CARD_URI}));
+    meta.insert("openai/outputTemplate".into(), serde_json::json!(CARD_URI));
+    MetaObject(meta)
+}
+
+/// A tool only the card calls: hidden from the model.
+fn card_only() -> MetaObject {
+    let mut meta = JsonObject::new();
+    meta.insert(
+        "ui".into(),
+        serde_json::json!({"resourceUri": CARD_URI, "visibility": ["app"]}),
+    );
+    MetaObject(meta)
+}
+
+fn esim_failure(e: EsimError) -> Result<CallToolResult, ErrorData> {
+    match e {
+        EsimError::Unavailable(e) | EsimError::Account(AccountError::Unavailable(e)) => {
+            unavailable(&e)
+        }
+        e => refuse(e.to_string()),
+    }
 }
 
 impl DotmMcp {
@@ -469,35 +706,14 @@ impl DotmMcp {
         &self.ports
     }
 
-    /// Runs an eSIM use case for whoever the HTTP layer verified (`oauth::caller`).
-    async fn signed_in(
-        &self,
-        parts: &http::request::Parts,
-        what: Use,
-    ) -> Result<CallToolResult, ErrorData> {
-        let Some(identity) = parts.extensions.get::<Identity>().cloned() else {
-            return refuse(
-                "sign-in required: ask the person to sign in to DOTM and connect again.".into(),
-            );
+    /// `activation_status` and the card's refresh: the state, shaped for the client.
+    async fn esim_status(&self, parts: &http::request::Parts) -> Result<CallToolResult, ErrorData> {
+        let Some(identity) = caller(parts) else {
+            return refuse(SIGN_IN.into());
         };
-        let deps = &self.ports.deps;
-        let found = match what {
-            Use::Activate => esim::activate(deps, self.ports.invoicing.as_ref(), &identity).await,
-            Use::Status => esim::status(deps, &identity).await,
-        };
-        match found {
-            Ok(found) => {
-                let text = render::activation(&found);
-                answer(&found, text)
-            }
-            Err(EsimError::Unavailable(e) | EsimError::Account(AccountError::Unavailable(e))) => {
-                tracing::error!(what = e.what, cause = %e.chain(), "eSIM tool failed");
-                refuse(
-                    "DOTM could not reach its payment or storage service; try again in a minute."
-                        .into(),
-                )
-            }
-            Err(e) => refuse(e.to_string()),
+        match esim::status(&self.ports.deps, &identity).await {
+            Ok(found) => install::esim_result(&found, declared(parts), None),
+            Err(e) => esim_failure(e),
         }
     }
 }
@@ -505,9 +721,47 @@ impl DotmMcp {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for DotmMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("dotm", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new("dotm", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        library::list_resources()
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        library::read_resource(&request.uri).await.map(Into::into)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        library::list_prompts()
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        library::get_prompt(&request.name, request.arguments.as_ref()).map(Into::into)
     }
 
     async fn on_custom_request(

@@ -16,10 +16,9 @@ async fn initialize_negotiates_each_handshake_revision() {
         let answer = post_raw("/mcp", &body).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
         assert_eq!(answer.content_type, "application/json");
-        assert!(
-            answer.headers.get("mcp-session-id").is_none(),
-            "stateless: no session"
-        );
+        // No server session: the id is the client's own declaration, encoded (here: nothing).
+        let id = answer.headers["mcp-session-id"].to_str().unwrap();
+        assert_eq!(id, mcp::declared::Declared::default().session_id());
         let result = &answer.json()["result"];
         assert_eq!(result["protocolVersion"], version);
         assert_eq!(result["serverInfo"]["name"], "dotm");

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::domain::activation::Line;
+use crate::domain::usage::LineUsage;
 use crate::domain::users::Uid;
 use crate::ports::{Carrier, CarrierError};
 
@@ -115,6 +116,42 @@ impl Carrier for OxioCarrier {
         ));
         // 404: that top-up was never made, so there is nothing to take back.
         self.line_call(request, true).await
+    }
+
+    async fn usage(&self, iccid: &str) -> Result<LineUsage, CarrierError> {
+        #[derive(serde::Deserialize)]
+        struct Reading {
+            data_total_mb: u64,
+            data_used_mb: u64,
+            valid_until: String,
+            as_of: String,
+        }
+        let response = self
+            .http
+            .get(format!("{}/v1/lines/{iccid}/usage", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(|e| CarrierError::Failed(e.to_string()))?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(CarrierError::Failed(format!("HTTP {status}")));
+        }
+        if !status.is_success() {
+            return Err(CarrierError::Refused(format!("HTTP {status}")));
+        }
+        let reading: Reading = response
+            .json()
+            .await
+            .map_err(|e| CarrierError::Failed(format!("usage answer: {e}")))?;
+        Ok(LineUsage {
+            iccid: iccid.to_owned(),
+            total_mb: reading.data_total_mb,
+            used_mb: reading.data_used_mb,
+            valid_until: reading.valid_until,
+            as_of: reading.as_of,
+            fetched_at: 0,
+        })
     }
 }
 

@@ -14,6 +14,7 @@ use crate::ports::Unavailable;
 
 mod activations;
 mod beta;
+mod handoff;
 mod oauth;
 mod orders;
 mod payment_events;
@@ -21,6 +22,7 @@ mod purchases;
 mod rewards;
 mod subscriptions;
 mod throttle;
+mod usage;
 mod users;
 
 type Item = HashMap<String, AttributeValue>;

@@ -18,6 +18,7 @@ pub mod activations;
 pub mod beta;
 pub mod carrier;
 pub mod clock;
+pub mod handoff;
 pub mod invoicing;
 pub mod ledger;
 pub mod mailer;
@@ -37,6 +38,7 @@ pub use activations::MemoryActivations;
 pub use beta::MemoryBeta;
 pub use carrier::MemoryCarrier;
 pub use clock::FixedClock;
+pub use handoff::{MemoryHandoff, MemoryUsage};
 pub use invoicing::MemoryInvoicing;
 pub use ledger::MemoryLedger;
 pub use mailer::MemoryMailer;
@@ -69,6 +71,8 @@ pub struct MemoryWorld {
     pub subscriptions: Arc<MemorySubscriptions>,
     pub entitlements: Arc<MemoryEntitlements>,
     pub beta: Arc<MemoryBeta>,
+    pub handoff: Arc<MemoryHandoff>,
+    pub usage: Arc<MemoryUsage>,
     pub random: Arc<CountingRandom>,
     pub queue: Arc<MemoryQueue>,
     pub invoicing: Arc<MemoryInvoicing>,
@@ -94,6 +98,8 @@ impl MemoryWorld {
             subscriptions: Arc::default(),
             entitlements: Arc::default(),
             beta: Arc::default(),
+            handoff: Arc::default(),
+            usage: Arc::default(),
             random: Arc::default(),
             queue: Arc::default(),
             invoicing: Arc::default(),
@@ -122,11 +128,14 @@ impl MemoryWorld {
             subscriptions: self.subscriptions.clone(),
             entitlements: self.entitlements.clone(),
             beta: self.beta.clone(),
+            handoff: self.handoff.clone(),
+            usage: self.usage.clone(),
             random: self.random.clone(),
             queue: self.queue.clone(),
             clock: self.clock.clone(),
             limits: self.limits,
             cashback: CashbackRate::default(),
+            usage_refresh_seconds: crate::domain::usage::CARRIER_ASK_SECONDS,
             admins: Arc::from([Uid::parse(ADMIN).unwrap_or_else(|_| unreachable!())]),
         }
     }
@@ -166,6 +175,7 @@ impl MemoryWorld {
             verifier: Arc::new(PlainVerifier),
             access: Arc::new(MemoryAccessVerifier(self.clock.clone())),
             public_base_url: None,
+            request_state: crate::domain::oauth::Sealer::new(b"memory-world-request-state-key-32b"),
         }
     }
 

@@ -39,6 +39,7 @@ impl Mailer for ResendMailer {
                     "filename": a.filename,
                     "content": base64::engine::general_purpose::STANDARD.encode(&a.content),
                     "content_type": a.content_type,
+                    "content_id": a.content_id,
                 })
             })
             .collect();

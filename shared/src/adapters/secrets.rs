@@ -32,6 +32,13 @@ pub struct MinterKeys {
     pub minter_private_key: String,
 }
 
+/// `McpStateSecret`: read by the mcp function only.
+#[derive(Deserialize)]
+pub struct McpStateKeys {
+    /// HMAC key (at least 32 characters) for the `requestState` of multi-round-trip requests.
+    pub request_state_key: String,
+}
+
 /// `OAuthSigningSecret`: the authorization server (the API function) signs access tokens and
 /// seals its pages' state. Only its role can read this.
 #[derive(Clone, Deserialize)]

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 
-use crate::domain::activation::{FulfilTask, Job, MintTask, NoticeTask};
+use crate::domain::activation::{FulfilTask, Job, MintTask, NoticeTask, UsageTask};
 use crate::domain::users::Uid;
 use crate::ports::{JobQueue, Unavailable};
 
@@ -91,6 +91,10 @@ impl JobQueue for SqsQueue {
     }
 
     async fn send_notice(&self, task: &NoticeTask) -> Result<(), Unavailable> {
+        self.send_task(task).await
+    }
+
+    async fn send_usage(&self, task: &UsageTask) -> Result<(), Unavailable> {
         self.send_task(task).await
     }
 

@@ -235,6 +235,9 @@ async fn email(w: &Worker, job: &Job, activation: &Activation) -> Result<Handled
     Ok(Handled::Emailed)
 }
 
+/// The inline QR code's `Content-ID` in the activation email.
+pub const QR_CONTENT_ID: &str = "esim-qr";
+
 fn activation_email(
     to: crate::domain::users::Email,
     line: &Line,
@@ -242,30 +245,30 @@ fn activation_email(
 ) -> Result<OutgoingEmail, crate::domain::qr::QrError> {
     let lpa = line.lpa();
     let png = crate::domain::qr::png(&lpa)?;
-    let text = format!(
-        "Your DOT eSIM is active.\n\nPhone number: {}\nICCID: {}\nActivation code (LPA): {}\n\n\
-To install it, open your phone's eSIM settings (Settings > Cellular/Mobile > Add eSIM) and scan \
-the attached QR code, or enter the activation code by hand.\n",
-        line.phone_number, line.iccid, lpa
-    );
-    let html = format!(
-        "<p>Your DOT eSIM is active.</p><p>Phone number: <b>{}</b><br>ICCID: {}<br>Activation code (LPA): \
-<code>{}</code></p><p>Open your phone's eSIM settings and scan the attached QR code \
-(<code>dotm-esim-qr.png</code>), or enter the activation code by hand.</p>",
-        line.phone_number, line.iccid, lpa
-    );
-    Ok(OutgoingEmail {
+    let ios_url = crate::domain::lpa::ActivationCode::parse(&lpa)
+        .map(|code| code.ios_install_url())
+        .unwrap_or_default();
+    let values = [
+        ("phone", line.phone_number.as_str()),
+        ("iccid", line.iccid.as_str()),
+        ("lpa", lpa.as_str()),
+        ("ios_url", ios_url.as_str()),
+        ("smdp", line.smdp_address.as_str()),
+        ("matching_id", line.activation_code.as_str()),
+    ];
+    let mut message = crate::app::mail::email(
+        &crate::app::mail::ESIM_ACTIVE,
         to,
-        subject: format!("Your DOT eSIM is active: {}", line.phone_number),
-        text,
-        html,
-        attachments: vec![Attachment {
-            filename: "dotm-esim-qr.png".into(),
-            content_type: "image/png".into(),
-            content: png,
-        }],
-        idempotency_key: format!("dotm-activation-email-{purchase_id}"),
-    })
+        &values,
+        format!("dotm-activation-email-{purchase_id}"),
+    );
+    message.attachments.push(Attachment {
+        filename: "dotm-esim-qr.png".into(),
+        content_type: "image/png".into(),
+        content: png,
+        content_id: Some(QR_CONTENT_ID.into()),
+    });
+    Ok(message)
 }
 
 #[cfg(test)]
@@ -322,8 +325,8 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(lpa_code, "LPA:1$smdp.test$CODE-in_0");
-        assert!(qr_code.starts_with("data:image/png;base64,"));
+        assert_eq!(lpa_code.as_deref(), Some("LPA:1$smdp.test$CODE-in-0"));
+        assert!(qr_code.is_some_and(|q| q.starts_with("data:image/png;base64,")));
         // Delivered again: nothing more happens.
         assert_eq!(
             process(&world.worker(), &jobs[0]).await.unwrap(),

@@ -4,12 +4,12 @@
 
 use schemars::JsonSchema;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::app::accounts::{self, AccountError};
 use crate::app::{Deps, activation_line};
 use crate::domain::activation::{Notice, NoticeTask};
 use crate::domain::beta::{BETA_SERVICE, BetaRequest, BetaStatus, Decision, DecisionLink};
+use crate::domain::handoff::token_hash;
 use crate::domain::nanp::PhoneNumber;
 use crate::domain::purchases::Purchase;
 use crate::domain::time::rfc3339;
@@ -64,10 +64,6 @@ pub enum LinkError {
     Expired,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A new single-use link for the admins' email, under `base_url` (the API's public URL).

@@ -64,9 +64,16 @@ pub enum ActivationAnswer {
         purchase_id: String,
         phone_number: String,
         iccid: String,
-        lpa_code: String,
-        /// `data:image/png;base64,...`
-        qr_code: String,
+        /// The activation code (SGP.22). Always given by the API; an MCP client with MCP Apps
+        /// gets it in the install card's `_meta` instead.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lpa_code: Option<String>,
+        /// One-tap install on iOS 17.4+.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ios_install_url: Option<String>,
+        /// `data:image/png;base64,...` (the API; MCP clients get an image block or the card).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qr_code: Option<String>,
         activated_at: String,
         message: String,
     },
@@ -235,8 +242,9 @@ pub async fn status_answer(deps: &Deps, a: &Activation) -> Result<ActivationAnsw
             purchase_id: a.purchase_id.clone(),
             phone_number: line.phone_number.clone(),
             iccid: line.iccid.clone(),
-            lpa_code: line.lpa(),
-            qr_code: crate::domain::qr::data_url(&line.lpa()).map_err(|e| Unavailable::new("qr", e))?,
+            lpa_code: Some(line.lpa()),
+            ios_install_url: line.code().ok().map(|c| c.ios_install_url()),
+            qr_code: Some(crate::domain::qr::data_url(&line.lpa()).map_err(|e| Unavailable::new("qr", e))?),
             activated_at: a.activated_at.clone().unwrap_or_default(),
             message: format!(
                 "Your DOT eSIM is active: {}. Scan the QR code (also emailed to you) in your phone's eSIM settings, or enter {}.",

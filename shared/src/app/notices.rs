@@ -1,71 +1,10 @@
-//! Transactional email, sent by the worker (it holds the mailer): welcome, the admins' beta
-//! notification, the beta decision. Templates are compiled into the binary
-//! (`shared/templates/mail`); every value is HTML-escaped in the HTML part; each email has a
-//! text and an HTML part and an idempotency key, so a repeated task sends nothing new.
+//! Transactional email sent by the worker (it holds the mailer): welcome, the admins' beta
+//! notification, the beta decision.
 
 use crate::app::activation_worker::Worker;
+use crate::app::mail::{BETA_APPROVED, BETA_REJECTED, BETA_REQUEST, WELCOME, email};
 use crate::domain::activation::Notice;
-use crate::domain::html::escape;
-use crate::domain::users::Email;
-use crate::ports::{OutgoingEmail, Unavailable};
-
-const LAYOUT: &str = include_str!("../../templates/mail/layout.html");
-
-struct Template {
-    subject: &'static str,
-    text: &'static str,
-    html: &'static str,
-}
-
-const WELCOME: Template = Template {
-    subject: "Welcome to DOTM",
-    text: include_str!("../../templates/mail/welcome.txt"),
-    html: include_str!("../../templates/mail/welcome.html"),
-};
-const BETA_REQUEST: Template = Template {
-    subject: "DOTM beta request from {email}",
-    text: include_str!("../../templates/mail/beta_request.txt"),
-    html: include_str!("../../templates/mail/beta_request.html"),
-};
-const BETA_APPROVED: Template = Template {
-    subject: "Your DOTM beta request was approved",
-    text: include_str!("../../templates/mail/beta_approved.txt"),
-    html: include_str!("../../templates/mail/beta_approved.html"),
-};
-const BETA_REJECTED: Template = Template {
-    subject: "Your DOTM beta request was not approved",
-    text: include_str!("../../templates/mail/beta_rejected.txt"),
-    html: include_str!("../../templates/mail/beta_rejected.html"),
-};
-
-fn fill(template: &str, values: &[(&str, &str)], html: bool) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        let value = if html {
-            escape(value)
-        } else {
-            (*value).to_owned()
-        };
-        out = out.replace(&format!("{{{name}}}"), &value);
-    }
-    out
-}
-
-fn email(t: &Template, to: Email, values: &[(&str, &str)], key: String) -> OutgoingEmail {
-    let subject = fill(t.subject, values, false);
-    let body = fill(t.html, values, true);
-    let html = LAYOUT
-        .replace("{title}", &escape(&subject))
-        .replace("{body}", &body);
-    OutgoingEmail {
-        to,
-        text: fill(t.text, values, false),
-        html,
-        subject,
-        attachments: Vec::new(),
-        idempotency_key: key,
-    }
-}
+use crate::ports::Unavailable;
 
 /// Sends what the notice says; how many emails went out.
 pub async fn send(w: &Worker, notice: &Notice) -> Result<usize, Unavailable> {
@@ -134,6 +73,7 @@ pub async fn send(w: &Worker, notice: &Notice) -> Result<usize, Unavailable> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::users::Email;
 
     #[test]
     fn values_are_escaped_in_html_and_not_in_text() {

@@ -34,6 +34,11 @@ impl Line {
     pub fn lpa(&self) -> String {
         format!("LPA:1${}${}", self.smdp_address, self.activation_code)
     }
+
+    /// The same, checked: what the carrier gave is a code a phone accepts.
+    pub fn code(&self) -> Result<crate::domain::lpa::ActivationCode, crate::domain::lpa::LpaError> {
+        crate::domain::lpa::ActivationCode::new(&self.smdp_address, &self.activation_code)
+    }
 }
 
 /// `USER#<uid>` / `ACTIVATION#<purchase id>`.
@@ -148,6 +153,15 @@ pub enum Notice {
     BetaDecided { uid: Uid, approved: bool },
 }
 
+/// The SQS message asking the worker to read a line's data from the carrier, and to send the
+/// low-data notices it calls for (their top-up links on `base_url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageTask {
+    pub usage_for: Uid,
+    pub iccid: String,
+    pub base_url: String,
+}
+
 /// Every message on the job queue.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
@@ -155,6 +169,7 @@ pub enum Task {
     Mint(MintTask),
     Fulfil(FulfilTask),
     Notice(NoticeTask),
+    Usage(UsageTask),
     Activation(Job),
 }
 

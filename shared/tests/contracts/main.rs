@@ -5,12 +5,13 @@
 
 mod aws;
 mod commerce;
+mod conversation;
 mod ports;
 
 use std::sync::Arc;
 
 use dotm::adapters::memory::{
-    MemoryActivations, MemoryBeta, MemoryEntitlements, MemoryOAuth, MemoryOrders,
+    MemoryActivations, MemoryBeta, MemoryEntitlements, MemoryHandoff, MemoryUsage, MemoryOAuth, MemoryOrders,
     MemoryPaymentEvents, MemoryPurchases, MemoryQueue, MemoryRewards, MemorySubscriptions,
     MemoryThrottle, MemoryUsers,
 };
@@ -156,4 +157,26 @@ async fn memory_beta() {
 #[ignore = "needs the AWS emulator: make test runs it with --ignored"]
 async fn dynamo_beta() {
     commerce::beta(&aws::store().await).await;
+}
+
+#[tokio::test]
+async fn memory_handoff() {
+    conversation::handoff(&MemoryHandoff::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: make test runs it with --ignored"]
+async fn dynamo_handoff() {
+    conversation::handoff(&aws::store().await).await;
+}
+
+#[tokio::test]
+async fn memory_usage() {
+    conversation::usage(&MemoryUsage::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: make test runs it with --ignored"]
+async fn dynamo_usage() {
+    conversation::usage(&aws::store().await).await;
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::lock;
 use crate::domain::activation::Line;
+use crate::domain::usage::LineUsage;
 use crate::domain::users::Uid;
 use crate::ports::{Carrier, CarrierError};
 
@@ -21,7 +22,13 @@ pub struct MemoryCarrier {
     pub features: Mutex<BTreeSet<(String, String)>>,
     /// (iccid, reference) -> MB, for top-ups not reversed.
     pub top_ups: Mutex<BTreeMap<(String, String), u64>>,
+    /// iccid -> MB used; every line comes with `PLAN_MB`.
+    pub used: Mutex<BTreeMap<String, u64>>,
+    pub usage_calls: AtomicUsize,
 }
+
+/// What every line includes before top-ups (the sandbox carrier's figure too).
+pub const PLAN_MB: u64 = 1024;
 
 #[async_trait]
 impl Carrier for MemoryCarrier {
@@ -46,7 +53,8 @@ impl Carrier for MemoryCarrier {
             phone_number: number.unwrap_or("+15550100100").into(),
             iccid: "8901000000000000001".into(),
             smdp_address: "smdp.test".into(),
-            activation_code: format!("CODE-{purchase_id}"),
+            // Matching IDs use A-Z a-z 0-9 and `-` only (SGP.22).
+            activation_code: format!("CODE-{}", purchase_id.replace('_', "-")),
         })
     }
 
@@ -69,5 +77,28 @@ impl Carrier for MemoryCarrier {
     async fn reverse_top_up(&self, iccid: &str, reference: &str) -> Result<(), CarrierError> {
         lock(&self.top_ups).remove(&(iccid.to_owned(), reference.to_owned()));
         Ok(())
+    }
+
+    async fn usage(&self, iccid: &str) -> Result<LineUsage, CarrierError> {
+        self.usage_calls.fetch_add(1, Ordering::SeqCst);
+        let topped: u64 = lock(&self.top_ups)
+            .iter()
+            .filter(|((line, _), _)| line == iccid)
+            .map(|(_, mb)| *mb)
+            .sum();
+        let total_mb = PLAN_MB + topped;
+        let used_mb = lock(&self.used)
+            .get(iccid)
+            .copied()
+            .unwrap_or(0)
+            .min(total_mb);
+        Ok(LineUsage {
+            iccid: iccid.to_owned(),
+            total_mb,
+            used_mb,
+            valid_until: "2027-01-01T00:00:00Z".into(),
+            as_of: "2026-12-01T00:00:00Z".into(),
+            fetched_at: 0,
+        })
     }
 }

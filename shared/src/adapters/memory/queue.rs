@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::lock;
-use crate::domain::activation::{FulfilTask, Job, Notice, NoticeTask};
+use crate::domain::activation::{FulfilTask, Job, Notice, NoticeTask, UsageTask};
 use crate::domain::users::Uid;
 use crate::ports::{JobQueue, Unavailable};
 
@@ -17,6 +17,7 @@ pub struct MemoryQueue {
     pub mints: Mutex<Vec<Uid>>,
     pub fulfilments: Mutex<Vec<FulfilTask>>,
     pub notices: Mutex<Vec<Notice>>,
+    pub usage: Mutex<Vec<UsageTask>>,
 }
 
 #[async_trait]
@@ -47,6 +48,11 @@ impl JobQueue for MemoryQueue {
 
     async fn send_notice(&self, task: &NoticeTask) -> Result<(), Unavailable> {
         lock(&self.notices).push(task.notice.clone());
+        Ok(())
+    }
+
+    async fn send_usage(&self, task: &UsageTask) -> Result<(), Unavailable> {
+        lock(&self.usage).push(task.clone());
         Ok(())
     }
 }

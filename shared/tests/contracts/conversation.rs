@@ -1,0 +1,63 @@
+//! The contracts of the in-chat ports: payment links by token hash, single-use markers, and
+//! the usage cache with its once-per-window right to ask the carrier.
+
+use dotm::domain::handoff::{PayLink, PayTarget};
+use dotm::domain::usage::LineUsage;
+use dotm::domain::users::Uid;
+use dotm::ports::{HandoffStore, UsageStore};
+
+pub async fn handoff(store: &dyn HandoffStore) {
+    let link = PayLink {
+        uid: Uid::parse("ada").unwrap(),
+        target: PayTarget::Order {
+            order_id: "ord_1".into(),
+        },
+        expires_at: 1_900_000_000,
+    };
+    assert_eq!(store.pay_link("h1").await.unwrap(), None);
+    store.save_pay_link("h1", &link).await.unwrap();
+    assert_eq!(store.pay_link("h1").await.unwrap(), Some(link.clone()));
+    // A link is written once: a second save under the same hash changes nothing.
+    let other = PayLink {
+        target: PayTarget::TopUp {
+            iccid: "8901".into(),
+        },
+        ..link.clone()
+    };
+    store.save_pay_link("h1", &other).await.unwrap();
+    assert_eq!(store.pay_link("h1").await.unwrap(), Some(link));
+
+    assert!(!store.used("k").await.unwrap());
+    assert!(store.use_once("k", 1_900_000_000).await.unwrap());
+    assert!(!store.use_once("k", 1_900_000_000).await.unwrap());
+    assert!(store.used("k").await.unwrap());
+    assert!(store.use_once("k2", 1_900_000_000).await.unwrap());
+}
+
+pub async fn usage(store: &dyn UsageStore) {
+    let reading = LineUsage {
+        iccid: "8901".into(),
+        total_mb: 1024,
+        used_mb: 10,
+        valid_until: "2027-01-01T00:00:00Z".into(),
+        as_of: "2026-12-01T00:00:00Z".into(),
+        fetched_at: 1000,
+    };
+    assert_eq!(store.cached_usage("8901").await.unwrap(), None);
+    store.save_usage(&reading).await.unwrap();
+    assert_eq!(store.cached_usage("8901").await.unwrap(), Some(reading.clone()));
+    let later = LineUsage {
+        used_mb: 500,
+        fetched_at: 1100,
+        ..reading
+    };
+    store.save_usage(&later).await.unwrap();
+    assert_eq!(store.cached_usage("8901").await.unwrap(), Some(later));
+
+    // One asker per window per line; another line is its own.
+    assert!(store.claim_usage_fetch("8901", 1000, 60).await.unwrap());
+    assert!(!store.claim_usage_fetch("8901", 1000, 60).await.unwrap());
+    assert!(!store.claim_usage_fetch("8901", 1059, 60).await.unwrap());
+    assert!(store.claim_usage_fetch("8902", 1059, 60).await.unwrap());
+    assert!(store.claim_usage_fetch("8901", 1060, 60).await.unwrap());
+}
