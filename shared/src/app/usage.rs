@@ -86,7 +86,10 @@ pub async fn usage(
     let iccid = line.iccid.as_str();
     let now = deps.clock.now_unix();
     let last = deps.usage.cached_usage(iccid).await?;
-    if let Some(last) = last.as_ref().filter(|u| u.is_fresh(now, deps.usage_refresh_seconds)) {
+    if let Some(last) = last
+        .as_ref()
+        .filter(|u| u.is_fresh(now, deps.usage_refresh_seconds))
+    {
         return Ok(view(last, true));
     }
     if deps

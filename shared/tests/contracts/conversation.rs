@@ -45,7 +45,10 @@ pub async fn usage(store: &dyn UsageStore) {
     };
     assert_eq!(store.cached_usage("8901").await.unwrap(), None);
     store.save_usage(&reading).await.unwrap();
-    assert_eq!(store.cached_usage("8901").await.unwrap(), Some(reading.clone()));
+    assert_eq!(
+        store.cached_usage("8901").await.unwrap(),
+        Some(reading.clone())
+    );
     let later = LineUsage {
         used_mb: 500,
         fetched_at: 1100,

@@ -11,9 +11,9 @@ mod ports;
 use std::sync::Arc;
 
 use dotm::adapters::memory::{
-    MemoryActivations, MemoryBeta, MemoryEntitlements, MemoryHandoff, MemoryUsage, MemoryOAuth, MemoryOrders,
+    MemoryActivations, MemoryBeta, MemoryEntitlements, MemoryHandoff, MemoryOAuth, MemoryOrders,
     MemoryPaymentEvents, MemoryPurchases, MemoryQueue, MemoryRewards, MemorySubscriptions,
-    MemoryThrottle, MemoryUsers,
+    MemoryThrottle, MemoryUsage, MemoryUsers,
 };
 
 #[tokio::test]
