@@ -27,6 +27,9 @@ from mcp.client import advertise
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from pathlib import Path
+
+import card_harness
 from activation_support import aws, buyers, pay, time_for, wait_all, wait_until
 from conftest import User, mcp_text
 
@@ -108,7 +111,8 @@ def test_resources_list_the_card_and_the_documents_and_the_card_is_self_containe
     assert json.loads(catalog.contents[0].text)["services"]["global_data_10gb"]["price_cents"] == 2000
     assert "| `global_data_10gb` | " in pricing.contents[0].text
     assert "Refunds" in terms.contents[0].text
-    assert missing.code == -32002 and "dotm://nothing" in missing.message
+    # Resource not found: -32002 before 2026-07-28, -32602 (invalid params) since (SEP-2164).
+    assert missing.code == -32602 and "dotm://nothing" in missing.message
 
 
 def test_prompts_are_the_two_phrases_people_use(mcp_url):
@@ -161,11 +165,12 @@ def test_an_active_esim_is_an_image_block_or_the_cards_meta(base_url, http, sand
             without = await plain.call_tool("activation_status", {})
         async with connect(mcp_url, user.token, apps=True) as apps:
             with_card = await apps.call_tool("activation_status", {})
+            card = (await apps.read_resource(CARD)).contents[0].text
         async with connect(mcp_url, user.token, mode="legacy", apps=True) as legacy_apps:
             legacy_card = await legacy_apps.call_tool("activate_esim", {})
-        return without, with_card, legacy_card
+        return without, with_card, legacy_card, card
 
-    without, with_card, legacy_card = run(go)
+    without, with_card, legacy_card, card_html = run(go)
     s = without.structured_content
     assert s["status"] == "active" and s["lpa_code"].startswith("LPA:1$"), s
     assert "qr_code" not in s
@@ -188,6 +193,17 @@ def test_an_active_esim_is_an_image_block_or_the_cards_meta(base_url, http, sand
         assert esim["ios_install_url"] == s["ios_install_url"]
         assert esim["smdp_address"] and esim["matching_id"] and len(esim["android_steps"]) == 3
         assert esim["confirmation_code_required"] is False
+
+    # What the chat shows: the served card, handed this very result, in headless Chromium.
+    wire = with_card.model_dump(by_alias=True, mode="json", exclude_none=True)
+    view = card_harness.inspect_card(card_html, wire)
+    assert view.sections == ["active"], view
+    assert s["phone_number"] in view.text and "Install on iPhone" in view.buttons, view.text
+    [qr] = [i for i in view.images if i["id"] == "qr"]
+    assert qr["complete"] and qr["naturalWidth"] > 200, qr
+    out = Path(os.environ.get("DOTM_STACK_LOGDIR", "/tmp")) / "install-card.png"
+    card_harness.render_card(card_html, wire, out)
+    assert card_harness.png_size(out) == (420, 760)
 
 
 # ------------------------------------------------------------------ the payment hand-off
@@ -347,6 +363,6 @@ def test_a_request_state_is_refused_when_tampered_expired_replayed_or_someone_el
 
 
 def test_the_payment_page_knows_nothing_of_an_unknown_link(http):
-    for token in ("A" * 43, "x", "../etc"):
+    for token in ("A" * 43, "x", "a%2F..%2F..", "~" * 80):
         r = http.get(f"/pay/{token}", follow_redirects=False)
         assert r.status_code == 404 and "not valid" in r.text, (token, r.status_code)

@@ -2,8 +2,11 @@
 # Installs everything the local stack and the tests need into the project:
 #   .venv/         python3 -m venv + infra/requirements.txt (cargo-lambda, mcp, pytest, sam, ...)
 #   node_modules/  npm ci of package.json/package-lock.json (MCP Inspector, Node 22)
+#   chromium       headless Chromium for the install card screenshots (infra/scripts/chromium.sh:
+#                  Debian's package via apt-get, as root; nothing to do when it is on PATH)
 # Idempotent and fast when nothing changed: each part keeps a stamp with the hash of its inputs.
-# Needs only Rust, Python 3 and Node/npm on the machine. Works unattended (CI=true, no stdin).
+# Needs only Rust, Python 3 and Node/npm on the machine (and apt-get, as root, for Chromium).
+# Works unattended (CI=true, no stdin).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -51,3 +54,14 @@ case "$node_version" in
   v22.*) ;;
   *) die "node_modules/.bin/node is $node_version, expected v22.x" ;;
 esac
+
+# --- Chromium ---------------------------------------------------------------
+# tests/test_card_screenshot.py renders the MCP install card with it. Quiet when it is installed.
+# Without it (no root, no apt-get) the card tests skip, except under CI: there it is an error.
+if ! "$ROOT/infra/scripts/chromium.sh" >/dev/null; then
+  ci="${CI:-}"
+  case "${ci,,}" in
+    "" | 0 | false | no) log "warning: no headless Chromium; the install card screenshots will be skipped" ;;
+    *) die "infra/scripts/chromium.sh failed" ;;
+  esac
+fi

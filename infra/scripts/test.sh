@@ -6,6 +6,7 @@
 #   TEST_SANDBOX_PORT (3101)  provider sandbox
 #   TEST_MOTO_PORT (5100)     AWS emulator (moto)
 #   TEST_CHAIN_PORT (8645)    chain (anvil; `make up` uses 8545)
+#   TEST_PYTEST_ARGS (tests/) what pytest runs, e.g. "tests/test_in_chat.py -x" while working
 # and with test-only settings that the functions and pytest inherit (the throttle window scaled
 # down, SQS delays capped so that a long wait is re-sent many times):
 #   TEST_ACTIVATIONS_PER_WINDOW (5)        -> ACTIVATIONS_PER_WINDOW
@@ -80,7 +81,7 @@ status=0
 # exported by providers_start.
 # DOTM_STACK_LOGDIR: tests that count deliveries in the stack's logs (lambda.log, ...).
 DOTM_BASE_URL="http://127.0.0.1:$TEST_PORT" DOTM_STACK_LOGDIR="$LOGDIR" \
-  "$VENV/bin/pytest" -q tests/ || status=$?
+  "$VENV/bin/pytest" -q ${TEST_PYTEST_ARGS:-tests/} || status=$?
 if [[ $status -ne 0 ]]; then
   log "pytest failed ($status); stack logs in $LOGDIR:"
   tail -n 30 "$LOGDIR/lambda.log" >&2 || true

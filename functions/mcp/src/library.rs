@@ -18,7 +18,9 @@ const CATALOG_URI: &str = "dotm://catalog";
 const PRICING_URI: &str = "dotm://pricing";
 const TERMS_URI: &str = "dotm://terms";
 
-fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ErrorData> {
+/// A complete result (2026-07-28 requires `resultType`; rmcp drops it for older clients).
+fn decode<T: serde::de::DeserializeOwned>(mut value: Value) -> Result<T, ErrorData> {
+    value["resultType"] = json!("complete");
     serde_json::from_value(value)
         .map_err(|e| ErrorData::internal_error(format!("could not build the answer: {e}"), None))
 }
