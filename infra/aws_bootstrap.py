@@ -72,7 +72,8 @@ EXPORTS = {
 # Resource types the local stack does not emulate (served by cargo lambda + infra/gateway.py,
 # or irrelevant locally).
 NOT_EMULATED_PREFIXES = ("AWS::Serverless::", "AWS::IAM::", "AWS::Lambda::", "AWS::ApiGateway",
-                         "AWS::Logs::", "AWS::CloudWatch::", "AWS::Events::", "AWS::SNS::")
+                         "AWS::Logs::", "AWS::CloudWatch::", "AWS::Events::", "AWS::SNS::",
+                         "AWS::Scheduler::")
 
 
 # ---- template loading ------------------------------------------------------------------------

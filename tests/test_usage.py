@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import re
 import time
+from pathlib import Path
 
 import httpx
 
-from activation_support import mail_to, wait_until
+from activation_support import aws, mail_to, wait_until
 from conftest import Mcp, User
 from test_in_chat import active_user
 
@@ -137,3 +139,17 @@ def test_the_activation_email_shows_the_qr_inline_with_install_steps(base_url, h
         assert "Android" in body and "SM-DP+" in body
     assert 'name="viewport"' in html and "max-width:520px" in html
     assert "data:image" not in html
+
+
+def test_the_scheduled_sweep_warns_a_person_who_never_asks(base_url, http, sandbox, new_user):
+    user = active_user(base_url, http, sandbox, new_user)
+    iccid = line_of(http, user)["iccid"]
+    consume(sandbox, iccid, 80)
+    # What the template's UsageSweepSchedule puts on the activation queue every 15 minutes.
+    template = (Path(__file__).resolve().parent.parent / "template.yaml").read_text()
+    assert "'{\"usage_sweep\":{\"base_url\":\"${Base}\"}}'" in template
+    aws("sqs").send_message(QueueUrl=os.environ["ACTIVATION_QUEUE_URL"],
+                            MessageBody=json.dumps({"usage_sweep": {"base_url": base_url}}))
+    [notice] = wait_until(lambda: low_data_mails(sandbox, user, 75), 90, "the 75 % email")
+    assert "80%" in notice["text"] and f"{base_url}/pay/" in notice["text"]
+    assert usage_calls(sandbox, iccid) == 1

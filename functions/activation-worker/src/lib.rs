@@ -37,6 +37,18 @@ async fn handle_message(worker: &Worker, message: &SqsMessage) -> bool {
         Some(Ok(Task::Fulfil(task))) => return handle_fulfil(worker, id, &task).await,
         Some(Ok(Task::Notice(task))) => return handle_notice(worker, id, &task).await,
         Some(Ok(Task::Usage(task))) => return handle_usage(worker, id, &task).await,
+        Some(Ok(Task::UsageSweep(task))) => {
+            return match usage::sweep(worker, &task.usage_sweep.base_url).await {
+                Ok(queued) => {
+                    tracing::info!(message_id = id, queued, "usage sweep");
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(message_id = id, what = e.what, cause = %e.chain(), "usage sweep failed; SQS will retry it");
+                    false
+                }
+            };
+        }
         Some(Err(e)) => {
             // Not a job: let SQS retry it and park it on the dead-letter queue.
             tracing::error!(message_id = id, error = %e, "unreadable activation job");

@@ -154,6 +154,13 @@ pub async fn process(w: &Worker, job: &Job) -> Result<Handled, Unavailable> {
                 .complete_activation(&job.uid, &job.purchase_id, &line, &at)
                 .await?;
             tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "eSIM active");
+            w.deps
+                .usage
+                .track_line(&crate::domain::usage::TrackedLine {
+                    uid: job.uid.clone(),
+                    iccid: line.iccid.clone(),
+                })
+                .await?;
             // What was bought before the line existed (data, add-ons) goes onto it now.
             w.deps
                 .queue

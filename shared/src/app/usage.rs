@@ -124,6 +124,38 @@ pub async fn usage(
     })
 }
 
+/// The scheduled sweep: a usage task for every tracked line whose reading is stale (each still
+/// claims its window, so a sweep and a person asking never ask the carrier twice). Answers how
+/// many tasks it queued.
+pub async fn sweep(w: &Worker, base_url: &str) -> Result<usize, Unavailable> {
+    let deps = &w.deps;
+    let now = deps.clock.now_unix();
+    let mut queued = 0;
+    for line in deps.usage.tracked_lines().await? {
+        let stale = deps
+            .usage
+            .cached_usage(&line.iccid)
+            .await?
+            .is_none_or(|u| !u.is_fresh(now, deps.usage_refresh_seconds));
+        if stale
+            && deps
+                .usage
+                .claim_usage_fetch(&line.iccid, now, deps.usage_refresh_seconds)
+                .await?
+        {
+            deps.queue
+                .send_usage(&UsageTask {
+                    usage_for: line.uid,
+                    iccid: line.iccid,
+                    base_url: base_url.to_owned(),
+                })
+                .await?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
 /// The worker's part: ask the carrier (unless a reading of the last minute exists), keep the
 /// reading, send the low-data notices it calls for. Answers how many emails went out.
 pub async fn refresh(w: &Worker, task: &UsageTask) -> Result<usize, Unavailable> {

@@ -162,6 +162,19 @@ pub struct UsageTask {
     pub base_url: String,
 }
 
+/// The scheduled message (EventBridge Scheduler, every 15 minutes) that has the worker read the
+/// data of every tracked line, so low-data notices reach people who never ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageSweepTask {
+    pub usage_sweep: UsageSweep,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageSweep {
+    /// Where the notices' top-up links point (the stack's public URL).
+    pub base_url: String,
+}
+
 /// Every message on the job queue.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
@@ -170,6 +183,7 @@ pub enum Task {
     Fulfil(FulfilTask),
     Notice(NoticeTask),
     Usage(UsageTask),
+    UsageSweep(UsageSweepTask),
     Activation(Job),
 }
 

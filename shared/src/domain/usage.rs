@@ -9,6 +9,13 @@ pub const CARRIER_ASK_SECONDS: i64 = 60;
 /// Percentages of the line's data at which the person is told, once each.
 pub const LOW_DATA_THRESHOLDS: [u8; 2] = [75, 90];
 
+/// An active line the scheduled sweep reads (whose low-data notices go to `uid`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedLine {
+    pub uid: crate::domain::users::Uid,
+    pub iccid: String,
+}
+
 /// What the carrier said about a line, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineUsage {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::Unavailable;
-use crate::domain::usage::LineUsage;
+use crate::domain::usage::{LineUsage, TrackedLine};
 
 #[async_trait]
 pub trait UsageStore: Send + Sync {
@@ -17,4 +17,8 @@ pub trait UsageStore: Send + Sync {
         every_seconds: i64,
     ) -> Result<bool, Unavailable>;
     async fn save_usage(&self, usage: &LineUsage) -> Result<(), Unavailable>;
+    /// Remembers an active line for the scheduled sweep (idempotent).
+    async fn track_line(&self, line: &TrackedLine) -> Result<(), Unavailable>;
+    /// Every tracked line, in ICCID order.
+    async fn tracked_lines(&self) -> Result<Vec<TrackedLine>, Unavailable>;
 }

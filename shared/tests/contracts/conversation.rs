@@ -2,7 +2,7 @@
 //! the usage cache with its once-per-window right to ask the carrier.
 
 use dotm::domain::handoff::{PayLink, PayTarget};
-use dotm::domain::usage::LineUsage;
+use dotm::domain::usage::{LineUsage, TrackedLine};
 use dotm::domain::users::Uid;
 use dotm::ports::{HandoffStore, UsageStore};
 
@@ -63,4 +63,17 @@ pub async fn usage(store: &dyn UsageStore) {
     assert!(!store.claim_usage_fetch("8901", 1059, 60).await.unwrap());
     assert!(store.claim_usage_fetch("8902", 1059, 60).await.unwrap());
     assert!(store.claim_usage_fetch("8901", 1060, 60).await.unwrap());
+
+    assert_eq!(store.tracked_lines().await.unwrap(), vec![]);
+    let line = |iccid: &str| TrackedLine {
+        uid: Uid::parse("ada").unwrap(),
+        iccid: iccid.into(),
+    };
+    for iccid in ["8902", "8901", "8902"] {
+        store.track_line(&line(iccid)).await.unwrap();
+    }
+    assert_eq!(
+        store.tracked_lines().await.unwrap(),
+        vec![line("8901"), line("8902")]
+    );
 }

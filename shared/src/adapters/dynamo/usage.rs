@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{DynamoStore, to_item};
-use crate::domain::usage::LineUsage;
+use crate::domain::usage::{LineUsage, TrackedLine};
 use crate::ports::{Unavailable, UsageStore};
 
 fn pk(iccid: &str) -> String {
@@ -47,4 +47,18 @@ impl UsageStore for DynamoStore {
             .map_err(|e| Unavailable::new("dynamodb save usage", e.into_service_error()))?;
         Ok(())
     }
+
+    async fn track_line(&self, line: &TrackedLine) -> Result<(), Unavailable> {
+        let sk = format!("LINE#{}", line.iccid);
+        self.put_new(to_item(LINES_PK.into(), sk, line)?).await?;
+        Ok(())
+    }
+
+    async fn tracked_lines(&self) -> Result<Vec<TrackedLine>, Unavailable> {
+        self.items_under(LINES_PK.into(), "LINE#", "dynamodb tracked lines")
+            .await
+    }
 }
+
+/// The sweep's index of active lines: one partition (`LINES` / `LINE#<iccid>`).
+const LINES_PK: &str = "LINES";

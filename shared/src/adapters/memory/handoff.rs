@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::lock;
 use crate::domain::handoff::PayLink;
-use crate::domain::usage::LineUsage;
+use crate::domain::usage::{LineUsage, TrackedLine};
 use crate::ports::{HandoffStore, Unavailable, UsageStore};
 
 #[derive(Default)]
@@ -47,6 +47,7 @@ impl HandoffStore for MemoryHandoff {
 pub struct MemoryUsage {
     readings: Mutex<HashMap<String, LineUsage>>,
     asked: Mutex<HashMap<String, i64>>,
+    lines: Mutex<std::collections::BTreeMap<String, TrackedLine>>,
 }
 
 #[async_trait]
@@ -74,5 +75,16 @@ impl UsageStore for MemoryUsage {
     async fn save_usage(&self, usage: &LineUsage) -> Result<(), Unavailable> {
         lock(&self.readings).insert(usage.iccid.clone(), usage.clone());
         Ok(())
+    }
+
+    async fn track_line(&self, line: &TrackedLine) -> Result<(), Unavailable> {
+        lock(&self.lines)
+            .entry(line.iccid.clone())
+            .or_insert_with(|| line.clone());
+        Ok(())
+    }
+
+    async fn tracked_lines(&self) -> Result<Vec<TrackedLine>, Unavailable> {
+        Ok(lock(&self.lines).values().cloned().collect())
     }
 }
