@@ -2,7 +2,7 @@
 # CARGO_TARGET_DIR defaults to ~/.cache/dotm-target (shared by checkouts and CI).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/dotm-target
 
-.PHONY: up test bench bench-activate bench-activation bootstrap build stripe-catalog
+.PHONY: up test bench bench-activate bench-activation bootstrap build stripe-catalog card-screenshot
 
 up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
 	infra/scripts/up.sh
@@ -28,3 +28,8 @@ build:     ## Lambda release zips (sam build, cargo lambda; offline, slow): .aws
 stripe-catalog: ## Stripe Products/Prices for the catalog's subscriptions (CATALOG_URL, STRIPE_API_BASE, STRIPE_SECRET_KEY)
 	python3 infra/stripe_catalog.py --catalog "$${CATALOG_URL:-http://127.0.0.1:3000/mcp/api}" \
 	  --stripe "$${STRIPE_API_BASE:-http://127.0.0.1:3001}"
+
+card-screenshot: ## the MCP install card as a chat shows it (headless Chromium): docs/install-card-sample.png
+	infra/scripts/chromium.sh >/dev/null
+	cd tests && ../.venv/bin/python -c 'import json, test_card_screenshot as t; print(json.dumps(t.active_result()))' \
+	  | ../.venv/bin/python card_harness.py --card ../functions/mcp/src/card.html --result - --out ../docs/install-card-sample.png --scale 2
