@@ -237,9 +237,14 @@ class Handler(BaseHTTPRequestHandler):
             }
             for name, value in self.headers.items():
                 lname = name.lower()
-                if lname in HOP_BY_HOP or lname in connection_tokens or lname == "content-length":
+                if lname in HOP_BY_HOP or lname in connection_tokens or lname in (
+                        "content-length", "x-forwarded-for"):
                     continue
                 conn.putheader(name, value)
+            # As API Gateway does: the connection's address goes last, after whatever the client
+            # sent (the functions trust only the last hop, e.g. for the rate limit).
+            sent = [v.strip() for v in self.headers.get_all("X-Forwarded-For", []) if v.strip()]
+            conn.putheader("X-Forwarded-For", ", ".join([*sent, self.client_address[0]]))
             if body is not None:
                 conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body if body else None)

@@ -22,6 +22,10 @@ pub struct Config {
     pub max_delay_seconds: u32,
     /// DOTM per USD of cashback (`DOTM_USD_PRICE`, USD per DOTM, default 1).
     pub cashback: CashbackRate,
+    /// `PUBLIC_RATE_LIMIT`: requests per minute one client may send to the public endpoints.
+    pub public_rate_limit: u64,
+    /// `PUBLIC_RATE_LIMIT_EXEMPT`: client addresses never limited (comma-separated).
+    pub rate_limit_exempt: Vec<String>,
     /// `USAGE_REFRESH_SECONDS`: how often at most the carrier is asked for one line's usage.
     pub usage_refresh_seconds: i64,
     /// Firebase uids with the `admin` role (`ADMIN_UIDS`, comma-separated; default none).
@@ -117,6 +121,8 @@ impl Config {
             },
             max_attempts: number("ACTIVATION_MAX_ATTEMPTS", 5)?.min(100) as u32,
             max_delay_seconds: number("ACTIVATION_MAX_DELAY_SECONDS", 900)?.min(900) as u32,
+            public_rate_limit: number("PUBLIC_RATE_LIMIT", 100)?,
+            rate_limit_exempt: list(get("PUBLIC_RATE_LIMIT_EXEMPT")),
             usage_refresh_seconds: number(
                 "USAGE_REFRESH_SECONDS",
                 crate::domain::usage::CARRIER_ASK_SECONDS as u64,

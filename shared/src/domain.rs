@@ -15,6 +15,7 @@ pub mod orders;
 pub mod pricing;
 pub mod purchases;
 pub mod qr;
+pub mod rate_limit;
 pub mod rewards;
 pub mod search;
 pub mod subscriptions;

@@ -15,6 +15,7 @@ use crate::domain::purchases::{OpenInvoice, Purchase};
 mod beta;
 mod commerce;
 mod handoff;
+mod rate_limit;
 mod usage;
 use crate::domain::rewards::{Reward, RewardStatus, Wei};
 use crate::domain::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState, WaitUntil};
@@ -25,6 +26,7 @@ pub use commerce::{
     EntitlementStore, InvoiceLine, NewSubscription, OrderStore, RequestKey, SubscriptionStore,
 };
 pub use handoff::HandoffStore;
+pub use rate_limit::RateLimitStore;
 pub use usage::UsageStore;
 
 /// A dependency failed; the caller sees a generic 503, operators see the cause (with its

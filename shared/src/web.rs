@@ -8,6 +8,7 @@ pub mod body_limit;
 pub mod html;
 pub mod origin;
 pub mod problem;
+pub mod rate_limit;
 pub mod stripe_signature;
 pub mod telemetry;
 

@@ -26,8 +26,10 @@ use crate::app::activation_worker::Worker;
 use crate::app::oauth::AuthServer;
 use crate::config::{Config, ConfigError, required};
 use crate::domain::oauth::Sealer;
+use crate::domain::rate_limit::RateLimit;
 use crate::ports::{AccessTokenVerifier, Balances, IdentityVerifier, Invoicing, Unavailable};
 use crate::web::auth::HasVerifier;
+use crate::web::rate_limit::Limiter;
 use crate::web::stripe_signature::WebhookSecret;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,10 @@ pub struct ApiPorts {
     pub oauth: AuthServer,
     pub public_base_url: Option<String>,
     pub signin_url: Option<String>,
+    /// The public endpoints' rate limit (`/api/health`, stats, OAuth pages).
+    pub limiter: Arc<Limiter>,
+    /// `/api/activation-stats` of the last few seconds.
+    pub stats: Arc<crate::app::activation_line::StatsCache>,
 }
 
 /// What the `mcp` function holds for its whole life.
@@ -64,6 +70,8 @@ pub struct McpPorts {
     pub public_base_url: Option<String>,
     /// Seals the `requestState` of multi-round-trip tool calls.
     pub request_state: Sealer,
+    /// The public endpoints' and tools' rate limit.
+    pub limiter: Arc<Limiter>,
 }
 
 /// What the `stripe-webhook` function holds for its whole life.
@@ -113,6 +121,8 @@ pub async fn api(config: &Config) -> Result<ApiPorts, WiringError> {
         allow_loopback_documents: config.oauth_allow_loopback_documents,
     };
     Ok(ApiPorts {
+        limiter: limiter(store.clone(), config),
+        stats: Arc::new(crate::app::activation_line::StatsCache::new(STATS_SECONDS)),
         deps: deps(store, &aws, config),
         invoicing: invoicing(&aws, config).await?,
         balances: Arc::new(ChainBalances::new(
@@ -140,9 +150,11 @@ pub async fn mcp(config: &Config) -> Result<McpPorts, WiringError> {
         )
         .into());
     }
+    let store = store(&aws, config);
     Ok(McpPorts {
+        limiter: limiter(store.clone(), config),
         request_state: Sealer::new(keys.request_state_key.as_bytes()),
-        deps: deps(store(&aws, config), &aws, config),
+        deps: deps(store, &aws, config),
         invoicing: invoicing(&aws, config).await?,
         verifier: verifier(config)?,
         access: Arc::new(JwksVerifier::new()?),
@@ -213,6 +225,18 @@ fn store(aws: &SdkConfig, config: &Config) -> Arc<DynamoStore> {
         aws_sdk_dynamodb::Client::new(aws),
         config.table_name.clone(),
     ))
+}
+
+/// How old the public activation stats may be.
+const STATS_SECONDS: i64 = 5;
+
+fn limiter(store: Arc<DynamoStore>, config: &Config) -> Arc<Limiter> {
+    Arc::new(Limiter {
+        store,
+        clock: Arc::new(SystemClock),
+        rule: RateLimit::per_minute(config.public_rate_limit),
+        exempt: config.rate_limit_exempt.iter().cloned().collect(),
+    })
 }
 
 /// The table, the queue and the clock: every function has these.

@@ -6,12 +6,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use std::sync::Arc;
 
 use axum::routing::{MethodFilter, get};
 use axum::{Json, Router};
 use dotm::app::accounts::{self, Profile};
-use dotm::app::activation_line::{self, Stats};
 use dotm::app::beta::BetaView;
 use dotm::app::esim::{self, ActivationAnswer};
 use dotm::app::orders::{OrderRequest, OrderView};
@@ -50,6 +50,7 @@ pub fn router(ports: ApiPorts) -> Router {
         )
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
+        .layer(axum::Extension(ports.limiter.clone()))
         .layer(body_limit::backstop(body_limit::API_MAX_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             body_limit::API_MAX_BYTES,
@@ -185,8 +186,10 @@ async fn user_phone_numbers(State(p): Ports, Caller(who): Caller) -> Result<Json
 }
 
 /// Public: how busy the activation line is. No personal data.
-async fn activation_stats(State(p): Ports) -> Result<Json<Stats>, ApiError> {
-    Ok(Json(activation_line::stats(&p.deps).await?))
+async fn activation_stats(State(p): Ports) -> Result<impl IntoResponse, ApiError> {
+    let stats = p.stats.get(&p.deps).await?;
+    let cache = format!("public, max-age={}", p.stats.ttl_seconds());
+    Ok(([(axum::http::header::CACHE_CONTROL, cache)], Json(stats)))
 }
 
 #[derive(serde::Deserialize)]

@@ -106,7 +106,17 @@ impl Routes {
         H: Handler<T, ApiPorts>,
         T: 'static,
     {
-        self.router = self.router.route(path, on(method, handler));
+        let route = on(method, handler);
+        // Public operations count against the client's address (the rate limit); signed-in
+        // ones are the person's own.
+        let route = if op.access == Access::Public {
+            route.route_layer(axum::middleware::from_fn(
+                dotm::web::rate_limit::limit_by_address,
+            ))
+        } else {
+            route
+        };
+        self.router = self.router.route(path, route);
         self.document(method_name(method), path, op);
         self
     }

@@ -17,6 +17,8 @@ use crate::access::Access;
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 pub const INVALID_PARAMS: i64 = -32602;
+/// A server error of ours (the -32000 range): too many requests from one client (HTTP 429).
+pub const RATE_LIMITED: i64 = -32029;
 
 /// Requests bigger than this are not MCP messages anyone needs.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

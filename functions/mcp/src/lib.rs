@@ -24,7 +24,8 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use dotm::web::{access_log, problem};
+use dotm::domain::rate_limit::Client;
+use dotm::web::{access_log, problem, rate_limit};
 use dotm::wiring::McpPorts;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -82,14 +83,33 @@ impl App {
 }
 
 pub fn router(config: Config, ports: McpPorts) -> Router {
+    let limiter = ports.limiter.clone();
     let app = Arc::new(App::new(config, ports));
+    // The public pages and the catalog count per client address; `POST /mcp` counts in
+    // `mcp_post`, per person once a token is verified.
+    let by_address = || axum::middleware::from_fn(rate_limit::limit_by_address);
     Router::new()
-        .route("/mcp", get(page::show).post(mcp_post))
+        .route(
+            "/mcp",
+            get(page::show).route_layer(by_address()).post(mcp_post),
+        )
         .route("/mcp/v2/messages", post(mcp_post))
-        .route("/pay/{token}", get(pay::show).post(pay::accept))
-        .route("/mcp/api", get(catalog_http::all_services))
-        .route("/mcp/service/{id}", get(catalog_http::one_service))
-        .route("/mcp/calculate", get(catalog_http::calculate))
+        .route(
+            "/pay/{token}",
+            get(pay::show).post(pay::accept).route_layer(by_address()),
+        )
+        .route(
+            "/mcp/api",
+            get(catalog_http::all_services).route_layer(by_address()),
+        )
+        .route(
+            "/mcp/service/{id}",
+            get(catalog_http::one_service).route_layer(by_address()),
+        )
+        .route(
+            "/mcp/calculate",
+            get(catalog_http::calculate).route_layer(by_address()),
+        )
         .route(
             "/.well-known/oauth-protected-resource",
             get(oauth::metadata),
@@ -100,6 +120,7 @@ pub fn router(config: Config, ports: McpPorts) -> Router {
         )
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_such_route)
+        .layer(axum::Extension(limiter))
         .layer(axum::middleware::from_fn_with_state(
             FUNCTION,
             access_log::log_request,
@@ -151,12 +172,35 @@ async fn mcp_post(State(app): State<Arc<App>>, request: Request) -> Response {
             Err(refusal) => return refusal,
         }
     }
+    let client = match parts.extensions.get::<dotm::domain::users::Identity>() {
+        Some(identity) => Client::Person(identity.uid.as_str().to_owned()),
+        None => Client::Address(rate_limit::client_address(&parts.headers)),
+    };
+    let verdict = app.server.ports().limiter.check(&client).await;
+    if let Some(v) = verdict.filter(|v| !v.allowed) {
+        let id = message.get("id").cloned().unwrap_or_default();
+        let mut refused = gate::Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: gate::RATE_LIMITED,
+            message: format!(
+                "rate limited: at most {} requests per {} s from one client; try again in {} s",
+                v.limit, v.window_seconds, v.reset_seconds
+            ),
+            id,
+        }
+        .into_response();
+        rate_limit::add_headers(refused.headers_mut(), &v);
+        return refused;
+    }
     let request = Request::from_parts(parts, Body::from(bytes));
     let response = match app.mcp.clone().oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
     };
     let mut response = gate::jsonrpc_errors(response).await;
+    if let Some(v) = verdict {
+        rate_limit::add_headers(response.headers_mut(), &v);
+    }
     if let Some(d) = initialize
         && response.status().is_success()
         && let Ok(id) = d.session_id().parse()

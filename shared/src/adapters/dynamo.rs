@@ -19,6 +19,7 @@ mod oauth;
 mod orders;
 mod payment_events;
 mod purchases;
+mod rate_limit;
 mod rewards;
 mod subscriptions;
 mod throttle;

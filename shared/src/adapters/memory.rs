@@ -27,6 +27,7 @@ pub mod orders;
 pub mod payment_events;
 pub mod purchases;
 pub mod queue;
+pub mod rate_limit;
 pub mod rewards;
 pub mod subscriptions;
 pub mod throttle;
@@ -47,6 +48,7 @@ pub use orders::MemoryOrders;
 pub use payment_events::MemoryPaymentEvents;
 pub use purchases::MemoryPurchases;
 pub use queue::MemoryQueue;
+pub use rate_limit::MemoryRateLimits;
 pub use rewards::MemoryRewards;
 pub use subscriptions::{MemoryEntitlements, MemorySubscriptions};
 pub use throttle::MemoryThrottle;
@@ -73,6 +75,7 @@ pub struct MemoryWorld {
     pub beta: Arc<MemoryBeta>,
     pub handoff: Arc<MemoryHandoff>,
     pub usage: Arc<MemoryUsage>,
+    pub rate_limits: Arc<MemoryRateLimits>,
     pub random: Arc<CountingRandom>,
     pub queue: Arc<MemoryQueue>,
     pub invoicing: Arc<MemoryInvoicing>,
@@ -100,6 +103,7 @@ impl MemoryWorld {
             beta: Arc::default(),
             handoff: Arc::default(),
             usage: Arc::default(),
+            rate_limits: Arc::default(),
             random: Arc::default(),
             queue: Arc::default(),
             invoicing: Arc::default(),
@@ -164,7 +168,19 @@ impl MemoryWorld {
             oauth: self.auth_server(),
             public_base_url: None,
             signin_url: Some("http://sandbox.test/signin".into()),
+            limiter: self.limiter(),
+            stats: Arc::new(crate::app::activation_line::StatsCache::new(5)),
         }
+    }
+
+    /// The public rate limit on these ports (100 per minute, nobody exempt).
+    pub fn limiter(&self) -> Arc<crate::web::rate_limit::Limiter> {
+        Arc::new(crate::web::rate_limit::Limiter {
+            store: self.rate_limits.clone(),
+            clock: self.clock.clone(),
+            rule: crate::domain::rate_limit::RateLimit::per_minute(100),
+            exempt: Arc::from([]),
+        })
     }
 
     /// What the `mcp` function holds, in memory.
@@ -176,6 +192,7 @@ impl MemoryWorld {
             access: Arc::new(MemoryAccessVerifier(self.clock.clone())),
             public_base_url: None,
             request_state: crate::domain::oauth::Sealer::new(b"memory-world-request-state-key-32b"),
+            limiter: self.limiter(),
         }
     }
 

@@ -108,9 +108,64 @@ pub async fn stats(deps: &Deps) -> Result<Stats, Unavailable> {
     })
 }
 
+/// The stats of the last few seconds: the endpoint is public, and each fresh answer costs a
+/// count query and a queue attribute read. Per instance; a few seconds old at most.
+pub struct StatsCache {
+    ttl_ms: i64,
+    last: std::sync::Mutex<Option<(i64, Stats)>>,
+}
+
+impl StatsCache {
+    pub fn new(ttl_seconds: i64) -> StatsCache {
+        StatsCache {
+            ttl_ms: ttl_seconds * 1000,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn ttl_seconds(&self) -> i64 {
+        self.ttl_ms / 1000
+    }
+
+    pub async fn get(&self, deps: &Deps) -> Result<Stats, Unavailable> {
+        let now = deps.clock.now_unix_ms();
+        let cached = self
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(at, _)| now - at < self.ttl_ms)
+            .map(|(_, s)| s.clone());
+        if let Some(stats) = cached {
+            return Ok(stats);
+        }
+        let fresh = stats(deps).await?;
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, fresh.clone()));
+        Ok(fresh)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn stats_are_read_once_per_few_seconds() {
+        let world = crate::adapters::memory::MemoryWorld::new();
+        let deps = world.deps();
+        let cache = StatsCache::new(5);
+        assert_eq!(cache.get(&deps).await.unwrap().queue_length, 0);
+        let uid = crate::domain::users::Uid::parse("ada").unwrap();
+        let waiting = crate::domain::activation::Activation {
+            queue: Some(crate::domain::activation::WAITING.into()),
+            ..crate::domain::activation::Activation::pending(uid, "p1".into(), "t".into())
+        };
+        deps.activations.create_activation(&waiting).await.unwrap();
+        world.clock.advance_ms(4_999);
+        assert_eq!(cache.get(&deps).await.unwrap().queue_length, 0);
+        world.clock.advance_ms(1);
+        assert_eq!(cache.get(&deps).await.unwrap().queue_length, 1);
+    }
 
     #[test]
     fn a_job_arrives_just_before_its_slot_and_never_waits_past_sqs_limits() {

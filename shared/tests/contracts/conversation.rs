@@ -77,3 +77,15 @@ pub async fn usage(store: &dyn UsageStore) {
         vec![line("8901"), line("8902")]
     );
 }
+
+pub async fn rate_limits(store: &dyn dotm::ports::RateLimitStore) {
+    for expected in 1..=3 {
+        assert_eq!(
+            store.count_request("ip#1", 600, 720).await.unwrap(),
+            expected
+        );
+    }
+    // Another client, another window: counted apart.
+    assert_eq!(store.count_request("ip#2", 600, 720).await.unwrap(), 1);
+    assert_eq!(store.count_request("ip#1", 660, 780).await.unwrap(), 1);
+}

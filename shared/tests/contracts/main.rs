@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use dotm::adapters::memory::{
     MemoryActivations, MemoryBeta, MemoryEntitlements, MemoryHandoff, MemoryOAuth, MemoryOrders,
-    MemoryPaymentEvents, MemoryPurchases, MemoryQueue, MemoryRewards, MemorySubscriptions,
-    MemoryThrottle, MemoryUsage, MemoryUsers,
+    MemoryPaymentEvents, MemoryPurchases, MemoryQueue, MemoryRateLimits, MemoryRewards,
+    MemorySubscriptions, MemoryThrottle, MemoryUsage, MemoryUsers,
 };
 
 #[tokio::test]
@@ -179,4 +179,15 @@ async fn memory_usage() {
 #[ignore = "needs the AWS emulator: make test runs it with --ignored"]
 async fn dynamo_usage() {
     conversation::usage(&aws::store().await).await;
+}
+
+#[tokio::test]
+async fn memory_rate_limits() {
+    conversation::rate_limits(&MemoryRateLimits::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: make test runs it with --ignored"]
+async fn dynamo_rate_limits() {
+    conversation::rate_limits(&aws::store().await).await;
 }
