@@ -191,6 +191,11 @@ async fn stats_are_public_and_count_the_line() {
             .await
             .unwrap();
     }
+    // The answer of the last 5 s stands (a public endpoint should not query on every hit).
+    let cached = api.call("GET", "/api/activation-stats", None, "").await;
+    assert_eq!(cached.body["queue_length"], 0);
+    assert_eq!(cached.headers["cache-control"], "public, max-age=5");
+    api.world.clock.advance_ms(5_000);
     let stats = api.call("GET", "/api/activation-stats", None, "").await;
     assert_eq!(stats.body["queue_length"], 3);
 }
