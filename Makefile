@@ -2,7 +2,7 @@
 # CARGO_TARGET_DIR defaults to ~/.cache/dotm-target (shared by checkouts and CI).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/dotm-target
 
-.PHONY: up test bench bench-activate bench-activation bootstrap build stripe-catalog card-screenshot
+.PHONY: up test bench bench-activate bench-activation bootstrap build stripe-catalog card-screenshot redrive
 
 up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
 	infra/scripts/up.sh
@@ -33,3 +33,6 @@ card-screenshot: ## the MCP install card as a chat shows it (headless Chromium):
 	infra/scripts/chromium.sh >/dev/null
 	cd tests && ../.venv/bin/python -c 'import json, test_card_screenshot as t; print(json.dumps(t.active_result()))' \
 	  | ../.venv/bin/python card_harness.py --card ../functions/mcp/src/card.html --result - --out ../docs/install-card-sample.png --scale 2
+
+redrive:   ## put the jobs parked on the activation DLQ back in line (PURCHASE=<id>: one): the make up stack, or AWS with TABLE_NAME, ACTIVATION_QUEUE_URL, ACTIVATION_DLQ_URL set
+	infra/scripts/redrive.sh

@@ -148,6 +148,13 @@ providers_start() {
   export TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL \
     STRIPE_API_SECRET_ID STRIPE_WEBHOOK_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID \
     OAUTH_SIGNING_SECRET_ID MCP_STATE_SECRET_ID
+  # What an operator command needs to reach this stack (`make redrive`): no secrets in it.
+  local v
+  for v in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
+           TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL ACTIVATIONS_PER_WINDOW \
+           ACTIVATION_WINDOW_SECONDS; do
+    if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
+  done >"$logdir/stack.env"
 
   export DOTM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
   export FIREBASE_JWKS_URL="$DOTM_SANDBOX_URL/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"

@@ -27,6 +27,7 @@ pub mod notices;
 pub mod oauth;
 pub mod orders;
 pub mod payments;
+pub mod redrive;
 pub mod rewards;
 pub mod subscriptions;
 pub mod usage;

@@ -230,6 +230,13 @@ pub trait ActivationStore: Send + Sync {
         reason: &str,
     ) -> Result<(), Unavailable>;
     async fn mark_emailed(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable>;
+    /// An operator's redrive: a failed activation becomes pending again (attempts, claim and
+    /// place in line reset), so it can be put in line anew. `None` unless it was failed.
+    async fn reopen_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Option<Activation>, Unavailable>;
     /// Waiting activations with a smaller ticket.
     async fn jobs_ahead(&self, ticket: u64) -> Result<u64, Unavailable>;
     async fn waiting_jobs(&self) -> Result<u64, Unavailable>;
@@ -262,6 +269,10 @@ pub trait JobQueue: Send + Sync {
     async fn dead_letter(&self, job: &Job, reason: &str) -> Result<(), Unavailable>;
     /// Jobs on the dead-letter queue.
     async fn dead_letters(&self) -> Result<u64, Unavailable>;
+    /// Up to 10 messages of the dead-letter queue, hidden from others for a minute.
+    async fn take_dead_letters(&self) -> Result<Vec<DeadLetter>, Unavailable>;
+    /// Removes a message [`JobQueue::take_dead_letters`] gave.
+    async fn drop_dead_letter(&self, receipt: &str) -> Result<(), Unavailable>;
     /// Asks the worker to mint the user's pending rewards.
     async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable>;
     /// Asks the worker to put the user's entitlements on their line (and mail a receipt).
@@ -270,6 +281,13 @@ pub trait JobQueue: Send + Sync {
     async fn send_notice(&self, task: &NoticeTask) -> Result<(), Unavailable>;
     /// Asks the worker to read a line's data from the carrier (it holds the carrier key).
     async fn send_usage(&self, task: &UsageTask) -> Result<(), Unavailable>;
+}
+
+/// A message parked on the dead-letter queue: the job, if it is one.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub job: Option<Job>,
+    pub receipt: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -227,6 +227,12 @@ fn store(aws: &SdkConfig, config: &Config) -> Arc<DynamoStore> {
     ))
 }
 
+/// What an operator command needs: the table and the queues (`make redrive`), no secret.
+pub async fn operator(config: &Config) -> Deps {
+    let aws = aws().await;
+    deps(store(&aws, config), &aws, config)
+}
+
 /// How old the public activation stats may be.
 const STATS_SECONDS: i64 = 5;
 

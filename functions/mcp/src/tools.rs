@@ -95,10 +95,78 @@ pub fn check_length(tool: &str, field: &str, value: &str, max: usize) -> Result<
     Ok(())
 }
 
+/// No string argument of any tool is longer than this (an address line, a name): a longer
+/// one is refused before anything reads it, and never echoed back.
+pub const MAX_STRING_CHARS: usize = 500;
+
 /// Parses tool arguments; the error text names the tool and what was wrong.
 pub fn parse<T: DeserializeOwned>(tool: &str, args: JsonObject) -> Result<T, String> {
-    serde_json::from_value(serde_json::Value::Object(args))
-        .map_err(|e| format!("Invalid arguments for {tool}: {e}"))
+    let args = serde_json::Value::Object(args);
+    if let Some((path, n)) = longest_string(&args, "")
+        && n > MAX_STRING_CHARS
+    {
+        return Err(format!(
+            "Invalid arguments for {tool}: {path} is {n} characters long; at most {MAX_STRING_CHARS}"
+        ));
+    }
+    serde_json::from_value(args).map_err(|e| format!("Invalid arguments for {tool}: {e}"))
+}
+
+/// The longest string anywhere in `value` (keys too), with where it is.
+fn longest_string(value: &Value, at: &str) -> Option<(String, usize)> {
+    let here = |n: usize| {
+        Some((
+            if at.is_empty() {
+                "an argument".into()
+            } else {
+                at.to_owned()
+            },
+            n,
+        ))
+    };
+    match value {
+        Value::String(s) => here(s.chars().count()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| longest_string(v, &format!("{at}[{i}]")))
+            .max_by_key(|(_, n)| *n),
+        Value::Object(fields) => fields
+            .iter()
+            .flat_map(|(k, v)| {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                let key = (k.chars().count() > MAX_STRING_CHARS)
+                    .then(|| ("an argument name".to_owned(), k.chars().count()));
+                [key, longest_string(v, &path)]
+            })
+            .flatten()
+            .max_by_key(|(_, n)| *n),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod string_caps {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_long_string_anywhere_is_refused_by_where_it_is() {
+        let args = json!({"items": [{"service_id": "vpn_access"}],
+                          "shipping_address": {"line1": "x".repeat(501)}});
+        let err = parse::<Value>("buy_services", args.as_object().unwrap().clone()).unwrap_err();
+        assert!(
+            err.contains("shipping_address.line1 is 501 characters"),
+            "{err}"
+        );
+        assert!(!err.contains("xxxx"));
+        let ok = json!({"items": [{"service_id": "x".repeat(500)}]});
+        assert!(parse::<Value>("t", ok.as_object().unwrap().clone()).is_ok());
+    }
 }
 
 /// One search result: enough to choose, `get_service_details` for the rest.

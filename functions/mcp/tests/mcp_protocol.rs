@@ -108,7 +108,17 @@ async fn bad_tool_arguments_are_tool_errors_the_assistant_reads() {
         (
             "search_services",
             json!({"query": "x".repeat(800_000)}),
-            "800000 characters long; at most 200",
+            "query is 800000 characters long; at most 500",
+        ),
+        (
+            "search_services",
+            json!({"query": "x".repeat(201)}),
+            "201 characters long; at most 200",
+        ),
+        (
+            "calculate_pricing",
+            json!({"services": ["vpn_access", "z".repeat(501)]}),
+            "services[1] is 501 characters long",
         ),
         (
             "get_service_details",

@@ -6,7 +6,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 
 use crate::domain::activation::{FulfilTask, Job, MintTask, NoticeTask, UsageTask};
 use crate::domain::users::Uid;
-use crate::ports::{JobQueue, Unavailable};
+use crate::ports::{DeadLetter, JobQueue, Unavailable};
 
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -92,6 +92,42 @@ impl JobQueue for SqsQueue {
 
     async fn send_notice(&self, task: &NoticeTask) -> Result<(), Unavailable> {
         self.send_task(task).await
+    }
+
+    async fn take_dead_letters(&self) -> Result<Vec<DeadLetter>, Unavailable> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(self.dlq()?)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("sqs receive dead letters", e.into_service_error()))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let job = m.body.as_deref().and_then(|b| serde_json::from_str(b).ok());
+                Some(DeadLetter {
+                    job,
+                    receipt: m.receipt_handle?,
+                })
+            })
+            .collect())
+    }
+
+    async fn drop_dead_letter(&self, receipt: &str) -> Result<(), Unavailable> {
+        self.client
+            .delete_message()
+            .queue_url(self.dlq()?)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("sqs delete dead letter", e.into_service_error()))?;
+        Ok(())
     }
 
     async fn send_usage(&self, task: &UsageTask) -> Result<(), Unavailable> {

@@ -50,20 +50,30 @@ pub async fn enqueue_with_number(
             rfc3339(deps.clock.now_unix()),
         )
     };
-    let mut activation = deps.activations.create_activation(&fresh).await?;
+    let activation = deps.activations.create_activation(&fresh).await?;
+    put_in_line(deps, activation, resend, now_ms).await
+}
+
+/// A pending activation gets its slot and its job; a queued one its job again if `resend`.
+async fn put_in_line(
+    deps: &Deps,
+    mut activation: Activation,
+    resend: bool,
+    now_ms: i64,
+) -> Result<Activation, Unavailable> {
     let mut send = resend && activation.status == Status::Queued;
     if activation.status == Status::Pending {
         let reservation = deps.throttle.reserve_slot(&deps.limits, now_ms).await?;
         activation = deps
             .activations
-            .queue_activation(&purchase.uid, &purchase.purchase_id, reservation)
+            .queue_activation(&activation.uid, &activation.purchase_id, reservation)
             .await?;
         send = activation.reservation() == Some(reservation);
     }
     if send && let Some(r) = activation.reservation() {
         let job = Job {
-            purchase_id: purchase.purchase_id.clone(),
-            uid: purchase.uid.clone(),
+            purchase_id: activation.purchase_id.clone(),
+            uid: activation.uid.clone(),
             ticket: r.ticket,
             slot_ms: r.slot_ms,
             attempts: 0,
@@ -71,9 +81,24 @@ pub async fn enqueue_with_number(
         deps.queue
             .send(&job, delay_until(r.slot_ms, now_ms))
             .await?;
-        tracing::info!(uid = %purchase.uid.short(), ticket = r.ticket, slot_ms = r.slot_ms, "activation queued");
+        tracing::info!(uid = %activation.uid.short(), ticket = r.ticket, slot_ms = r.slot_ms, "activation queued");
     }
     Ok(activation)
+}
+
+/// An operator's redrive of one job: a failed activation is put in line again from the start
+/// (a new slot, attempts counted from zero). `None` when it was not failed (nothing to do: an
+/// active line stays as it is, a waiting one has its job).
+pub async fn reopen(
+    deps: &Deps,
+    uid: &crate::domain::users::Uid,
+    purchase_id: &str,
+) -> Result<Option<Activation>, Unavailable> {
+    let Some(pending) = deps.activations.reopen_activation(uid, purchase_id).await? else {
+        return Ok(None);
+    };
+    let now_ms = deps.clock.now_unix_ms();
+    Ok(Some(put_in_line(deps, pending, false, now_ms).await?))
 }
 
 /// Public numbers about the activation line; no personal data.

@@ -89,3 +89,54 @@ pub async fn rate_limits(store: &dyn dotm::ports::RateLimitStore) {
     assert_eq!(store.count_request("ip#2", 600, 720).await.unwrap(), 1);
     assert_eq!(store.count_request("ip#1", 660, 780).await.unwrap(), 1);
 }
+
+/// The redrive's reopening: only a failed activation, once, back to pending from the start.
+pub async fn reopen(store: &dyn dotm::ports::ActivationStore) {
+    use dotm::domain::activation::{Activation, Status};
+    let uid = Uid::parse("ada").unwrap();
+    let failed = Activation {
+        status: Status::Failed,
+        attempts: 5,
+        failed_reason: Some("HTTP 503".into()),
+        ticket: Some(7),
+        slot_ms: Some(1000),
+        ..Activation::pending(uid.clone(), "in_r".into(), "t".into())
+    };
+    store.create_activation(&failed).await.unwrap();
+    let reopened = store
+        .reopen_activation(&uid, "in_r")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((reopened.status, reopened.attempts), (Status::Pending, 0));
+    assert_eq!((reopened.ticket, reopened.slot_ms), (None, None));
+    assert!(reopened.failed_reason.is_none() && reopened.queue.is_none());
+    assert!(
+        store
+            .reopen_activation(&uid, "in_r")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let active = Activation {
+        status: Status::Active,
+        ..Activation::pending(uid.clone(), "in_a".into(), "t".into())
+    };
+    store.create_activation(&active).await.unwrap();
+    assert!(
+        store
+            .reopen_activation(&uid, "in_a")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .activation(&uid, "in_a")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Active
+    );
+}

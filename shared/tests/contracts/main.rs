@@ -191,3 +191,14 @@ async fn memory_rate_limits() {
 async fn dynamo_rate_limits() {
     conversation::rate_limits(&aws::store().await).await;
 }
+
+#[tokio::test]
+async fn memory_reopen() {
+    conversation::reopen(&MemoryActivations::default()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator: make test runs it with --ignored"]
+async fn dynamo_reopen() {
+    conversation::reopen(&aws::store().await).await;
+}

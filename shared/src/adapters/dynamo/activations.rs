@@ -254,6 +254,26 @@ impl ActivationStore for DynamoStore {
         .map(|_| ())
     }
 
+    async fn reopen_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Option<Activation>, Unavailable> {
+        self.update_activation(
+            uid,
+            purchase_id,
+            "SET #status = :pending, attempts = :zero, claimed_until_ms = :zero \
+             REMOVE failed_reason, ticket, slot_ms, #queue",
+            Some("#status = :failed"),
+            vec![
+                (":pending", s("pending")),
+                (":failed", s("failed")),
+                (":zero", AttributeValue::N("0".into())),
+            ],
+        )
+        .await
+    }
+
     async fn mark_emailed(&self, uid: &Uid, purchase_id: &str) -> Result<(), Unavailable> {
         self.update_activation(
             uid,

@@ -144,6 +144,27 @@ impl ActivationStore for MemoryActivations {
         })
     }
 
+    async fn reopen_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<Option<Activation>, Unavailable> {
+        let mut reopened = false;
+        let after = self.change(uid, purchase_id, |a| {
+            if a.status == Status::Failed {
+                a.status = Status::Pending;
+                a.attempts = 0;
+                a.claimed_until_ms = 0;
+                a.failed_reason = None;
+                a.ticket = None;
+                a.slot_ms = None;
+                a.queue = None;
+                reopened = true;
+            }
+        })?;
+        Ok(Some(after).filter(|_| reopened))
+    }
+
     async fn fail_activation(
         &self,
         uid: &Uid,

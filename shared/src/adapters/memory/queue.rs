@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::lock;
 use crate::domain::activation::{FulfilTask, Job, Notice, NoticeTask, UsageTask};
 use crate::domain::users::Uid;
-use crate::ports::{JobQueue, Unavailable};
+use crate::ports::{DeadLetter, JobQueue, Unavailable};
 
 /// Records what was sent, with its delay.
 #[derive(Default)]
@@ -48,6 +48,23 @@ impl JobQueue for MemoryQueue {
 
     async fn send_notice(&self, task: &NoticeTask) -> Result<(), Unavailable> {
         lock(&self.notices).push(task.notice.clone());
+        Ok(())
+    }
+
+    async fn take_dead_letters(&self) -> Result<Vec<DeadLetter>, Unavailable> {
+        Ok(lock(&self.dead)
+            .iter()
+            .enumerate()
+            .map(|(i, job)| DeadLetter {
+                job: Some(job.clone()),
+                receipt: format!("{i}#{}", job.purchase_id),
+            })
+            .collect())
+    }
+
+    async fn drop_dead_letter(&self, receipt: &str) -> Result<(), Unavailable> {
+        let purchase = receipt.split_once('#').map_or("", |(_, p)| p);
+        lock(&self.dead).retain(|job| job.purchase_id != purchase);
         Ok(())
     }
 
