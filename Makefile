@@ -10,8 +10,8 @@ up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
 test:      ## fmt, clippy, cargo test, template lint, end-to-end tests on their own stack
 	infra/scripts/test.sh
 
-bench:     ## MCP tools/call benchmark
-	cargo bench -p mcp --bench tools_call
+bench:     ## benchmarks vs the Python MCP SDK (MCP serving, cold start, footprint, pipeline): docs/benchmarks/ (release; ~30 min; BENCH_QUICK=1 short)
+	infra/bench/run.sh
 
 bench-activate: ## activate_esim -> payment_required latency (p50/p99) against a running `make up`
 	.venv/bin/python infra/bench/activate_latency.py

@@ -23,7 +23,7 @@
 //!
 //! `bench drain COUNT LIMIT WINDOW_MS OUT`
 //!     The drain in one process, for a backlog the local AWS emulator is too slow to carry:
-//!     COUNT purchases put in line by the same `enqueue` (users with an email each), then the
+//!     COUNT purchases put in line by the same `enqueue` (users with an email each) while the
 //!     activation worker's own code (`dotm::app::activation_worker::process`: the slot, the
 //!     claim, the throttle's permit, the carrier, the line, the QR email) drains them, on the
 //!     in-memory ports with the machine's clock and the licence set to LIMIT per WINDOW_MS.
@@ -160,41 +160,48 @@ async fn drain(count: usize, limit: u32, window_ms: i64, out: &str) -> Result<()
         minter: world.ledger.clone(),
         max_attempts: 5,
     });
+    // Put in line while the worker drains, as webhooks and the worker run side by side.
     let run = format!("{:x}", now_ms());
-    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
-    for i in 0..count {
-        let user = user(i, &run)?;
-        let uid = user.uid.clone();
-        if let Err(e) = deps.users.create_user(&user).await {
-            return Err(e.to_string().into());
-        }
-        let purchase = Purchase {
-            uid: uid.clone(),
-            purchase_id: format!("in_drain{i:06}{run}"),
-            product_id: "esim_beta".into(),
-            items: vec!["esim_beta".into()],
-            order_id: None,
-            amount_cents: 100,
-            currency: "usd".into(),
-            paid_at: dotm::domain::time::rfc3339(now_ms() / 1000),
-            event_id: format!("evt_drain{i:06}{run}"),
-        };
-        let activation = dotm::app::activation_line::enqueue(&deps, &purchase, false)
-            .await
-            .map_err(|e| e.chain())?;
-        let r = activation.reservation().ok_or("no reservation")?;
-        writeln!(
-            file,
-            "{} {} {} {} {}",
-            purchase.purchase_id,
-            uid.as_str(),
-            r.ticket,
-            r.slot_ms,
-            now_ms()
-        )?;
-    }
-    file.flush()?;
-    eprintln!("enqueued {count}");
+    let enqueuing = {
+        let deps = deps.clone();
+        tokio::spawn(async move {
+            let mut lines = Vec::with_capacity(count);
+            for i in 0..count {
+                let user = user(i, &run)?;
+                let uid = user.uid.clone();
+                if let Err(e) = deps.users.create_user(&user).await {
+                    return Err::<_, Error>(e.to_string().into());
+                }
+                let purchase = Purchase {
+                    uid: uid.clone(),
+                    purchase_id: format!("in_drain{i:06}{run}"),
+                    product_id: "esim_beta".into(),
+                    items: vec!["esim_beta".into()],
+                    order_id: None,
+                    amount_cents: 100,
+                    currency: "usd".into(),
+                    paid_at: dotm::domain::time::rfc3339(now_ms() / 1000),
+                    event_id: format!("evt_drain{i:06}{run}"),
+                };
+                let activation = dotm::app::activation_line::enqueue(&deps, &purchase, false)
+                    .await
+                    .map_err(|e| e.chain())?;
+                let r = activation.reservation().ok_or("no reservation")?;
+                lines.push(format!(
+                    "{} {} {} {} {}",
+                    purchase.purchase_id,
+                    uid.as_str(),
+                    r.ticket,
+                    r.slot_ms,
+                    now_ms()
+                ));
+                if i % 100 == 99 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            Ok(lines)
+        })
+    };
 
     let in_flight = Arc::new(tokio::sync::Semaphore::new(5));
     let failures = Arc::new(AtomicUsize::new(0));
@@ -241,6 +248,11 @@ async fn drain(count: usize, limit: u32, window_ms: i64, out: &str) -> Result<()
             .filter(|a| a.status == Status::Active && a.emailed)
             .count();
         if done >= count {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+            for line in enqueuing.await?? {
+                writeln!(file, "{line}")?;
+            }
+            file.flush()?;
             eprintln!(
                 "drained {done}, {} failed deliveries",
                 failures.load(Ordering::SeqCst)
