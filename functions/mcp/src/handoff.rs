@@ -71,15 +71,20 @@ fn bad_state(why: &str) -> ErrorData {
 }
 
 impl DotmMcp {
-    /// Opens a returned `requestState`: ours, unexpired, this person's, this call's, first use.
+    /// Opens a returned `requestState` (none: a first call): ours, unexpired, this person's,
+    /// this call's, first use.
     pub async fn resume(
         &self,
         identity: &Identity,
         tool: &str,
         args: &serde_json::Map<String, Value>,
-        sealed: &str,
+        sealed: Option<String>,
         responses: Option<&InputResponses>,
-    ) -> Result<Resumed, ErrorData> {
+    ) -> Result<Option<Resumed>, ErrorData> {
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let sealed = sealed.as_str();
         let deps = &self.ports().deps;
         let now = deps.clock.now_unix();
         let state: RoundState = self
@@ -109,11 +114,11 @@ impl DotmMcp {
             .and_then(|r| r.get("action"))
             .and_then(Value::as_str)
             .unwrap_or("accept");
-        Ok(Resumed {
+        Ok(Some(Resumed {
             target: state.target,
             pay_url: state.pay_url,
             declined: action != "accept",
-        })
+        }))
     }
 
     /// The payment step for `target`: how to ask depends on what the client declared.
@@ -178,6 +183,16 @@ impl DotmMcp {
             Some(requests),
             Some(sealed),
         )))
+    }
+}
+
+/// What a resumed round carries into this one: its payment page when it was about the same
+/// target, and whether the person declined.
+pub fn carried(resumed: Option<Resumed>, target: &PayTarget) -> (Option<String>, bool) {
+    match resumed {
+        Some(r) if &r.target == target => (Some(r.pay_url), r.declined),
+        Some(r) => (None, r.declined),
+        None => (None, false),
     }
 }
 

@@ -259,19 +259,9 @@ arguments are ignored.",
             return refuse(SIGN_IN.into()).map(Into::into);
         };
         let declared = declared(&parts);
-        let resumed = match state {
-            Some(sealed) => Some(
-                self.resume(
-                    &identity,
-                    "activate_esim",
-                    &args,
-                    &sealed,
-                    responses.as_ref(),
-                )
-                .await?,
-            ),
-            None => None,
-        };
+        let resumed = self
+            .resume(&identity, "activate_esim", &args, state, responses.as_ref())
+            .await?;
         let deps = &self.ports.deps;
         let found = esim::activate(deps, self.ports.invoicing.as_ref(), &identity).await;
         let answer = match found {
@@ -289,11 +279,7 @@ arguments are ignored.",
         let target = PayTarget::Esim {
             invoice_id: invoice_id.clone(),
         };
-        let (pay_url, declined) = match resumed {
-            Some(r) if r.target == target => (Some(r.pay_url), r.declined),
-            Some(r) => (None, r.declined),
-            None => (None, false),
-        };
+        let (pay_url, declined) = handoff::carried(resumed, &target);
         if declined {
             return install::esim_result(&answer, declared, pay_url.as_deref()).map(Into::into);
         }
@@ -428,19 +414,9 @@ token.",
             return refuse(SIGN_IN.into()).map(Into::into);
         };
         let declared = declared(&parts);
-        let resumed = match state {
-            Some(sealed) => Some(
-                self.resume(
-                    &identity,
-                    "buy_services",
-                    &args,
-                    &sealed,
-                    responses.as_ref(),
-                )
-                .await?,
-            ),
-            None => None,
-        };
+        let resumed = self
+            .resume(&identity, "buy_services", &args, state, responses.as_ref())
+            .await?;
         let deps = &self.ports.deps;
         let found = match resumed.as_ref().map(|r| &r.target) {
             // The order this round was about: placing it again after payment would buy twice.
@@ -476,11 +452,7 @@ token.",
         let target = PayTarget::Order {
             order_id: order.order_id.clone(),
         };
-        let (pay_url, declined) = match resumed {
-            Some(r) if r.target == target => (Some(r.pay_url), r.declined),
-            Some(r) => (None, r.declined),
-            None => (None, false),
-        };
+        let (pay_url, declined) = handoff::carried(resumed, &target);
         let base = base_url(self.ports.public_base_url.as_deref(), &parts.headers);
         let pay_url = if declined {
             pay_url
