@@ -2,19 +2,36 @@
 """Local stand-in for the HTTP API (API Gateway) in front of `cargo lambda watch`.
 
 Reads template.yaml at start, takes every `AWS::Serverless::Function` event of type `HttpApi`
-(Path + Method) as a route to that function's binary (`Metadata.BuildProperties.Binary`), and
-forwards each matching request to cargo lambda's function-URL emulation:
+(Path + Method) as a route to that function's binary (`Metadata.BuildProperties.Binary`), turns
+each matching request into the event that API Gateway's HTTP API gives a function (payload
+format 2.0) and invokes the function with it through cargo lambda's invoke API, as Lambda's
+service does:
 
-    http://127.0.0.1:3000/mcp/api?x=1  ->  http://127.0.0.1:9000/lambda-url/mcp/mcp/api?x=1
+    POST http://127.0.0.1:3000/mcp/api?x=1
+      -> POST http://127.0.0.1:9000/2015-03-31/functions/mcp/invocations
+         {"version": "2.0", "routeKey": "ANY /mcp/{proxy+}", "rawPath": "/mcp/api",
+          "rawQueryString": "x=1", "headers": {...}, "body": "...", "isBase64Encoded": false, ...}
 
-cargo lambda (1.9.x) puts everything after `/lambda-url/<binary>` verbatim (still
-percent-encoded) into the event's `rawPath` / `requestContext.http.path` and passes the query
-string and every request header through, Host included. So the function sees the original path
-(`/mcp/api`) and the gateway's Host (`127.0.0.1:3000`), as it would behind API Gateway.
+The function's answer (statusCode, headers, multiValueHeaders, cookies, body, isBase64Encoded)
+goes back as the HTTP response, as API Gateway sends it.
 
-Method, query string, headers (except hop-by-hop ones) and body go through byte-exact; status,
-headers (repeated ones such as Set-Cookie included) and body come back the same way. A request
-that matches no route gets 404 `application/problem+json`, as API Gateway answers 404 then.
+The event, as API Gateway builds it: rawPath and requestContext.http.path are the path as sent
+(still percent-encoded; the function sees `/mcp/api`), rawQueryString the query string as sent
+(queryStringParameters decoded, repeated names joined with commas), pathParameters from the
+route's `{name}` / `{proxy+}`, headers with lower-case names (repeated ones joined with commas;
+hop-by-hop ones dropped; the gateway's Host, so the function sees `127.0.0.1:3000`), the Cookie
+header as `cookies`, the connection's address as requestContext.http.sourceIp and appended to
+X-Forwarded-For (after whatever the client sent), and the body as text when it is UTF-8 under a
+textual Content-Type (none, text/*, application/json), otherwise base64-encoded with
+`isBase64Encoded: true`, so any body arrives byte-exact. (cargo lambda's function URLs,
+`/lambda-url/<binary>/...`, which this gateway used before, answer 500 before the function sees
+the request when a body under such a Content-Type is not UTF-8: cargo-lambda 1.9 builds the
+event with String::from_utf8.)
+
+A request that matches no route gets 404 `application/problem+json`, as API Gateway answers 404
+then; a function that cannot be reached 502, one that does not answer in time 504. When the
+emulator rather than the function fails an invocation (an answer without the functions'
+x-dotm-served-by header and status >= 500), the gateway tries once more.
 
 Stdlib only, plus PyYAML (from the project's .venv) to read the template.
 
@@ -25,6 +42,8 @@ Stdlib only, plus PyYAML (from the project's .venv) to read the template.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import http.client
 import json
 import os
@@ -32,7 +51,11 @@ import re
 import socket
 import sys
 import time
+import urllib.parse
+import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -68,30 +91,43 @@ class Route:
     method: str  # "ANY" or an upper-case HTTP method
     path: str  # the template's path, e.g. /mcp/{proxy+}; "$default" for a catch-all
     binary: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str]  # one group per path variable
     priority: tuple  # smaller sorts first: the most specific route wins
+    variables: tuple[str, ...] = ()  # the path variables' names, in order ("proxy" for {proxy+})
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method == "ANY" or self.method == method) and bool(self.regex.fullmatch(path))
 
+    @property
+    def key(self) -> str:
+        """The event's routeKey, as API Gateway writes it: `ANY /mcp/{proxy+}`, `$default`."""
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
 
-def _compile(path: str) -> tuple[re.Pattern[str], tuple]:
+    def path_parameters(self, path: str) -> dict[str, str]:
+        m = self.regex.fullmatch(path)
+        return dict(zip(self.variables, m.groups())) if m else {}
+
+
+def _compile(path: str) -> tuple[re.Pattern[str], tuple, tuple[str, ...]]:
     if path == "$default":
-        return re.compile(r"/.*"), (2, 0, 0)
+        return re.compile(r"/.*"), (2, 0, 0), ()
     parts = []
+    variables = []
     greedy = False
     literal_segments = 0
     for segment in path.strip("/").split("/"):
-        if re.fullmatch(r"\{[^{}/]+\+\}", segment):
-            parts.append(".+")  # greedy path variable: one or more characters, slashes included
+        if m := re.fullmatch(r"\{([^{}/]+)\+\}", segment):
+            parts.append("(.+)")  # greedy path variable: one or more characters, slashes included
+            variables.append(m[1])
             greedy = True
-        elif re.fullmatch(r"\{[^{}/]+\}", segment):
-            parts.append("[^/]+")
+        elif m := re.fullmatch(r"\{([^{}/]+)\}", segment):
+            parts.append("([^/]+)")
+            variables.append(m[1])
         else:
             parts.append(re.escape(segment))
             literal_segments += 1
     regex = re.compile("/" + "/".join(parts))
-    return regex, (1 if greedy else 0, -literal_segments, -len(path))
+    return regex, (1 if greedy else 0, -literal_segments, -len(path)), tuple(variables)
 
 
 def load_routes(template_path: Path) -> list[Route]:
@@ -118,13 +154,22 @@ def load_routes(template_path: Path) -> list[Route]:
             method = method.upper()
             if method in ("*", "X-AMAZON-APIGATEWAY-ANY-METHOD"):
                 method = "ANY"
-            regex, priority = _compile(path)
-            routes.append(Route(method, path, binary, regex, priority))
+            regex, priority, variables = _compile(path)
+            routes.append(Route(method, path, binary, regex, priority, variables))
     routes.sort(key=lambda r: (r.priority, r.method == "ANY"))
     return routes
 
 
 # --------------------------------------------------------------------------- server
+
+
+def _utf8(text: str) -> str:
+    """A request line's or header's text as sent: http.server decodes bytes as Latin-1, the
+    event is JSON (UTF-8). Bytes that are no UTF-8 stay Latin-1 characters."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 class Gateway(ThreadingHTTPServer):
@@ -147,7 +192,7 @@ class Handler(BaseHTTPRequestHandler):
     # One handler for every method.
     def do_request(self) -> None:
         started = time.monotonic()
-        raw_path, sep, query = self.path.partition("?")
+        raw_path, _, query = self.path.partition("?")
         if raw_path.startswith(("http://", "https://")):  # absolute-form request target
             raw_path = "/" + raw_path.split("/", 3)[3] if raw_path.count("/") >= 3 else "/"
         try:
@@ -162,15 +207,15 @@ class Handler(BaseHTTPRequestHandler):
             n = self._problem(404, "Not Found", f"No route for {self.command} {raw_path}")
             self._log(started, "-", 404, n)
             return
-        target = f"/lambda-url/{route.binary}{raw_path}{sep}{query}"
+        event = json.dumps(self._event(route, raw_path, query, body)).encode()
         try:
-            status, reason, headers, payload = self._forward(target, body)
+            status, reason, headers, payload = self._invoke(route.binary, event)
             if status >= 500 and not any(k.lower() == SERVED_BY for k, _ in headers):
                 # The emulator, not the function, failed to carry this invocation (our functions
                 # mark every answer they make). API Gateway has no such failure; try once more.
                 sys.stderr.write(f"gateway {self.command} {self.path} -> {route.binary} {status} "
                                  f"from the emulator: {payload[:200]!r}; retrying once\n")
-                status, reason, headers, payload = self._forward(target, body)
+                status, reason, headers, payload = self._invoke(route.binary, event)
         except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected) as e:
             n = self._problem(502, "Bad Gateway", f"function '{route.binary}' is not reachable ({e.__class__.__name__})")
             self._log(started, route.binary, 502, n)
@@ -185,6 +230,8 @@ class Handler(BaseHTTPRequestHandler):
             if lname in HOP_BY_HOP or lname == "content-length":
                 continue
             self.send_header(name, value)
+        if not any(k.lower() == "date" for k, _ in headers):
+            self.send_header("Date", self.date_time_string())  # as API Gateway (and hyper) add
         if self.command == "HEAD":
             length = next((v for k, v in headers if k.lower() == "content-length"), None)
             if length is not None:
@@ -226,33 +273,146 @@ class Handler(BaseHTTPRequestHandler):
             raise ValueError("invalid Content-Length")
         return self.rfile.read(n)
 
-    def _forward(self, target: str, body: bytes | None):
+    def _event(self, route: Route, raw_path: str, query: str, body: bytes | None) -> dict:
+        """The HTTP API's event for this request (payload format 2.0)."""
+        connection_tokens = {
+            t.strip().lower() for v in self.headers.get_all("Connection", []) for t in v.split(",")
+        }
+        headers: dict[str, list[str]] = {}
+        cookies: list[str] = []
+        for name, value in self.headers.items():
+            lname = name.lower()
+            value = _utf8(value)
+            if lname in HOP_BY_HOP or lname in connection_tokens or lname in (
+                    "content-length", "x-forwarded-for"):
+                continue
+            if lname == "cookie":
+                cookies += [c.strip() for c in value.split(";") if c.strip()]
+                continue
+            headers.setdefault(lname, []).append(value)
+        # As API Gateway does: the connection's address goes last, after whatever the client
+        # sent (the functions trust only the last hop, e.g. for the rate limit).
+        sent = [_utf8(v).strip() for v in self.headers.get_all("X-Forwarded-For", []) if v.strip()]
+        headers["x-forwarded-for"] = [", ".join([*sent, self.client_address[0]])]
+        if body is not None:
+            headers["content-length"] = [str(len(body))]
+        host = _utf8(self.headers.get("Host", ""))
+        raw_path, query = _utf8(raw_path), _utf8(query)
+        domain = host.rsplit(":", 1)[0] if host and not host.endswith("]") else host
+        now = datetime.now(timezone.utc)
+        event: dict = {
+            "version": "2.0",
+            "routeKey": route.key,
+            "rawPath": raw_path,
+            "rawQueryString": query,
+            "headers": {k: ",".join(v) for k, v in headers.items()},
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": "local",
+                "domainName": domain or "localhost",
+                "domainPrefix": (domain or "localhost").split(".", 1)[0],
+                "http": {
+                    "method": self.command,
+                    "path": raw_path,
+                    "protocol": self.request_version,
+                    "sourceIp": self.client_address[0],
+                    "userAgent": _utf8(self.headers.get("User-Agent", "")),
+                },
+                "requestId": uuid.uuid4().hex,
+                "routeKey": route.key,
+                "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(now.timestamp() * 1000),
+            },
+            "isBase64Encoded": False,
+        }
+        if cookies:
+            event["cookies"] = cookies
+        params: dict[str, list[str]] = {}
+        for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+            params.setdefault(name, []).append(value)
+        if params:
+            event["queryStringParameters"] = {k: ",".join(v) for k, v in params.items()}
+        if path_parameters := route.path_parameters(raw_path):
+            event["pathParameters"] = path_parameters
+        if body:
+            content_type = self.headers.get("Content-Type", "").strip().lower()
+            text = content_type == "" or content_type.startswith(("text/", "application/json"))
+            try:
+                event["body"] = body.decode("utf-8") if text else None
+            except UnicodeDecodeError:
+                event["body"] = None
+            if event["body"] is None:
+                event["body"] = base64.b64encode(body).decode("ascii")
+                event["isBase64Encoded"] = True
+        return event
+
+    def _invoke(self, binary: str, event: bytes):
+        """Invokes the function; its answer as (status, reason, headers, body)."""
         conn = http.client.HTTPConnection(
             self.server.lambda_host, self.server.lambda_port, timeout=self.server.upstream_timeout
         )
         try:
-            conn.putrequest(self.command, target, skip_host=True, skip_accept_encoding=True)
-            connection_tokens = {
-                t.strip().lower() for v in self.headers.get_all("Connection", []) for t in v.split(",")
-            }
-            for name, value in self.headers.items():
-                lname = name.lower()
-                if lname in HOP_BY_HOP or lname in connection_tokens or lname in (
-                        "content-length", "x-forwarded-for"):
-                    continue
-                conn.putheader(name, value)
-            # As API Gateway does: the connection's address goes last, after whatever the client
-            # sent (the functions trust only the last hop, e.g. for the rate limit).
-            sent = [v.strip() for v in self.headers.get_all("X-Forwarded-For", []) if v.strip()]
-            conn.putheader("X-Forwarded-For", ", ".join([*sent, self.client_address[0]]))
-            if body is not None:
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body if body else None)
+            conn.request("POST", f"/2015-03-31/functions/{binary}/invocations", body=event,
+                         headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             payload = resp.read()
-            return resp.status, resp.reason, resp.getheaders(), payload
         finally:
             conn.close()
+        if resp.status != 200:
+            # The emulator's own answer (no such function, the function failed): as it is.
+            content_type = resp.getheader("Content-Type") or "application/json"
+            return resp.status, resp.reason, [("Content-Type", content_type)], payload
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            return self._unusable(binary, "not JSON")
+        if not isinstance(answer, dict) or "statusCode" not in answer:
+            if isinstance(answer, dict) and "errorType" in answer:
+                # cargo lambda passes on a failed start (an init error) with 200.
+                return 500, "Internal Server Error", [("Content-Type", "application/json")], payload
+            # API Gateway: JSON without a statusCode is the body of a 200.
+            return 200, "OK", [("Content-Type", "application/json")], payload
+        return self._answer(binary, answer)
+
+    @staticmethod
+    def _answer(binary: str, answer: dict):
+        """The HTTP response for a function's payload format 2.0 answer."""
+        try:
+            status = int(answer["statusCode"])
+            if not 100 <= status <= 599:
+                raise ValueError(f"statusCode {status}")
+            try:
+                reason = HTTPStatus(status).phrase
+            except ValueError:
+                reason = ""
+            merged: dict[str, tuple[str, list[str]]] = {}
+            for name, value in (answer.get("headers") or {}).items():
+                merged[name.lower()] = (name, [str(value)])
+            # cargo lambda's function URLs did the same: a multi-value header replaces the plain one.
+            for name, values in (answer.get("multiValueHeaders") or {}).items():
+                if values:
+                    merged[name.lower()] = (name, [str(v) for v in values])
+            headers = [(name, v) for name, values in merged.values() for v in values]
+            headers += [("Set-Cookie", str(c)) for c in answer.get("cookies") or []]
+            body = answer.get("body")
+            if body is None:
+                payload = b""
+            elif answer.get("isBase64Encoded"):
+                payload = base64.b64decode(body, validate=True)
+            else:
+                payload = str(body).encode("utf-8")
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
+            return Handler._unusable(binary, str(e))
+        return status, reason, headers, payload
+
+    @staticmethod
+    def _unusable(binary: str, why: str):
+        """API Gateway answers 500 to an answer it cannot use (an emulator failure: retried)."""
+        doc = {"type": "about:blank", "title": "Internal Server Error", "status": 500,
+               "detail": f"function '{binary}' returned an answer API Gateway cannot use ({why})"}
+        return 500, "Internal Server Error", [("Content-Type", "application/problem+json")], \
+            json.dumps(doc).encode()
 
     def _problem(self, status: int, title: str, detail: str) -> int:
         doc = {"type": "about:blank", "title": title, "status": status, "detail": detail}
@@ -298,10 +458,10 @@ def main() -> None:
         raise SystemExit(f"gateway: no HttpApi routes in {args.template}")
     server = Gateway((args.host, args.port), routes, args.lambda_host, args.lambda_port, args.timeout)
     for r in routes:
-        sys.stderr.write(f"gateway route {r.method:<6} {r.path:<24} -> lambda-url/{r.binary}\n")
+        sys.stderr.write(f"gateway route {r.method:<6} {r.path:<24} -> {r.binary}\n")
     sys.stderr.write(
-        f"gateway listening on http://{args.host}:{args.port} "
-        f"(functions at http://{args.lambda_host}:{args.lambda_port}/lambda-url/<binary>)\n"
+        f"gateway listening on http://{args.host}:{args.port} (functions invoked at "
+        f"http://{args.lambda_host}:{args.lambda_port}/2015-03-31/functions/<binary>/invocations)\n"
     )
     sys.stderr.flush()
     try:

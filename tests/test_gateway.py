@@ -1,10 +1,13 @@
 """infra/gateway.py on its own (no stack needed): it routes exactly what template.yaml
-declares and forwards requests and answers byte-exact to cargo lambda's function URLs
-(played here by a recording upstream)."""
+declares, turns each request into the HTTP API's event and invokes the function through cargo
+lambda's invoke API (played here by a recording upstream), byte-exact both ways.
+tests/test_binary_bodies.py checks the event and the answer translation in detail."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
 import socket
 import sys
 import threading
@@ -106,28 +109,36 @@ Resources:
 
 
 class Upstream(BaseHTTPRequestHandler):
-    """Stands in for `cargo lambda watch`: records each request, answers with two cookies."""
+    """Stands in for cargo lambda's invoke API: records each invocation's event, answers with
+    a binary body and two cookies, as a function's payload format 2.0 answer."""
 
     protocol_version = "HTTP/1.1"
     seen: list[dict] = []
 
-    def do_any(self) -> None:
+    def do_POST(self) -> None:
         n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
-        Upstream.seen.append(
-            {"method": self.command, "target": self.path, "headers": self.headers.items(), "body": body}
-        )
-        payload = b"\x00answer\xff"
-        self.send_response(201)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Set-Cookie", "a=1")
-        self.send_header("Set-Cookie", "b=2")
+        event = json.loads(self.rfile.read(n))
+        body = event.get("body")
+        Upstream.seen.append({
+            "method": event["requestContext"]["http"]["method"],
+            "target": self.path,
+            "path": event["rawPath"] + ("?" + event["rawQueryString"] if event["rawQueryString"] else ""),
+            "headers": event["headers"],
+            "body": None if body is None
+            else base64.b64decode(body) if event["isBase64Encoded"] else body.encode(),
+        })
+        payload = json.dumps({
+            "statusCode": 201,
+            "headers": {"content-type": "application/octet-stream"},
+            "cookies": ["a=1", "b=2"],
+            "body": base64.b64encode(b"\x00answer\xff").decode(),
+            "isBase64Encoded": True,
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_any
+        self.wfile.write(payload)
 
     def log_message(self, *args) -> None:
         pass
@@ -151,7 +162,7 @@ def gw(routes):
         s.server_close()
 
 
-def test_forwards_byte_exact_to_the_function_url(gw: str) -> None:
+def test_forwards_byte_exact_to_the_function(gw: str) -> None:
     Upstream.seen.clear()
     body = b"\x00\x01 binary \xff\r\n"
     r = httpx.post(
@@ -164,21 +175,21 @@ def test_forwards_byte_exact_to_the_function_url(gw: str) -> None:
     assert r.headers.get_list("set-cookie") == ["a=1", "b=2"]
     [seen] = Upstream.seen
     assert seen["method"] == "POST"
-    # cargo lambda puts what follows /lambda-url/<binary> into the event's rawPath.
-    assert seen["target"] == "/lambda-url/mcp/mcp/v2/messages?x=1&y=%20z&y=2"
+    assert seen["target"] == "/2015-03-31/functions/mcp/invocations"
+    assert seen["path"] == "/mcp/v2/messages?x=1&y=%20z&y=2"
     assert seen["body"] == body
-    headers = [(k.lower(), v) for k, v in seen["headers"]]
-    assert ("host", gw.removeprefix("http://")) in headers  # the function sees the gateway's Host
-    assert [v for k, v in headers if k == "x-dup"] == ["1", "2"]
+    headers = seen["headers"]
+    assert headers["host"] == gw.removeprefix("http://")  # the function sees the gateway's Host
+    assert headers["x-dup"] == "1,2"  # as API Gateway joins a repeated header
 
 
 def test_head_and_delete_pass_through(gw: str) -> None:
     Upstream.seen.clear()
     assert httpx.head(f"{gw}/api/health").status_code == 201
     assert httpx.delete(f"{gw}/api/x/y").status_code == 201
-    assert [(s["method"], s["target"]) for s in Upstream.seen] == [
-        ("HEAD", "/lambda-url/api/api/health"),
-        ("DELETE", "/lambda-url/api/api/x/y"),
+    assert [(s["method"], s["target"], s["path"]) for s in Upstream.seen] == [
+        ("HEAD", "/2015-03-31/functions/api/invocations", "/api/health"),
+        ("DELETE", "/2015-03-31/functions/api/invocations", "/api/x/y"),
     ]
 
 
