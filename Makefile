@@ -2,13 +2,20 @@
 # CARGO_TARGET_DIR defaults to ~/.cache/dotm-target (shared by checkouts and CI).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/dotm-target
 
-.PHONY: up test bench bench-activate bench-activation bootstrap build stripe-catalog card-screenshot redrive
+.PHONY: up test chaos bench bench-activate bench-activation bootstrap build stripe-catalog card-screenshot redrive
 
 up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
 	infra/scripts/up.sh
 
 test:      ## fmt, clippy, cargo test, template lint, end-to-end tests on their own stack
 	infra/scripts/test.sh
+
+chaos:     ## the chaos run at full size: 1,000 paid activations with carrier faults, duplicate and reordered deliveries and killed workers, on a stack of its own (ports 3200...); figures printed and in .local/chaos.json (~20 min)
+	TEST_E2E_ONLY=1 TEST_PORT=3200 TEST_LAMBDA_PORT=9200 TEST_SANDBOX_PORT=3201 TEST_MOTO_PORT=5200 \
+	  TEST_CHAIN_PORT=8745 TEST_LOGDIR="$(CURDIR)/.local/chaos" \
+	  TEST_ACTIVATIONS_PER_WINDOW=$${CHAOS_PER_WINDOW:-20} CHAOS_ACTIVATIONS=$${CHAOS_ACTIVATIONS:-1000} \
+	  CHAOS_KILLS=$${CHAOS_KILLS:-6} CHAOS_REPORT="$(CURDIR)/.local/chaos.json" \
+	  TEST_PYTEST_ARGS="tests/test_chaos.py -s" infra/scripts/test.sh
 
 bench:     ## benchmarks vs the Python MCP SDK (MCP serving, cold start, footprint, pipeline): docs/benchmarks/ (release; ~30 min; BENCH_QUICK=1 short)
 	infra/bench/run.sh

@@ -61,6 +61,7 @@ EXPORTS = {
     "TABLE_NAME": ("Table", "Ref"),
     "ACTIVATION_QUEUE_URL": ("ActivationQueue", "Ref"),
     "ACTIVATION_DLQ_URL": ("ActivationDeadLetterQueue", "Ref"),
+    "MINT_QUEUE_URL": ("MintQueue", "Ref"),
     "STRIPE_API_SECRET_ID": ("StripeApiSecret", "Ref"),
     "STRIPE_WEBHOOK_SECRET_ID": ("StripeWebhookSecret", "Ref"),
     "FULFILMENT_SECRET_ID": ("FulfilmentSecret", "Ref"),

@@ -51,7 +51,7 @@ def deliveries(logdir: Path, b: Buyer, ticket: int) -> list[dict]:
     out = []
     for rec in json_lines(logdir / "lambda.log"):
         f = rec.get("fields", {})
-        if f.get("message") == "job handled" and f.get("ticket") == ticket \
+        if f.get("message") == "job handled" and f.get("ticket") == ticket and not f.get("watch") \
                 and str(f.get("uid", "")).rstrip("…") == short:
             out.append(f)
     return out

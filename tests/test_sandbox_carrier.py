@@ -268,10 +268,56 @@ def test_concurrent_calls_with_one_key_make_one_line(carrier, sbx):
 
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
         rs = list(pool.map(one, range(10)))
-    assert sorted(r.status_code for r in rs) == [200] * 9 + [201], [r.text for r in rs]
-    assert len({r.json()["activation_id"] for r in rs}) == 1
+    # One made it; the others got it back (a replay) or were told it is still in progress.
+    codes = sorted(r.status_code for r in rs)
+    assert codes.count(201) == 1 and set(codes) <= {200, 201, 409}, [r.text for r in rs]
+    assert all(r.json()["error"]["code"] == "activation_in_progress"
+               for r in rs if r.status_code == 409)
+    assert len({r.json()["activation_id"] for r in rs if r.status_code != 409}) == 1
     assert len(lines(carrier, key)) == 1
-    assert sum(not c["replayed"] for c in calls(carrier, key)) == 1
+
+
+def test_a_call_while_the_same_key_is_in_progress_is_409_and_makes_nothing(carrier, sbx):
+    key = purchase_id()
+    carrier.post("/__sandbox/carrier/faults",
+                 json={"fail_next": 1, "status": None, "delay_ms": 1500, "keys": [key]})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(activate, httpx.Client(
+            base_url=sbx.url, timeout=30, headers={"Authorization": f"Bearer {KEY}"}), key)
+        time.sleep(0.5)
+        second = activate(carrier, key)
+        assert second.status_code == 409, second.text
+        assert second.json()["error"]["code"] == "activation_in_progress"
+        assert first.result().status_code == 201
+    assert activate(carrier, key).status_code == 200
+    assert len(lines(carrier, key)) == 1
+
+
+def test_an_activation_is_found_by_its_idempotency_key_without_activating(carrier):
+    key = purchase_id()
+    r = carrier.get("/v1/activations", params={"idempotency_key": key})
+    assert r.status_code == 200 and r.json() == {"data": []}, r.text
+    made = activate(carrier, key).json()
+    found = carrier.get("/v1/activations", params={"idempotency_key": key}).json()["data"]
+    assert found == [made]
+    assert len(calls(carrier, key)) == 1, "a lookup is not an activation call"
+    assert carrier.get("/v1/activations").status_code == 400
+    assert httpx.get(f"{carrier.base_url}/v1/activations",
+                     params={"idempotency_key": key}).status_code == 401
+
+
+def test_chaos_fails_about_the_rate_asked_and_delays_calls(carrier):
+    carrier.post("/__sandbox/carrier/faults",
+                 json={"chaos": {"fail_rate": 0.3, "status": 503, "max_delay_ms": 20, "seed": 7}}
+                 ).raise_for_status()
+    assert carrier.get("/__sandbox/carrier/faults").json()["chaos"]["fail_rate"] == 0.3
+    codes = [activate(carrier, purchase_id()).status_code for _ in range(100)]
+    assert 15 <= codes.count(503) <= 45 and codes.count(503) + codes.count(201) == 100, codes
+    carrier.delete("/__sandbox/carrier/faults").raise_for_status()
+    assert all(activate(carrier, purchase_id()).status_code == 201 for _ in range(10))
+    for bad in ({"fail_rate": 2}, {"status": "x"}, {"max_delay_ms": -1}, "on"):
+        r = carrier.post("/__sandbox/carrier/faults", json={"chaos": bad})
+        assert r.status_code == 400, (bad, r.text)
 
 
 def test_auth_and_bad_requests(carrier, sbx):

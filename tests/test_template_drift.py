@@ -228,6 +228,7 @@ def test_exported_names_point_at_the_template_resources(clients, stack_name):
     r = _resolver(template, clients, stack_name)
     assert os.environ["TABLE_NAME"] == r.refs["Table"]
     assert os.environ["ACTIVATION_QUEUE_URL"] == r.refs["ActivationQueue"]
+    assert os.environ["MINT_QUEUE_URL"] == r.refs["MintQueue"]
     sm = clients["secretsmanager"]
     values = {}
     for var, lid in SECRET_VARS.items():

@@ -49,6 +49,7 @@ def _alarms(t: dict) -> list[tuple[str, str, str]]:
 def test_alarms_cover_dlq_queue_age_errors_and_throttles(template):
     have = _alarms(template)
     want = [("AWS/SQS", "ApproximateNumberOfMessagesVisible", "ActivationDeadLetterQueue.QueueName"),
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "MintDeadLetterQueue.QueueName"),
             ("AWS/SQS", "ApproximateAgeOfOldestMessage", "ActivationQueue.QueueName")]
     want += [("AWS/Lambda", m, fn) for fn in EXPECTED for m in ("Errors", "Throttles")]
     want += [("DOTM", "UnmatchedPayments", None)]

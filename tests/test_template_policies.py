@@ -82,8 +82,8 @@ SECRET_ENV = {
     "McpFunction": {"STRIPE_API_SECRET_ID": "StripeApiSecret",
                     "MCP_STATE_SECRET_ID": "McpStateSecret"},
     "StripeWebhookFunction": {"STRIPE_WEBHOOK_SECRET_ID": "StripeWebhookSecret"},
-    "ActivationWorkerFunction": {"FULFILMENT_SECRET_ID": "FulfilmentSecret",
-                                 "MINTER_SECRET_ID": "MinterSecret"},
+    "ActivationWorkerFunction": {"FULFILMENT_SECRET_ID": "FulfilmentSecret"},
+    "RewardMinterFunction": {"MINTER_SECRET_ID": "MinterSecret"},
 }
 
 
@@ -99,21 +99,34 @@ def common(log_group: str, fn: str) -> set[tuple[str, str]]:
     )
 
 
+REQUEST_MINTS = {("sqs:SendMessage", "MintQueue.Arn")}
+
 # Function -> (its log group, everything its role allows).
 EXPECTED = {
     "ApiFunction": (
         "ApiLogGroup",
-        common("ApiLogGroup", "ApiFunction")
+        common("ApiLogGroup", "ApiFunction") | REQUEST_MINTS
         | {("sqs:GetQueueAttributes", "ActivationDeadLetterQueue.Arn")},
     ),
     "McpFunction": ("McpLogGroup", common("McpLogGroup", "McpFunction")),
     "StripeWebhookFunction": ("StripeWebhookLogGroup",
-                              common("StripeWebhookLogGroup", "StripeWebhookFunction")),
+                              common("StripeWebhookLogGroup", "StripeWebhookFunction")
+                              | REQUEST_MINTS),
     "ActivationWorkerFunction": (
         "ActivationWorkerLogGroup",
-        common("ActivationWorkerLogGroup", "ActivationWorkerFunction")
+        common("ActivationWorkerLogGroup", "ActivationWorkerFunction") | REQUEST_MINTS
         | {(a, "ActivationQueue.Arn") for a in QUEUE_CONSUMER}
         | {("sqs:SendMessage", "ActivationDeadLetterQueue.Arn")},
+    ),
+    # The minter needs no queue position and sends no activation: its own logs, the table,
+    # its key, and its queue.
+    "RewardMinterFunction": (
+        "RewardMinterLogGroup",
+        {(a, "RewardMinterLogGroup.Arn") for a in ("logs:CreateLogStream", "logs:PutLogEvents")}
+        | {(a, "Table.Arn") for a in DYNAMO_ITEMS}
+        | {("secretsmanager:GetSecretValue", "MinterSecret")}
+        | REQUEST_MINTS
+        | {(a, "MintQueue.Arn") for a in QUEUE_CONSUMER},
     ),
 }
 
@@ -227,19 +240,36 @@ def test_the_policy_check_notices(template, mutation, needle):
     assert needle in found, found
 
 
-def test_only_the_worker_consumes_the_activation_queue(template):
+def test_each_queue_has_its_one_consumer(template):
     sqs_events = [(lid, name, ev) for lid, fn in functions(template).items()
                   for name, ev in ((fn.get("Properties") or {}).get("Events") or {}).items()
                   if ev.get("Type") == "SQS"]
-    assert [(lid, ref(ev["Properties"]["Queue"])) for lid, _, ev in sqs_events] == \
-        [("ActivationWorkerFunction", "ActivationQueue.Arn")]
-    props = sqs_events[0][2]["Properties"]
-    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert 2 <= int(props["ScalingConfig"]["MaximumConcurrency"]) <= 1000
+    consumers = {ref(ev["Properties"]["Queue"]): lid for lid, _, ev in sqs_events}
+    assert consumers == {"ActivationQueue.Arn": "ActivationWorkerFunction",
+                         "MintQueue.Arn": "RewardMinterFunction"}, sqs_events
+    for _, _, ev in sqs_events:
+        props = ev["Properties"]
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert 2 <= int(props["ScalingConfig"]["MaximumConcurrency"]) <= 1000
     for lid in EXPECTED:
         have, _ = grants(template, lid)
-        receives = {a for a, r in have if a in QUEUE_CONSUMER and r == "ActivationQueue.Arn"}
-        assert not receives or lid == "ActivationWorkerFunction", (lid, receives)
+        for queue, consumer in consumers.items():
+            receives = {a for a, r in have if a in QUEUE_CONSUMER and r == queue}
+            assert not receives or lid == consumer, (lid, queue, receives)
+
+
+def test_one_minter_at_a_time_one_reward_per_message_with_room_for_receipts(template):
+    props = functions(template)["RewardMinterFunction"]["Properties"]
+    assert int(props["ReservedConcurrentExecutions"]) == 1
+    assert props["Events"]["Mints"]["Properties"]["BatchSize"] == 1
+    timeout = int(_setting(template, "RewardMinterFunction", "Timeout"))
+    # A receipt may take 60 s (shared/src/adapters/chain.rs), plus the dry run and the send.
+    assert timeout >= 90
+    queue = template["Resources"]["MintQueue"]["Properties"]
+    assert int(queue["VisibilityTimeout"]) >= 6 * timeout
+    assert ref(queue["RedrivePolicy"]["deadLetterTargetArn"]) == "MintDeadLetterQueue.Arn"
+    # The activation worker no longer holds the key, nor waits for receipts.
+    assert "MINTER_SECRET_ID" not in _env(template, "ActivationWorkerFunction")
 
 
 def _setting(template: dict, lid: str, key: str):
@@ -355,7 +385,7 @@ READERS = {
     "StripeApiSecret": {"ApiFunction", "McpFunction"},
     "StripeWebhookSecret": {"StripeWebhookFunction"},
     "FulfilmentSecret": {"ActivationWorkerFunction"},
-    "MinterSecret": {"ActivationWorkerFunction"},
+    "MinterSecret": {"RewardMinterFunction"},
     "OAuthSigningSecret": {"ApiFunction"},
     "McpStateSecret": {"McpFunction"},
 }
@@ -434,10 +464,11 @@ def test_secrets_declare_exactly_their_keys_and_keep_their_settings(template):
     assert len(all_keys) == len(set(all_keys))
 
 
-@pytest.mark.parametrize("fn", ["ApiFunction", "McpFunction", "StripeWebhookFunction"])
-def test_only_the_worker_can_read_the_minter_key(template, fn):
-    """No statement of the api's, mcp's or webhook's role grants a Secrets Manager action on
-    MinterSecret, or has a `*` resource at all."""
+@pytest.mark.parametrize("fn", ["ApiFunction", "McpFunction", "StripeWebhookFunction",
+                                "ActivationWorkerFunction"])
+def test_only_the_minter_can_read_the_minter_key(template, fn):
+    """No statement of the api's, mcp's, webhook's or activation worker's role grants a
+    Secrets Manager action on MinterSecret, or has a `*` resource at all."""
     for st in role_statements(template, fn):
         actions, resources = as_list(st.get("Action")), as_list(st.get("Resource"))
         assert "NotAction" not in st and "NotResource" not in st, (fn, st.get("Sid"))
@@ -507,10 +538,9 @@ def test_the_secret_check_notices(template, mutation, needle):
      "role may read ['McpStateSecret', 'StripeApiSecret']"),
     (_set_env("StripeWebhookFunction", "STRIPE_API_SECRET_ID", "dotm/stripe-api"),
      "StripeWebhookFunction: env has secret ids ['STRIPE_API_SECRET_ID']"),
-    (lambda t: t["Resources"]["ActivationWorkerFunction"]["Properties"]["Environment"]
-     ["Variables"].pop("MINTER_SECRET_ID"),
-     "ActivationWorkerFunction: env names secrets ['FulfilmentSecret'], role may read "
-     "['FulfilmentSecret', 'MinterSecret']"),
+    (_set_env("ActivationWorkerFunction", "MINTER_SECRET_ID", {"Ref": "MinterSecret"}),
+     "ActivationWorkerFunction: env names secrets ['FulfilmentSecret', 'MinterSecret'], role "
+     "may read ['FulfilmentSecret']"),
     (lambda t: t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"].update(
         STRIPE_API_SECRET_ID={"Ref": "StripeWebhookSecret"}),
      "ApiFunction: secret env {'STRIPE_API_SECRET_ID': 'StripeWebhookSecret', "

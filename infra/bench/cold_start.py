@@ -153,6 +153,7 @@ def events() -> dict[str, callable]:
         "api": sample("api-health.json"),
         "stripe-webhook": signed_webhook_event,
         "activation-worker": sample("activation-job.json"),
+        "reward-minter": sample("mint-request.json"),
     }
 
 

@@ -104,7 +104,7 @@ fi
 NODE="$ROOT/node_modules/.bin/node"
 
 # --- 2. release builds -------------------------------------------------------------------------
-FUNCTIONS=(mcp api stripe-webhook activation-worker)
+FUNCTIONS=(mcp api stripe-webhook activation-worker reward-minter)
 if [[ "${BENCH_BUILD:-1}" == 1 ]]; then
   export AWS_LC_SYS_NO_JITTER_ENTROPY=1
   for f in "${FUNCTIONS[@]}"; do

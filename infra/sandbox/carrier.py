@@ -14,7 +14,13 @@
          that each start 2-9 and neither is an N11 code (211..911), and not the fictional
          555-0100..555-0199; otherwise a 400 `invalid_phone_number`. A number another line
          (another idempotency key) already has is a 409 `number_taken` (no line is made).
+         A call while another with the same key is still being worked on is a 409
+         `activation_in_progress` (nothing is made; look it up, or call again later).
     GET  /v1/activations/{activation_id}
+    GET  /v1/activations?idempotency_key=<purchase id>
+      -> 200 {"data": [the activation made with that key]} (empty when none): how a client
+         whose call may have reached the carrier (a timeout, a crash) finds out, without
+         activating again. Not recorded in `calls` (it activates nothing).
 
 A line made by an activation is then addressed by its ICCID (same Bearer auth):
 
@@ -74,6 +80,9 @@ Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/ca
                           null or 2xx only delays. `permanent: true` (needs `keys`) fails those keys
                           on every call from now on (default status 422: the carrier rejects the
                           job for good). Faults are consumed per call; a failed call makes no line.
+    POST faults {chaos: {fail_rate: 0.1, status: 503, max_delay_ms: 300, seed?: 1}}
+                          from now on every call waits a random 0..max_delay_ms and fails
+                          with `status` with probability fail_rate (after the other faults)
     GET  faults           what is still armed
     DELETE faults         disarm everything
 """
@@ -84,6 +93,7 @@ import calendar
 import hmac
 import json
 import math
+import random
 import re
 import secrets
 import threading
@@ -198,6 +208,8 @@ class Carrier:
             self.fail_next: list[dict] = []  # [{left, status, delay_ms}] for any call, in order
             self.key_faults: dict[str, list[dict]] = {}  # key -> [{left, status, delay_ms}]
             self.permanent: dict[str, dict] = {}  # key -> {status, delay_ms}
+            self.chaos: dict | None = None  # {fail_rate, status, max_delay_ms, rng}
+            self.in_flight: set[str] = set()  # keys whose call is being worked on
             self.numbers: set[str] = set()
             self.by_iccid: dict[str, dict] = {}  # iccid -> line
             self.line_state: dict[str, dict] = {}  # iccid -> {balance_mb, features, topups}
@@ -225,6 +237,13 @@ class Carrier:
         match parts:
             case ["activations"] if req.method == "POST":
                 return self.activate(req)
+            case ["activations"] if req.method == "GET":
+                key = req.q("idempotency_key")
+                if not key:
+                    return _error(400, "invalid_parameter", "`idempotency_key` is required.")
+                with self.lock:
+                    line = self.lines.get(key)
+                return json_response(200, {"data": [self._view(line)] if line else []})
             case ["activations", aid] if req.method == "GET":
                 with self.lock:
                     line = self.by_id.get(aid)
@@ -253,6 +272,11 @@ class Carrier:
             if f["left"] <= 0:
                 self.fail_next.pop(0)
             return f
+        if self.chaos is not None:
+            rng = self.chaos["rng"]
+            fails = rng.random() < self.chaos["fail_rate"]
+            return {"status": self.chaos["status"] if fails else None,
+                    "delay_ms": rng.uniform(0, self.chaos["max_delay_ms"])}
         return None
 
     def activate(self, req: Request) -> Response:
@@ -263,11 +287,22 @@ class Carrier:
                 "requested_number": None}
         with self.lock:
             self.calls.append(call)
-            fault = self._take_fault(key)
-        try:
-            resp = self._activate(req, key, call, fault)
-        except BadRequest as e:
-            resp = _error(400, "invalid_request", str(e))
+            busy = key is not None and key in self.in_flight
+            if not busy and key is not None:
+                self.in_flight.add(key)
+            fault = None if busy else self._take_fault(key)
+        if busy:
+            resp = _error(409, "activation_in_progress",
+                          f"An activation with Idempotency-Key '{key}' is still in progress.")
+        else:
+            try:
+                resp = self._activate(req, key, call, fault)
+            except BadRequest as e:
+                resp = _error(400, "invalid_request", str(e))
+            finally:
+                if key is not None:
+                    with self.lock:
+                        self.in_flight.discard(key)
         call["status"] = resp.status
         call["ended_at"] = time.time()
         return resp
@@ -560,6 +595,7 @@ class Carrier:
                 case ["faults"] if req.method == "DELETE":
                     with self.lock:
                         self.fail_next, self.key_faults, self.permanent = [], {}, {}
+                        self.chaos = None
                         return json_response(200, self._faults_view())
         except BadRequest as e:
             return json_response(400, {"error": str(e)})
@@ -568,9 +604,31 @@ class Carrier:
     def _faults_view(self) -> dict:
         return {"fail_next": [dict(f) for f in self.fail_next],
                 "keys": {k: [dict(f) for f in v] for k, v in self.key_faults.items() if v},
-                "permanent": {k: dict(v) for k, v in self.permanent.items()}}
+                "permanent": {k: dict(v) for k, v in self.permanent.items()},
+                "chaos": None if self.chaos is None
+                else {k: v for k, v in self.chaos.items() if k != "rng"}}
+
+    def _arm_chaos(self, chaos) -> Response:
+        if not isinstance(chaos, dict):
+            raise BadRequest("`chaos` must be an object {fail_rate, status, max_delay_ms, seed?}")
+        rate, status = chaos.get("fail_rate", 0.1), chaos.get("status", 503)
+        delay, seed = chaos.get("max_delay_ms", 0), chaos.get("seed")
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
+            raise BadRequest("`chaos.fail_rate` must be a number from 0 to 1")
+        if not isinstance(status, int) or not 100 <= status <= 599:
+            raise BadRequest("`chaos.status` must be an HTTP status (100-599)")
+        if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+            raise BadRequest("`chaos.max_delay_ms` must be a non-negative number")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise BadRequest("`chaos.seed` must be an integer")
+        with self.lock:
+            self.chaos = {"fail_rate": rate, "status": status, "max_delay_ms": delay,
+                          "seed": seed, "rng": random.Random(seed)}
+            return json_response(200, self._faults_view())
 
     def _arm(self, body: dict) -> Response:
+        if "chaos" in body:
+            return self._arm_chaos(body["chaos"])
         permanent = body.get("permanent", False)
         keys = body.get("keys")
         if not isinstance(permanent, bool):

@@ -145,13 +145,13 @@ providers_start() {
     return 1
   }
   eval "$exports"  # export TABLE_NAME=... ACTIVATION_QUEUE_URL=... (shell-quoted by the script)
-  export TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL \
+  export TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL MINT_QUEUE_URL \
     STRIPE_API_SECRET_ID STRIPE_WEBHOOK_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID \
     OAUTH_SIGNING_SECRET_ID MCP_STATE_SECRET_ID
   # What an operator command needs to reach this stack (`make redrive`): no secrets in it.
   local v
   for v in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
-           TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL ACTIVATIONS_PER_WINDOW \
+           TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL MINT_QUEUE_URL ACTIVATIONS_PER_WINDOW \
            ACTIVATION_WINDOW_SECONDS; do
     if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
   done >"$logdir/stack.env"

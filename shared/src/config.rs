@@ -15,6 +15,8 @@ pub struct Config {
     pub table_name: String,
     pub activation_queue_url: String,
     pub activation_dlq_url: Option<String>,
+    /// The mint queue: the reward minter's own (functions that credit rewards send to it).
+    pub mint_queue_url: Option<String>,
     pub limits: ThrottleConfig,
     /// Real carrier failures before a job is parked on the dead-letter queue.
     pub max_attempts: u32,
@@ -115,6 +117,7 @@ impl Config {
             table_name: need("TABLE_NAME")?,
             activation_queue_url: need("ACTIVATION_QUEUE_URL")?,
             activation_dlq_url: value("ACTIVATION_DLQ_URL"),
+            mint_queue_url: value("MINT_QUEUE_URL"),
             limits: ThrottleConfig {
                 limit: number("ACTIVATIONS_PER_WINDOW", 100)?.min(u64::from(u32::MAX)) as u32,
                 window_ms: number("ACTIVATION_WINDOW_SECONDS", 3600)?.saturating_mul(1000) as i64,

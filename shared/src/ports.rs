@@ -214,6 +214,15 @@ pub trait ActivationStore: Send + Sync {
         purchase_id: &str,
         wait_until_ms: Option<i64>,
     ) -> Result<(), Unavailable>;
+    /// Puts an activation whose carrier call failed back in line at the end (a new ticket and
+    /// slot, so no one behind it is pushed past their ETA); attempts stand. `None` unless its
+    /// worker still had it (activating).
+    async fn requeue_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        r: Reservation,
+    ) -> Result<Option<Activation>, Unavailable>;
     /// Stores the line and marks it active, unless it already is; returns the stored one.
     async fn complete_activation(
         &self,
@@ -251,11 +260,13 @@ pub trait ThrottleStore: Send + Sync {
         cfg: &ThrottleConfig,
         now_ms: i64,
     ) -> Result<Reservation, Unavailable>;
-    /// Takes a permit at the clock's time, read again on every conflicting round so the
-    /// recorded start is never older than the call it allows.
+    /// Takes a permit for the job with `ticket` at the clock's time, read again on every
+    /// conflicting round so the recorded start is never older than the call it allows. A
+    /// refusal is recorded as a hold, so earlier tickets go first.
     async fn take_permit(
         &self,
         cfg: &ThrottleConfig,
+        ticket: u64,
         clock: &dyn Clock,
     ) -> Result<Result<Permit, WaitUntil>, Unavailable>;
 }
@@ -295,9 +306,13 @@ pub enum CarrierError {
     /// 5xx, timeout, connection error: the same call may succeed later.
     #[error("the carrier failed ({0})")]
     Failed(String),
-    /// 4xx: the carrier refused this activation.
+    /// 4xx: the carrier refused this call for good; asking again would get the same answer.
     #[error("the carrier refused the activation ({0})")]
     Refused(String),
+    /// 409: a call with the same idempotency key is still being worked on at the carrier
+    /// (ours, that timed out on our side). Not a failure: look it up a little later.
+    #[error("the carrier is still working on this activation")]
+    InProgress,
 }
 
 #[async_trait]
@@ -310,6 +325,10 @@ pub trait Carrier: Send + Sync {
         uid: &Uid,
         number: Option<&str>,
     ) -> Result<Line, CarrierError>;
+    /// The line an earlier activation with this purchase id made, if the carrier made one:
+    /// asked before calling again when an earlier call may have reached the carrier. A
+    /// lookup is not an activation and needs no permit.
+    async fn find_activation(&self, purchase_id: &str) -> Result<Option<Line>, CarrierError>;
     /// Turns a network feature on or off for the line (idempotent).
     async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError>;
     /// Adds data to the line once per `reference`.

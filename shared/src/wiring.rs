@@ -24,6 +24,7 @@ use crate::adapters::stripe::StripeInvoicing;
 use crate::app::Deps;
 use crate::app::activation_worker::Worker;
 use crate::app::oauth::AuthServer;
+use crate::app::rewards::RewardMinter;
 use crate::config::{Config, ConfigError, required};
 use crate::domain::oauth::Sealer;
 use crate::domain::rate_limit::RateLimit;
@@ -183,27 +184,40 @@ pub async fn activation_worker(config: &Config) -> Result<Worker, WiringError> {
         required(&config.secrets.fulfilment, "FULFILMENT_SECRET_ID")?,
     )
     .await?;
-    let minter: MinterKeys =
-        secrets::load(&sm, required(&config.secrets.minter, "MINTER_SECRET_ID")?).await?;
-    let carrier = OxioCarrier::new(&config.carrier_api_base, &fulfilment.oxio_api_key)
-        .map_err(|e| Unavailable::new("carrier client", e))?;
+    let carrier = OxioCarrier::new(
+        &config.carrier_api_base,
+        &fulfilment.oxio_api_key,
+        config.limits.send_within(),
+    )
+    .map_err(|e| Unavailable::new("carrier client", e))?;
     let mailer = ResendMailer::new(
         &config.mail_api_base,
         &fulfilment.resend_api_key,
         &config.mail_from,
     )
     .map_err(|e| Unavailable::new("mail client", e))?;
-    let minter = ChainMinter::new(
-        required(&config.chain_rpc_url, "CHAIN_RPC_URL")?,
-        required(&config.dotm_token_address, "DOTM_TOKEN_ADDRESS")?,
-        &minter.minter_private_key,
-    )?;
     Ok(Worker {
         deps: deps(store(&aws, config), &aws, config),
         carrier: Arc::new(carrier),
         mailer: Arc::new(mailer),
-        minter: Arc::new(minter),
         max_attempts: config.max_attempts,
+    })
+}
+
+/// The reward minter: the only function that reads the minter key.
+pub async fn reward_minter(config: &Config) -> Result<RewardMinter, WiringError> {
+    let aws = aws().await;
+    let sm = secrets_client(&aws);
+    let keys: MinterKeys =
+        secrets::load(&sm, required(&config.secrets.minter, "MINTER_SECRET_ID")?).await?;
+    let minter = ChainMinter::new(
+        required(&config.chain_rpc_url, "CHAIN_RPC_URL")?,
+        required(&config.dotm_token_address, "DOTM_TOKEN_ADDRESS")?,
+        &keys.minter_private_key,
+    )?;
+    Ok(RewardMinter {
+        deps: deps(store(&aws, config), &aws, config),
+        minter: Arc::new(minter),
     })
 }
 
@@ -253,7 +267,8 @@ fn deps(store: Arc<DynamoStore>, aws: &SdkConfig, config: &Config) -> Deps {
             config.activation_queue_url.clone(),
             config.activation_dlq_url.clone(),
         )
-        .with_max_delay(config.max_delay_seconds),
+        .with_max_delay(config.max_delay_seconds)
+        .with_mint_queue(config.mint_queue_url.clone()),
     );
     Deps {
         users: store.clone(),

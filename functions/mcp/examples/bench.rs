@@ -157,7 +157,6 @@ async fn drain(count: usize, limit: u32, window_ms: i64, out: &str) -> Result<()
         deps: deps.clone(),
         carrier: world.carrier.clone(),
         mailer: world.mailer.clone(),
-        minter: world.ledger.clone(),
         max_attempts: 5,
     });
     // Put in line while the worker drains, as webhooks and the worker run side by side.

@@ -19,6 +19,22 @@ pub struct OxioCarrier {
 }
 
 #[derive(Deserialize)]
+struct Found {
+    data: Vec<Activated>,
+}
+
+#[derive(Deserialize)]
+struct CarrierProblem {
+    error: CarrierProblemDetail,
+}
+
+#[derive(Deserialize)]
+struct CarrierProblemDetail {
+    #[serde(default)]
+    code: String,
+}
+
+#[derive(Deserialize)]
 struct Activated {
     phone_number: String,
     iccid: String,
@@ -26,12 +42,32 @@ struct Activated {
     activation_code: String,
 }
 
+impl From<Activated> for Line {
+    fn from(line: Activated) -> Line {
+        Line {
+            phone_number: line.phone_number,
+            iccid: line.iccid,
+            smdp_address: line.smdp_address,
+            activation_code: line.activation_code,
+        }
+    }
+}
+
 impl OxioCarrier {
-    pub fn new(base_url: &str, api_key: &str) -> Result<Self, reqwest::Error> {
+    /// `connect_within` bounds a new connection: a permitted activation must reach the carrier
+    /// within the throttle's guard, and the worker's lookup just before it keeps a connection
+    /// open, so only a dropped one connects again.
+    pub fn new(
+        base_url: &str,
+        api_key: &str,
+        connect_within: Duration,
+    ) -> Result<Self, reqwest::Error> {
         Ok(OxioCarrier {
-            // Under the worker's own timeout, so a slow carrier is a retry, not a crash.
+            // Two calls (lookup, activation) fit the worker's 30 s with room for the record.
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
+                .timeout(Duration::from_secs(10))
+                .connect_timeout(connect_within)
+                .pool_idle_timeout(Duration::from_secs(50))
                 .build()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
@@ -60,34 +96,26 @@ impl Carrier for OxioCarrier {
             .json(&body)
             .send()
             .await
-            .map_err(|e| {
-                CarrierError::Failed(if e.is_timeout() {
-                    "timeout".into()
-                } else {
-                    e.to_string()
-                })
-            })?;
-        let status = response.status();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(CarrierError::Failed(format!("HTTP {status}")));
-        }
-        if !status.is_success() {
-            let detail = response.text().await.unwrap_or_default();
-            return Err(CarrierError::Refused(format!(
-                "HTTP {status}: {}",
-                detail.chars().take(200).collect::<String>()
-            )));
-        }
-        let line: Activated = response
-            .json()
+            .map_err(sent_error)?;
+        let line: Activated = answer(response).await?;
+        Ok(line.into())
+    }
+
+    async fn find_activation(&self, purchase_id: &str) -> Result<Option<Line>, CarrierError> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/v1/activations", self.base_url),
+            [("idempotency_key", purchase_id)],
+        )
+        .map_err(|e| CarrierError::Failed(format!("carrier URL: {e}")))?;
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.api_key)
+            .send()
             .await
-            .map_err(|e| CarrierError::Failed(format!("unreadable answer: {e}")))?;
-        Ok(Line {
-            phone_number: line.phone_number,
-            iccid: line.iccid,
-            smdp_address: line.smdp_address,
-            activation_code: line.activation_code,
-        })
+            .map_err(sent_error)?;
+        let found: Found = answer(response).await?;
+        Ok(found.data.into_iter().next().map(Line::from))
     }
 
     async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError> {
@@ -179,4 +207,45 @@ impl OxioCarrier {
             detail.chars().take(200).collect::<String>()
         )))
     }
+}
+
+fn sent_error(e: reqwest::Error) -> CarrierError {
+    CarrierError::Failed(if e.is_connect() {
+        "could not connect in time".into()
+    } else if e.is_timeout() {
+        "timeout".into()
+    } else {
+        e.to_string()
+    })
+}
+
+/// The answer's body, or what kind of failure it is: 5xx, 408 and 429 may pass, a 409 for a
+/// call still in progress is no failure, any other 4xx is the carrier's final word.
+async fn answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, CarrierError> {
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .json()
+            .await
+            .map_err(|e| CarrierError::Failed(format!("unreadable answer: {e}")));
+    }
+    if status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+    {
+        return Err(CarrierError::Failed(format!("HTTP {status}")));
+    }
+    let detail = response.text().await.unwrap_or_default();
+    let code = serde_json::from_str::<CarrierProblem>(&detail)
+        .map(|p| p.error.code)
+        .unwrap_or_default();
+    if status == reqwest::StatusCode::CONFLICT && code == "activation_in_progress" {
+        return Err(CarrierError::InProgress);
+    }
+    Err(CarrierError::Refused(format!(
+        "HTTP {status}: {}",
+        detail.chars().take(200).collect::<String>()
+    )))
 }

@@ -1,5 +1,5 @@
 //! The DOTM contract with alloy: `ChainBalances` reads balances with no key at all;
-//! `ChainMinter` holds the minter key (only the activation worker builds one): nonces from the
+//! `ChainMinter` holds the minter key (only the reward minter builds one): nonces from the
 //! chain, a dry run before every send, and the receipt's status checked.
 //!
 //! Why this shape: alloy's default nonce filler reserves a nonce before gas estimation, so a
@@ -29,6 +29,18 @@ sol!(
 /// A mined receipt is awaited at most this long; anvil mines at once, mainnet in ~12 s.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// One JSON-RPC call is answered within this, or it fails (and the job is retried): a hung
+/// node must not hold the minter until the function's timeout.
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn rpc_client() -> Result<reqwest::Client, Unavailable> {
+    reqwest::Client::builder()
+        .timeout(RPC_TIMEOUT)
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| Unavailable::new("chain client", e))
+}
+
 fn endpoint(rpc_url: &str, token: &str) -> Result<(reqwest::Url, Address), Unavailable> {
     let url = rpc_url
         .parse()
@@ -48,7 +60,9 @@ pub struct ChainBalances {
 impl ChainBalances {
     pub fn new(rpc_url: &str, token: &str) -> Result<Self, Unavailable> {
         let (url, token) = endpoint(rpc_url, token)?;
-        let provider = ProviderBuilder::default().connect_http(url).erased();
+        let provider = ProviderBuilder::default()
+            .connect_reqwest(rpc_client()?, url)
+            .erased();
         Ok(ChainBalances { provider, token })
     }
 }
@@ -72,7 +86,7 @@ impl ChainMinter {
             .with_simple_nonce_management()
             .fetch_chain_id()
             .wallet(signer)
-            .connect_http(url)
+            .connect_reqwest(rpc_client()?, url)
             .erased();
         Ok(ChainMinter { provider, token })
     }

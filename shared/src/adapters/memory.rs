@@ -201,8 +201,14 @@ impl MemoryWorld {
             deps: self.deps(),
             carrier: self.carrier.clone(),
             mailer: self.mailer.clone(),
-            minter: self.ledger.clone(),
             max_attempts: 3,
+        }
+    }
+
+    pub fn reward_minter(&self) -> crate::app::rewards::RewardMinter {
+        crate::app::rewards::RewardMinter {
+            deps: self.deps(),
+            minter: self.ledger.clone(),
         }
     }
 }

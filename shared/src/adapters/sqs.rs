@@ -1,4 +1,4 @@
-//! `JobQueue` on SQS: the activation queue and its dead-letter queue.
+//! `JobQueue` on SQS: the activation queue, its dead-letter queue, and the mint queue.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -13,6 +13,7 @@ pub struct SqsQueue {
     client: Client,
     queue_url: String,
     dead_letter_url: Option<String>,
+    mint_url: Option<String>,
     /// SQS's own cap is 900 s. A lower cap (tests) makes long waits re-send more often,
     /// which must never count as a failed receive.
     max_delay_seconds: u32,
@@ -28,8 +29,14 @@ impl SqsQueue {
             client,
             queue_url: queue_url.into(),
             dead_letter_url,
+            mint_url: None,
             max_delay_seconds: 900,
         }
+    }
+
+    pub fn with_mint_queue(mut self, url: Option<String>) -> Self {
+        self.mint_url = url;
+        self
     }
 
     pub fn with_max_delay(mut self, seconds: u32) -> Self {
@@ -80,10 +87,22 @@ impl JobQueue for SqsQueue {
     }
 
     async fn send_mint(&self, uid: &Uid) -> Result<(), Unavailable> {
-        self.send_task(&MintTask {
+        let url = self
+            .mint_url
+            .as_deref()
+            .ok_or_else(|| Unavailable::new("sqs", "MINT_QUEUE_URL is not set"))?;
+        let task = MintTask {
             mint_rewards_for: uid.clone(),
-        })
-        .await
+        };
+        let body = serde_json::to_string(&task).map_err(|e| Unavailable::new("encode task", e))?;
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("sqs send mint", e.into_service_error()))?;
+        Ok(())
     }
 
     async fn send_fulfilment(&self, task: &FulfilTask) -> Result<(), Unavailable> {

@@ -201,8 +201,9 @@ async fn find_or_create(deps: &Deps, identity: &Identity) -> Result<(User, bool)
     Ok((stored, created))
 }
 
-/// Sets where DOTM rewards go, and asks for whatever waited for it to be minted. An
-/// anonymous sign-in cannot earn, so it has no wallet.
+/// Sets where DOTM rewards go, and asks for whatever waited for it to be minted (only when
+/// something waits: setting a wallet again and again queues nothing). An anonymous sign-in
+/// cannot earn, so it has no wallet.
 pub async fn set_wallet(
     deps: &Deps,
     identity: &Identity,
@@ -213,7 +214,9 @@ pub async fn set_wallet(
     }
     let user = find_or_create_user(deps, identity).await?;
     deps.users.set_wallet(&user.uid, wallet).await?;
-    deps.queue.send_mint(&user.uid).await?;
+    if crate::app::rewards::has_pending(deps, &user.uid).await? {
+        deps.queue.send_mint(&user.uid).await?;
+    }
     tracing::info!(uid = %user.uid.short(), "wallet set");
     Ok(())
 }

@@ -77,6 +77,7 @@ async fn put_in_line(
             ticket: r.ticket,
             slot_ms: r.slot_ms,
             attempts: 0,
+            watch: false,
         };
         deps.queue
             .send(&job, delay_until(r.slot_ms, now_ms))

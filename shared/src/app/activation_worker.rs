@@ -8,24 +8,32 @@ use std::time::Duration;
 use crate::app::Deps;
 use crate::app::activation_line::{SLEEP_AT_MOST_MS, delay_until};
 use crate::domain::activation::{Activation, FulfilTask, Job, Line, Status};
-use crate::domain::throttle::WaitUntil;
+use crate::domain::throttle::{Permit, WaitUntil};
 use crate::domain::time::rfc3339;
-use crate::ports::{Attachment, Carrier, CarrierError, Mailer, Minter, OutgoingEmail, Unavailable};
+use crate::ports::{Attachment, Carrier, CarrierError, Mailer, OutgoingEmail, Unavailable};
 
-/// A worker holds a job this long at most (longer than the function's 30 s timeout, shorter
-/// than the queue's 180 s visibility timeout, after which a crashed job comes back).
-const CLAIM_MS: i64 = 60_000;
+/// A worker holds a job this long at most: longer than the function's 30 s timeout (so two
+/// live workers never hold it), short enough that a job whose worker died resumes within a
+/// minute (its watch arrives just after).
+pub const CLAIM_MS: i64 = 35_000;
+/// A job's watch arrives this long after the claim is taken.
+const WATCH_DELAY_SECONDS: u32 = (CLAIM_MS / 1000 + 1) as u32;
+/// A queued job whose slot passed this long ago with nobody working on it lost its message.
+const LOST_AFTER_MS: i64 = 10_000;
+/// A worker waits this long at most for a permit before it sends the job back in line.
+const PERMIT_WAIT_MS: i64 = 5_000;
+/// A call still in progress at the carrier is looked up again this much later.
+const IN_PROGRESS_RETRY_SECONDS: u32 = 5;
 /// A failed email is retried after this long; the activation stands meanwhile.
 const EMAIL_RETRY_SECONDS: u32 = 30;
 
-/// What the activation-worker function holds: the shared ports, and the carrier, the mailer
-/// and the minter that only it may use.
+/// What the activation-worker function holds: the shared ports, and the carrier and the
+/// mailer that only it may use.
 #[derive(Clone)]
 pub struct Worker {
     pub deps: Deps,
     pub carrier: Arc<dyn Carrier>,
     pub mailer: Arc<dyn Mailer>,
-    pub minter: Arc<dyn Minter>,
     /// Real carrier failures before a job is parked on the dead-letter queue.
     pub max_attempts: u32,
 }
@@ -40,7 +48,7 @@ pub enum Handled {
     Waiting {
         delay_seconds: u32,
     },
-    /// The carrier failed; retried later with one more attempt counted.
+    /// The carrier failed; back in line at the end, with one more attempt counted.
     Retrying {
         attempts: u32,
     },
@@ -59,37 +67,85 @@ async fn sleep_ms(ms: i64) {
     }
 }
 
+/// Sends the job to arrive just before `at_ms`, as its slot.
 async fn send_later(w: &Worker, job: &Job, at_ms: i64) -> Result<Handled, Unavailable> {
     let delay_seconds = delay_until(at_ms, now_ms(w));
-    w.deps.queue.send(job, delay_seconds).await?;
+    let later = Job {
+        slot_ms: at_ms,
+        watch: false,
+        ..job.clone()
+    };
+    w.deps.queue.send(&later, delay_seconds).await?;
     Ok(Handled::Waiting { delay_seconds })
 }
 
-pub async fn process(w: &Worker, job: &Job) -> Result<Handled, Unavailable> {
+/// True when nobody is working on a job that should be: its worker died holding the claim,
+/// or its slot passed long ago and no message came for it.
+fn abandoned(a: &Activation, now_ms: i64) -> bool {
+    match a.status {
+        Status::Activating => a.claimed_until_ms < now_ms,
+        Status::Queued => a.slot_ms.is_some_and(|slot| slot + LOST_AFTER_MS < now_ms),
+        _ => false,
+    }
+}
+
+pub async fn process(w: &Worker, message: &Job) -> Result<Handled, Unavailable> {
     let Some(activation) = w
         .deps
         .activations
-        .activation(&job.uid, &job.purchase_id)
+        .activation(&message.uid, &message.purchase_id)
         .await?
     else {
         // The record is written before any job is sent: a job without one is not ours.
         return Err(Unavailable::new(
             "activation",
-            format!("no activation for purchase {}", job.purchase_id),
+            format!("no activation for purchase {}", message.purchase_id),
         ));
     };
     match activation.status {
         Status::Active if activation.emailed => return Ok(Handled::AlreadyDone),
-        Status::Active => return email(w, job, &activation).await,
-        Status::Failed => return Ok(Handled::AlreadyDone),
+        Status::Active => return email(w, message, &activation).await,
+        Status::Failed | Status::Pending => return Ok(Handled::AlreadyDone),
         _ => {}
     }
+    // The record says where the job stands; a message is only a reminder of it. Each new
+    // place in line is sent before it is recorded, so a copy that does not match the record
+    // is an old one and its newer self is on the queue.
+    let Some(place) = activation.reservation() else {
+        return Ok(Handled::AlreadyDone);
+    };
+    if message.watch {
+        if !abandoned(&activation, now_ms(w)) {
+            return Ok(Handled::AlreadyDone);
+        }
+        tracing::warn!(uid = %message.uid.short(), purchase = %message.purchase_id, "resuming a job its worker left");
+    } else if (message.ticket, message.slot_ms) != (place.ticket, place.slot_ms) {
+        return Ok(Handled::AlreadyDone);
+    }
+    let job = Job {
+        ticket: place.ticket,
+        slot_ms: place.slot_ms,
+        watch: false,
+        ..message.clone()
+    };
 
     // Its slot: sleep if it is close, else come back just before it.
     let early = job.slot_ms - now_ms(w);
     if early > SLEEP_AT_MOST_MS {
-        return send_later(w, job, job.slot_ms).await;
+        return send_later(w, &job, job.slot_ms).await;
     }
+    // From here this worker holds the job; its watch resumes it if the worker dies (asleep,
+    // waiting for a permit, or in the carrier call).
+    w.deps
+        .queue
+        .send(
+            &Job {
+                watch: true,
+                ..job.clone()
+            },
+            WATCH_DELAY_SECONDS + (early.max(0) as u64).div_ceil(1000) as u32,
+        )
+        .await?;
     sleep_ms(early).await;
 
     // One worker per job: a duplicate delivery finds the claim taken and stops here, before
@@ -103,38 +159,21 @@ pub async fn process(w: &Worker, job: &Job) -> Result<Handled, Unavailable> {
         return Ok(Handled::AlreadyDone);
     };
 
-    // The hard promise: a permit against the recorded starts, taken right before the call.
-    let permit = loop {
-        match w
-            .deps
-            .throttle
-            .take_permit(&w.deps.limits, w.deps.clock.as_ref())
-            .await?
-        {
-            Ok(permit) => break permit,
-            Err(WaitUntil(at)) if at - now_ms(w) <= SLEEP_AT_MOST_MS => {
-                sleep_ms(at - now_ms(w)).await
-            }
-            Err(WaitUntil(at)) => {
-                let ahead = w
-                    .deps
-                    .activations
-                    .jobs_ahead(job.ticket)
-                    .await
-                    .unwrap_or_default();
-                tracing::info!(
-                    "[RATE LIMITED] uid {} | Wait: {}min | Queue Pos: {}",
-                    job.uid.short(),
-                    (at - now_ms(w)).div_euclid(60_000) + 1,
-                    ahead + 1
-                );
-                w.deps
-                    .activations
-                    .release_activation(&job.uid, &job.purchase_id, Some(at))
-                    .await?;
-                return send_later(w, job, at).await;
-            }
+    // Look before calling: an earlier call of ours (a worker that died, an answer that timed
+    // out) may have made the line. The lookup also opens the connection the call will use,
+    // so a permitted call reaches the carrier within the throttle's guard.
+    match w.carrier.find_activation(&job.purchase_id).await {
+        Ok(Some(line)) => {
+            tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "the carrier already made this line");
+            return activated(w, &job, line).await;
         }
+        Ok(None) => {}
+        Err(e) => return carrier_error(w, &job, e).await,
+    }
+
+    let permit = match permit(w, &job).await? {
+        Ok(permit) => permit,
+        Err(back_in_line) => return Ok(back_in_line),
     };
     tracing::info!(
         "[ACTIVATION ALLOWED] uid {} | Usage: {}/{} ({:.1}%)",
@@ -146,73 +185,155 @@ pub async fn process(w: &Worker, job: &Job) -> Result<Handled, Unavailable> {
 
     let number = activation.requested_number.as_deref();
     match w.carrier.activate(&job.purchase_id, &job.uid, number).await {
-        Ok(line) => {
-            let at = rfc3339(w.deps.clock.now_unix());
-            let activation = w
-                .deps
-                .activations
-                .complete_activation(&job.uid, &job.purchase_id, &line, &at)
-                .await?;
-            tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "eSIM active");
-            w.deps
-                .usage
-                .track_line(&crate::domain::usage::TrackedLine {
-                    uid: job.uid.clone(),
-                    iccid: line.iccid.clone(),
-                })
-                .await?;
-            // What was bought before the line existed (data, add-ons) goes onto it now.
-            w.deps
-                .queue
-                .send_fulfilment(&FulfilTask {
-                    fulfil_for: job.uid.clone(),
-                    receipt_for: None,
-                    invoice_url: None,
-                })
-                .await?;
-            match email(w, job, &activation).await? {
-                Handled::Emailed => Ok(Handled::Activated),
-                other => Ok(other),
-            }
-        }
-        Err(e) => failed(w, job, e).await,
+        Ok(line) => activated(w, &job, line).await,
+        Err(e) => carrier_error(w, &job, e).await,
     }
 }
 
-async fn failed(w: &Worker, job: &Job, e: CarrierError) -> Result<Handled, Unavailable> {
-    let attempts = job.attempts + 1;
-    w.deps
-        .activations
-        .release_activation(&job.uid, &job.purchase_id, None)
-        .await?;
-    tracing::warn!(uid = %job.uid.short(), purchase = %job.purchase_id, attempts, error = %e, "carrier call failed");
-    if attempts >= w.max_attempts {
-        let reason = format!("{e}, {attempts} times");
+/// The hard promise: a permit against the recorded starts, taken right before the call and
+/// waited for a few seconds at most. Else the job goes back in line (sent first, then
+/// recorded) with the time the gate gave as its new ETA.
+async fn permit(w: &Worker, job: &Job) -> Result<Result<Permit, Handled>, Unavailable> {
+    let give_up_at = now_ms(w) + PERMIT_WAIT_MS;
+    loop {
+        let at = match w
+            .deps
+            .throttle
+            .take_permit(&w.deps.limits, job.ticket, w.deps.clock.as_ref())
+            .await?
+        {
+            Ok(permit) => return Ok(Ok(permit)),
+            Err(WaitUntil(at)) => at,
+        };
+        if at - now_ms(w) <= SLEEP_AT_MOST_MS && at <= give_up_at {
+            sleep_ms(at - now_ms(w)).await;
+            continue;
+        }
+        let ahead = w
+            .deps
+            .activations
+            .jobs_ahead(job.ticket)
+            .await
+            .unwrap_or_default();
+        tracing::info!(
+            "[RATE LIMITED] uid {} | Wait: {}min | Queue Pos: {}",
+            job.uid.short(),
+            (at - now_ms(w)).div_euclid(60_000) + 1,
+            ahead + 1
+        );
+        let waiting = send_later(w, job, at).await?;
         w.deps
             .activations
-            .fail_activation(&job.uid, &job.purchase_id, &reason)
+            .release_activation(&job.uid, &job.purchase_id, Some(at))
             .await?;
-        w.deps
-            .queue
-            .dead_letter(
-                &Job {
-                    attempts,
-                    ..job.clone()
-                },
-                &reason,
-            )
-            .await?;
-        tracing::error!(uid = %job.uid.short(), purchase = %job.purchase_id, "activation failed for good");
-        return Ok(Handled::DeadLettered);
+        return Ok(Err(waiting));
     }
-    // Exponential backoff: 2, 4, 8 ... seconds. The retry still needs a permit.
-    let backoff_ms = 1000 * 2i64.pow(attempts.min(9));
-    let retry = Job {
-        attempts,
-        ..job.clone()
+}
+
+/// The carrier made the line: record it, track its data, fulfil what waited for it, mail it.
+async fn activated(w: &Worker, job: &Job, line: Line) -> Result<Handled, Unavailable> {
+    let at = rfc3339(w.deps.clock.now_unix());
+    let activation = w
+        .deps
+        .activations
+        .complete_activation(&job.uid, &job.purchase_id, &line, &at)
+        .await?;
+    tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "eSIM active");
+    w.deps
+        .usage
+        .track_line(&crate::domain::usage::TrackedLine {
+            uid: job.uid.clone(),
+            iccid: line.iccid.clone(),
+        })
+        .await?;
+    // What was bought before the line existed (data, add-ons) goes onto it now.
+    w.deps
+        .queue
+        .send_fulfilment(&FulfilTask {
+            fulfil_for: job.uid.clone(),
+            receipt_for: None,
+            invoice_url: None,
+        })
+        .await?;
+    match email(w, job, &activation).await? {
+        Handled::Emailed => Ok(Handled::Activated),
+        other => Ok(other),
+    }
+}
+
+/// What the carrier's answer means for the job: still in progress is no failure (look it up
+/// soon); a refusal is final (asking again would spend a permit for the same answer); any
+/// other failure is retried from the end of the line, a bounded number of times.
+async fn carrier_error(w: &Worker, job: &Job, e: CarrierError) -> Result<Handled, Unavailable> {
+    match e {
+        CarrierError::InProgress => {
+            tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "the carrier is still working on it; looking again soon");
+            w.deps.queue.send(job, IN_PROGRESS_RETRY_SECONDS).await?;
+            w.deps
+                .activations
+                .release_activation(&job.uid, &job.purchase_id, None)
+                .await?;
+            Ok(Handled::Waiting {
+                delay_seconds: IN_PROGRESS_RETRY_SECONDS,
+            })
+        }
+        CarrierError::Refused(_) => fail_for_good(w, job, job.attempts + 1, &e).await,
+        CarrierError::Failed(_) => {
+            let attempts = job.attempts + 1;
+            tracing::warn!(uid = %job.uid.short(), purchase = %job.purchase_id, attempts, error = %e, "carrier call failed");
+            if attempts >= w.max_attempts {
+                return fail_for_good(w, job, attempts, &e).await;
+            }
+            // Back in line at the end, no sooner than the backoff (2, 4, 8 ... s): the
+            // retry needs a permit, and taking one reserved for someone else would push
+            // everyone behind past the time they were told.
+            let backoff_ms = 1000 * 2i64.pow(attempts.min(9));
+            let place = w
+                .deps
+                .throttle
+                .reserve_slot(&w.deps.limits, now_ms(w) + backoff_ms)
+                .await?;
+            let retry = Job {
+                attempts,
+                ticket: place.ticket,
+                ..job.clone()
+            };
+            send_later(w, &retry, place.slot_ms).await?;
+            w.deps
+                .activations
+                .requeue_activation(&job.uid, &job.purchase_id, place)
+                .await?;
+            Ok(Handled::Retrying { attempts })
+        }
+    }
+}
+
+async fn fail_for_good(
+    w: &Worker,
+    job: &Job,
+    attempts: u32,
+    e: &CarrierError,
+) -> Result<Handled, Unavailable> {
+    let reason = match e {
+        CarrierError::Refused(_) => e.to_string(),
+        _ => format!("{e}, {attempts} times"),
     };
-    send_later(w, &retry, now_ms(w) + backoff_ms).await?;
-    Ok(Handled::Retrying { attempts })
+    w.deps
+        .activations
+        .fail_activation(&job.uid, &job.purchase_id, &reason)
+        .await?;
+    w.deps
+        .queue
+        .dead_letter(
+            &Job {
+                attempts,
+                ..job.clone()
+            },
+            &reason,
+        )
+        .await?;
+    tracing::error!(uid = %job.uid.short(), purchase = %job.purchase_id, error = %e, "activation failed for good");
+    Ok(Handled::DeadLettered)
 }
 
 /// Emails the QR code once (the purchase id is the idempotency key). A failure never undoes
@@ -287,7 +408,7 @@ mod tests {
     use crate::app::esim::{ActivationAnswer, status_answer};
     use crate::app::payments::apply_event;
     use crate::domain::users::{Email, Uid, User};
-    use crate::ports::{Clock, ThrottleStore};
+    use crate::ports::{ActivationStore, Clock, ThrottleStore};
 
     async fn paid(world: &MemoryWorld, n: usize) -> Vec<Job> {
         let deps = world.deps();
@@ -359,15 +480,30 @@ mod tests {
         assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 0);
     }
 
+    /// The last message sent that is not a watch.
+    fn last_job(world: &MemoryWorld) -> Job {
+        let sent = world.queue.sent.lock().unwrap();
+        sent.iter().rev().find(|(j, _)| !j.watch).unwrap().0.clone()
+    }
+
+    fn activation_of(world: &MemoryWorld, purchase: &str) -> Activation {
+        world
+            .activations
+            .all()
+            .into_iter()
+            .find(|a| a.purchase_id == purchase)
+            .unwrap()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_job_without_a_permit_goes_back_in_line_with_a_new_eta() {
         let world = MemoryWorld::new();
         let jobs = paid(&world, 1).await;
         // Five carrier calls just started elsewhere: the window is full for 10 s.
-        for _ in 0..5 {
+        for ticket in 100..105 {
             world
                 .throttle
-                .take_permit(&world.limits, world.clock.as_ref())
+                .take_permit(&world.limits, ticket, world.clock.as_ref())
                 .await
                 .unwrap()
                 .unwrap();
@@ -379,15 +515,25 @@ mod tests {
         assert_eq!(a.queue.as_deref(), Some(crate::domain::activation::WAITING));
         assert_eq!(
             a.slot_ms,
-            Some(world.clock.now_unix_ms() + 10_100),
-            "the ETA follows the freed permit"
+            Some(world.clock.now_unix_ms() + 10_250),
+            "the ETA follows the freed permit (and the guard)"
         );
         assert_eq!(a.attempts, 0, "waiting is no attempt");
+        assert_eq!(
+            last_job(&world).slot_ms,
+            a.slot_ms.unwrap(),
+            "sent as recorded"
+        );
         assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 0);
+        // The old message, delivered again, is a stale copy: nothing happens.
+        assert_eq!(
+            process(&world.worker(), &jobs[0]).await.unwrap(),
+            Handled::AlreadyDone
+        );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn carrier_failures_retry_then_dead_letter() {
+    async fn a_failed_call_goes_to_the_end_of_the_line_then_dead_letters() {
         let world = MemoryWorld::new();
         let jobs = paid(&world, 2).await;
         world.carrier.fail_next.store(2, Ordering::SeqCst);
@@ -397,34 +543,175 @@ mod tests {
                 process(&world.worker(), &job).await.unwrap(),
                 Handled::Retrying { attempts: expected }
             );
-            job = world.queue.sent.lock().unwrap().pop().unwrap().0;
+            let retry = last_job(&world);
+            assert!(
+                retry.ticket > jobs[1].ticket,
+                "behind everyone already in line"
+            );
+            let a = activation_of(&world, "in_0");
+            assert_eq!(
+                (a.ticket, a.slot_ms),
+                (Some(retry.ticket), Some(retry.slot_ms))
+            );
+            assert_eq!(a.status, Status::Queued);
+            // The copy it replaced is stale now.
+            assert_eq!(
+                process(&world.worker(), &job).await.unwrap(),
+                Handled::AlreadyDone
+            );
+            job = retry;
             world.clock.advance_ms(20_000);
         }
         assert_eq!(
             process(&world.worker(), &job).await.unwrap(),
             Handled::Activated
         );
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 3);
 
-        world.carrier.refuse.store(true, Ordering::SeqCst);
+        world.carrier.fail_next.store(3, Ordering::SeqCst);
         let mut job = jobs[1].clone();
         for _ in 0..2 {
             process(&world.worker(), &job).await.unwrap();
-            job = world.queue.sent.lock().unwrap().pop().unwrap().0;
+            job = last_job(&world);
             world.clock.advance_ms(20_000);
         }
         assert_eq!(
             process(&world.worker(), &job).await.unwrap(),
             Handled::DeadLettered
         );
-        let failed = world
-            .activations
-            .all()
-            .into_iter()
-            .find(|a| a.purchase_id == "in_1")
-            .unwrap();
+        let failed = activation_of(&world, "in_1");
         assert_eq!(failed.status, Status::Failed);
-        assert!(failed.failed_reason.unwrap().contains("refused"));
+        assert!(failed.failed_reason.unwrap().contains("3 times"));
         assert_eq!(world.queue.dead.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_is_final_at_once() {
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        world.carrier.refuse.store(true, Ordering::SeqCst);
+        assert_eq!(
+            process(&world.worker(), &jobs[0]).await.unwrap(),
+            Handled::DeadLettered
+        );
+        assert_eq!(
+            world.carrier.calls.load(Ordering::SeqCst),
+            1,
+            "one permit spent"
+        );
+        let a = activation_of(&world, "in_0");
+        assert_eq!(a.status, Status::Failed);
+        assert!(a.failed_reason.unwrap().contains("refused"));
+        assert_eq!(world.queue.dead.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_line_made_before_the_answer_was_lost_is_looked_up_not_made_again() {
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        world.carrier.lose_answers.store(1, Ordering::SeqCst);
+        assert_eq!(
+            process(&world.worker(), &jobs[0]).await.unwrap(),
+            Handled::Retrying { attempts: 1 }
+        );
+        world.clock.advance_ms(20_000);
+        let before = world.throttle.throttle().await.unwrap().starts.len();
+        assert_eq!(
+            process(&world.worker(), &last_job(&world)).await.unwrap(),
+            Handled::Activated
+        );
+        assert_eq!(
+            world.carrier.calls.load(Ordering::SeqCst),
+            1,
+            "no second call"
+        );
+        assert_eq!(
+            world.throttle.throttle().await.unwrap().starts.len(),
+            before,
+            "a lookup takes no permit"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_still_in_progress_is_looked_up_again_without_an_attempt() {
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        world.carrier.in_progress_next.store(1, Ordering::SeqCst);
+        assert_eq!(
+            process(&world.worker(), &jobs[0]).await.unwrap(),
+            Handled::Waiting {
+                delay_seconds: IN_PROGRESS_RETRY_SECONDS
+            }
+        );
+        let again = last_job(&world);
+        assert_eq!(again.attempts, 0, "no attempt counted");
+        world.clock.advance_ms(5_000);
+        assert_eq!(
+            process(&world.worker(), &again).await.unwrap(),
+            Handled::Activated
+        );
+        assert!(world.carrier.lookups.load(Ordering::SeqCst) >= 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_whose_worker_died_is_resumed_by_its_watch() {
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        let job = &jobs[0];
+        // A worker claims the job and dies before calling the carrier.
+        let now = world.clock.now_unix_ms();
+        world
+            .activations
+            .claim_activation(&job.uid, &job.purchase_id, now, CLAIM_MS)
+            .await
+            .unwrap()
+            .unwrap();
+        let watch = Job {
+            watch: true,
+            ..job.clone()
+        };
+        // Its message comes again while the claim holds: nothing happens, nor for the watch.
+        assert_eq!(
+            process(&world.worker(), job).await.unwrap(),
+            Handled::AlreadyDone
+        );
+        assert_eq!(
+            process(&world.worker(), &watch).await.unwrap(),
+            Handled::AlreadyDone
+        );
+        // The watch arrives after the claim ran out: the job resumes and activates once.
+        world
+            .clock
+            .advance_ms(i64::from(WATCH_DELAY_SECONDS) * 1000);
+        assert_eq!(
+            process(&world.worker(), &watch).await.unwrap(),
+            Handled::Activated
+        );
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            process(&world.worker(), &watch).await.unwrap(),
+            Handled::AlreadyDone
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_of_a_job_that_went_well_does_nothing() {
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        assert_eq!(
+            process(&world.worker(), &jobs[0]).await.unwrap(),
+            Handled::Activated
+        );
+        let sent = world.queue.sent.lock().unwrap().clone();
+        let (watch, delay) = sent.iter().find(|(j, _)| j.watch).cloned().unwrap();
+        assert_eq!(delay, WATCH_DELAY_SECONDS);
+        world.clock.advance_ms(i64::from(delay) * 1000);
+        assert_eq!(
+            process(&world.worker(), &watch).await.unwrap(),
+            Handled::AlreadyDone
+        );
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(world.mailer.sent.lock().unwrap().len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -435,7 +722,7 @@ mod tests {
         let handled = process(&world.worker(), &jobs[0]).await.unwrap();
         assert!(matches!(handled, Handled::Waiting { .. }), "{handled:?}");
         assert_eq!(world.activations.all()[0].status, Status::Active);
-        let retry = world.queue.sent.lock().unwrap().pop().unwrap().0;
+        let retry = last_job(&world);
         assert_eq!(retry.attempts, 0, "an email retry is no carrier attempt");
         assert_eq!(
             process(&world.worker(), &retry).await.unwrap(),

@@ -80,6 +80,7 @@ mod tests {
             ticket: 1,
             slot_ms: 0,
             attempts: 5,
+            watch: false,
         };
         deps.queue.dead_letter(&job, "HTTP 503").await.unwrap();
 

@@ -121,36 +121,69 @@ pub enum Minted {
     },
 }
 
-/// Mints a user's pending rewards, waiting a little for the minter lease; if another job
-/// keeps it, asks again later rather than failing.
-pub async fn mint(deps: &Deps, minter: &dyn Minter, uid: &Uid) -> Result<Minted, Unavailable> {
+/// What the reward-minter function holds: the shared ports and the only minter key.
+#[derive(Clone)]
+pub struct RewardMinter {
+    pub deps: Deps,
+    pub minter: std::sync::Arc<dyn Minter>,
+}
+
+/// Mints a user's next pending reward (one transaction and its receipt per message, so a
+/// message always fits the function's timeout), then asks for the next one if more wait.
+/// Waits a little for the minter lease; if another job keeps it, asks again later rather
+/// than failing.
+pub async fn mint(m: &RewardMinter, uid: &Uid) -> Result<Minted, Unavailable> {
+    let deps = &m.deps;
     for _ in 0..20 {
         let done = mint_pending(
             deps.users.as_ref(),
             deps.rewards.as_ref(),
-            minter,
+            m.minter.as_ref(),
             deps.clock.as_ref(),
             uid,
+            1,
         )
         .await?;
-        if done != Minted::Busy {
-            return Ok(done);
+        match done {
+            Minted::Busy => tokio::time::sleep(Duration::from_millis(250)).await,
+            Minted::Done { minted, refused } => {
+                let more = deps
+                    .rewards
+                    .rewards(uid)
+                    .await?
+                    .iter()
+                    .any(|r| r.status == RewardStatus::Pending);
+                if minted + refused > 0 && more {
+                    deps.queue.send_mint(uid).await?;
+                }
+                return Ok(done);
+            }
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     deps.queue.send_mint(uid).await?;
     Ok(Minted::Busy)
 }
 
-/// Mints the user's pending rewards once, if the lease is free. Holding the lease, this is
-/// the only sender of the minter key; a reward the contract already paid (a retry after a
-/// crash) is recorded as minted.
+/// True when the person has a reward waiting to be minted.
+pub async fn has_pending(deps: &Deps, uid: &Uid) -> Result<bool, Unavailable> {
+    Ok(deps
+        .rewards
+        .rewards(uid)
+        .await?
+        .iter()
+        .any(|r| r.status == RewardStatus::Pending))
+}
+
+/// Mints up to `at_most` of the user's pending rewards, if the lease is free. Holding the
+/// lease, this is the only sender of the minter key; a reward the contract already paid (a
+/// retry after a crash) is recorded as minted.
 pub async fn mint_pending(
     users: &dyn UserStore,
     rewards_store: &dyn RewardStore,
     minter: &dyn Minter,
     clock: &dyn Clock,
     uid: &Uid,
+    at_most: usize,
 ) -> Result<Minted, Unavailable> {
     let holder = format!("{uid}-{}-{}", clock.now_unix_ms(), std::process::id());
     if !rewards_store
@@ -159,7 +192,7 @@ pub async fn mint_pending(
     {
         return Ok(Minted::Busy);
     }
-    let result = mint_all(users, rewards_store, minter, uid, &holder, clock).await;
+    let result = mint_all(users, rewards_store, minter, uid, &holder, clock, at_most).await;
     rewards_store.release_minter(&holder).await?;
     result
 }
@@ -171,6 +204,7 @@ async fn mint_all(
     uid: &Uid,
     holder: &str,
     clock: &dyn Clock,
+    at_most: usize,
 ) -> Result<Minted, Unavailable> {
     let wallet = users
         .user(uid)
@@ -187,6 +221,9 @@ async fn mint_all(
     for reward in rewards_store.rewards(uid).await? {
         if reward.status != RewardStatus::Pending {
             continue;
+        }
+        if minted + refused >= at_most {
+            break;
         }
         // Ten accounts on one wallet join once: the bonus goes to the first to claim it.
         if reward.kind == RewardKind::NewMemberBonus
@@ -271,6 +308,7 @@ mod tests {
             world.ledger.as_ref(),
             world.clock.as_ref(),
             uid,
+            usize::MAX,
         )
         .await
         .unwrap()

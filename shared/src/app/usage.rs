@@ -175,7 +175,7 @@ pub async fn refresh(w: &Worker, task: &UsageTask) -> Result<usize, Unavailable>
             tracing::warn!(iccid = %task.iccid, why, "the carrier has no usage for this line");
             return Ok(0);
         }
-        Err(e @ CarrierError::Failed(_)) => return Err(Unavailable::new("carrier usage", e)),
+        Err(e) => return Err(Unavailable::new("carrier usage", e)),
     };
     reading.fetched_at = now;
     deps.usage.save_usage(&reading).await?;

@@ -111,6 +111,10 @@ pub struct Job {
     pub slot_ms: i64,
     #[serde(default)]
     pub attempts: u32,
+    /// A watch: sent when a worker takes the job, arriving after that worker's claim ran
+    /// out. It resumes the job only if the worker died with it; otherwise it is dropped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub watch: bool,
 }
 
 /// The SQS message asking the worker to mint one user's pending rewards.

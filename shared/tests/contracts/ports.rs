@@ -396,22 +396,52 @@ pub async fn throttle(store: &dyn ThrottleStore) {
 
     let clock = FixedClock::at(1_795_608_000);
     for used in 1..=3 {
-        let permit = store.take_permit(&LIMITS, &clock).await.unwrap();
+        let permit = store
+            .take_permit(&LIMITS, used.into(), &clock)
+            .await
+            .unwrap();
         assert_eq!(permit.map(|p| p.used), Ok(used));
     }
     let refused = store
-        .take_permit(&LIMITS, &clock)
+        .take_permit(&LIMITS, 4, &clock)
         .await
         .unwrap()
         .unwrap_err();
     assert!(refused.0 >= clock.0.load(std::sync::atomic::Ordering::SeqCst) + LIMITS.window_ms);
+    let state = store.throttle().await.unwrap();
+    assert_eq!(state.starts.len(), 3, "a refusal starts nothing");
     assert_eq!(
-        store.throttle().await.unwrap().starts.len(),
-        3,
-        "a refusal records nothing"
+        state
+            .held
+            .iter()
+            .map(|h| (h.ticket, h.at))
+            .collect::<Vec<_>>(),
+        vec![(4, refused.0)],
+        "a refusal is held"
     );
-    clock.advance_ms(LIMITS.window_ms + 1_000);
-    assert!(store.take_permit(&LIMITS, &clock).await.unwrap().is_ok());
+    let again = store.take_permit(&LIMITS, 4, &clock).await.unwrap();
+    assert_eq!(again, Err(refused), "asking again changes nothing");
+    assert_eq!(store.throttle().await.unwrap().version, state.version);
+    // Back when told, permits are free, but a later ticket waits while 4 holds; then goes.
+    clock.advance_ms(refused.0 - clock.0.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(
+        store
+            .take_permit(&LIMITS, 5, &clock)
+            .await
+            .unwrap()
+            .is_err()
+    );
+    assert!(store.take_permit(&LIMITS, 4, &clock).await.unwrap().is_ok());
+    assert!(store.take_permit(&LIMITS, 5, &clock).await.unwrap().is_ok());
+    assert!(
+        store
+            .throttle()
+            .await
+            .unwrap()
+            .held
+            .iter()
+            .all(|h| h.ticket != 4)
+    );
 }
 
 /// Ten workers at once, three permits: exactly three are granted.
@@ -420,7 +450,7 @@ pub async fn throttle_concurrent(store: Arc<dyn ThrottleStore>) {
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let (store, clock) = (store.clone(), clock.clone());
-            tokio::spawn(async move { store.take_permit(&LIMITS, clock.as_ref()).await })
+            tokio::spawn(async move { store.take_permit(&LIMITS, 1, clock.as_ref()).await })
         })
         .collect();
     let mut granted = 0;
@@ -500,6 +530,7 @@ pub async fn queue(queue: &dyn JobQueue) {
         ticket: 1,
         slot_ms: 0,
         attempts: 0,
+        watch: false,
     };
     queue.send(&job, 0).await.unwrap();
     queue.send(&job, 900).await.unwrap();

@@ -205,6 +205,30 @@ impl ActivationStore for DynamoStore {
         update.await.map(|_| ())
     }
 
+    async fn requeue_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        r: Reservation,
+    ) -> Result<Option<Activation>, Unavailable> {
+        self.update_activation(
+            uid,
+            purchase_id,
+            "SET claimed_until_ms = :zero, #status = :queued, #queue = :waiting, \
+             ticket = :ticket, slot_ms = :slot",
+            Some("#status = :activating"),
+            vec![
+                (":zero", AttributeValue::N("0".into())),
+                (":queued", s("queued")),
+                (":waiting", s(WAITING)),
+                (":ticket", AttributeValue::N(r.ticket.to_string())),
+                (":slot", AttributeValue::N(r.slot_ms.to_string())),
+                (":activating", s("activating")),
+            ],
+        )
+        .await
+    }
+
     async fn complete_activation(
         &self,
         uid: &Uid,

@@ -25,6 +25,10 @@ impl DynamoStore {
             let mut state = current.unwrap_or_default();
             let version = state.version;
             let result = change(&mut state);
+            if state.version == version && exists {
+                // Nothing changed (a refusal that was already on record): nothing to write.
+                return Ok(result);
+            }
             let item = to_item(THROTTLE_PK.into(), THROTTLE_SK.into(), &state)?;
             let mut put = self
                 .client
@@ -78,14 +82,12 @@ impl ThrottleStore for DynamoStore {
     async fn take_permit(
         &self,
         cfg: &ThrottleConfig,
+        ticket: u64,
         clock: &dyn Clock,
     ) -> Result<Result<Permit, WaitUntil>, Unavailable> {
-        // A refusal writes nothing; a grant is re-decided, at the time of each round, on the
-        // state it is written over.
-        if let Err(wait) = self.throttle().await?.take_permit(cfg, clock.now_unix_ms()) {
-            return Ok(Err(wait));
-        }
-        self.change_throttle(|state| state.take_permit(cfg, clock.now_unix_ms()))
+        // Decided again, at the time of each round, on the state it is written over: a grant
+        // records the start, a refusal its hold (unless that hold is on record already).
+        self.change_throttle(|state| state.take_permit(cfg, ticket, clock.now_unix_ms()))
             .await
     }
 }

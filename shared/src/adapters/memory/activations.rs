@@ -127,6 +127,26 @@ impl ActivationStore for MemoryActivations {
         .map(|_| ())
     }
 
+    async fn requeue_activation(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        r: Reservation,
+    ) -> Result<Option<Activation>, Unavailable> {
+        let mut requeued = false;
+        let after = self.change(uid, purchase_id, |a| {
+            if a.status == Status::Activating {
+                a.claimed_until_ms = 0;
+                a.status = Status::Queued;
+                a.queue = Some(WAITING.into());
+                a.ticket = Some(r.ticket);
+                a.slot_ms = Some(r.slot_ms);
+                requeued = true;
+            }
+        })?;
+        Ok(Some(after).filter(|_| requeued))
+    }
+
     async fn complete_activation(
         &self,
         uid: &Uid,

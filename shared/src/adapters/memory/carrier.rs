@@ -17,7 +17,14 @@ use crate::ports::{Carrier, CarrierError};
 pub struct MemoryCarrier {
     pub calls: AtomicUsize,
     pub fail_next: AtomicUsize,
+    /// The next calls make the line but their answer is lost on the way back (a timeout).
+    pub lose_answers: AtomicUsize,
+    /// The next calls are answered 409: still in progress at the carrier.
+    pub in_progress_next: AtomicUsize,
     pub refuse: AtomicBool,
+    /// Lines made, by purchase id (the idempotency key).
+    pub lines: Mutex<BTreeMap<String, Line>>,
+    pub lookups: AtomicUsize,
     /// (iccid, feature) turned on.
     pub features: Mutex<BTreeSet<(String, String)>>,
     /// (iccid, reference) -> MB, for top-ups not reversed.
@@ -29,6 +36,12 @@ pub struct MemoryCarrier {
 
 /// What every line includes before top-ups (the sandbox carrier's figure too).
 pub const PLAN_MB: u64 = 1024;
+
+fn take_one(counter: &AtomicUsize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
 
 #[async_trait]
 impl Carrier for MemoryCarrier {
@@ -42,20 +55,31 @@ impl Carrier for MemoryCarrier {
         if self.refuse.load(Ordering::SeqCst) {
             return Err(CarrierError::Refused("422 invalid plan".into()));
         }
-        if self
-            .fail_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
+        if take_one(&self.fail_next) {
             return Err(CarrierError::Failed("503".into()));
         }
-        Ok(Line {
-            phone_number: number.unwrap_or("+15550100100").into(),
-            iccid: "8901000000000000001".into(),
-            smdp_address: "smdp.test".into(),
-            // Matching IDs use A-Z a-z 0-9 and `-` only (SGP.22).
-            activation_code: format!("CODE-{}", purchase_id.replace('_', "-")),
-        })
+        if take_one(&self.in_progress_next) {
+            return Err(CarrierError::InProgress);
+        }
+        let line = lock(&self.lines)
+            .entry(purchase_id.to_owned())
+            .or_insert_with(|| Line {
+                phone_number: number.unwrap_or("+15550100100").into(),
+                iccid: "8901000000000000001".into(),
+                smdp_address: "smdp.test".into(),
+                // Matching IDs use A-Z a-z 0-9 and `-` only (SGP.22).
+                activation_code: format!("CODE-{}", purchase_id.replace('_', "-")),
+            })
+            .clone();
+        if take_one(&self.lose_answers) {
+            return Err(CarrierError::Failed("timeout".into()));
+        }
+        Ok(line)
+    }
+
+    async fn find_activation(&self, purchase_id: &str) -> Result<Option<Line>, CarrierError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        Ok(lock(&self.lines).get(purchase_id).cloned())
     }
 
     async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError> {

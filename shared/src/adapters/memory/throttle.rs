@@ -30,9 +30,10 @@ impl ThrottleStore for MemoryThrottle {
     async fn take_permit(
         &self,
         cfg: &ThrottleConfig,
+        ticket: u64,
         clock: &dyn Clock,
     ) -> Result<Result<Permit, WaitUntil>, Unavailable> {
         let now_ms = clock.now_unix_ms();
-        Ok(lock(&self.state).take_permit(cfg, now_ms))
+        Ok(lock(&self.state).take_permit(cfg, ticket, now_ms))
     }
 }
