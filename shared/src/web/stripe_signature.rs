@@ -94,7 +94,8 @@ pub fn verify_signature(
     if !matches {
         return Err(SignatureError::NoMatch);
     }
-    if (now - timestamp).abs() > TOLERANCE_SECONDS {
+    // `abs_diff`: a signed `t` near the ends of i64 must not overflow `now - t`.
+    if now.abs_diff(timestamp) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     Ok(())
@@ -103,6 +104,7 @@ pub fn verify_signature(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn sign(secret: &str, t: i64, payload: &[u8]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -186,10 +188,97 @@ mod tests {
             verify_signature(BODY, Some("garbage"), &secret(), 1000),
             Err(SignatureError::Malformed)
         );
+        // Signed timestamps at the ends of i64 are stale, not an overflow.
+        for t in [i64::MIN, i64::MAX] {
+            let header = format!("t={t},v1={}", sign("whsec_a", t, BODY));
+            assert_eq!(
+                verify_signature(BODY, Some(&header), &secret(), 1000),
+                Err(SignatureError::Stale)
+            );
+        }
         let moved = format!("t=1001,v1={good}");
         assert_eq!(
             verify_signature(BODY, Some(&moved), &secret(), 1000),
             Err(SignatureError::NoMatch)
         );
+    }
+
+    /// Timestamps anywhere, the edges of `i64` included.
+    fn timestamp() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            any::<i64>(),
+            Just(i64::MIN),
+            Just(i64::MAX),
+            NOW - 1000..NOW + 1000,
+        ]
+    }
+
+    const NOW: i64 = 1_795_608_000;
+
+    /// Headers as Stripe writes them, as proxies mangle them, and plain noise.
+    fn header() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            "t=-?[0-9]{0,20}",
+            "v1=[0-9a-f]{0,70}",
+            "v0=[0-9a-zA-Z]{0,10}",
+            "[a-z0-9]{0,3}=?\\PC{0,10}",
+        ];
+        prop_oneof![
+            "\\PC{0,120}",
+            proptest::collection::vec(part, 0..6).prop_map(|p| p.join(",")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_header_made_without_the_secret_verifies(
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+            header in header(),
+            now in timestamp(),
+        ) {
+            prop_assert!(verify_signature(&payload, Some(&header), &secret(), now).is_err());
+        }
+
+        #[test]
+        fn a_signature_verifies_within_the_tolerance_only(
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+            t in timestamp(),
+            now in timestamp(),
+        ) {
+            let header = format!("t={t},v1={}", sign("whsec_a", t, &payload));
+            let verdict = verify_signature(&payload, Some(&header), &secret(), now);
+            let fresh = now.abs_diff(t) <= TOLERANCE_SECONDS as u64;
+            prop_assert_eq!(verdict, if fresh { Ok(()) } else { Err(SignatureError::Stale) });
+        }
+
+        #[test]
+        fn a_changed_byte_or_another_secret_is_refused(
+            payload in proptest::collection::vec(any::<u8>(), 1..200),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+            other in "[A-Za-z0-9_]{1,20}",
+        ) {
+            let header = format!("t={NOW},v1={}", sign("whsec_a", NOW, &payload));
+            let mut changed = payload.clone();
+            changed[at.index(payload.len())] ^= flip;
+            prop_assert_eq!(
+                verify_signature(&changed, Some(&header), &secret(), NOW),
+                Err(SignatureError::NoMatch)
+            );
+            prop_assume!(other != "whsec_a");
+            let forged = format!("t={NOW},v1={}", sign(&other, NOW, &payload));
+            prop_assert_eq!(
+                verify_signature(&payload, Some(&forged), &secret(), NOW),
+                Err(SignatureError::NoMatch)
+            );
+        }
+
+        #[test]
+        fn a_secret_is_any_text_without_spaces_or_control_characters(
+            text in "\\PC{0,20}|[ -~\\t\\n\\r]{0,20}",
+        ) {
+            let ok = !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+            prop_assert_eq!(WebhookSecret::parse(&text).is_ok(), ok);
+        }
     }
 }
