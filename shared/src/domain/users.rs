@@ -147,6 +147,7 @@ pub struct User {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn uids_are_bounded() {
@@ -203,5 +204,97 @@ mod tests {
     fn deserializing_checks_too() {
         assert!(serde_json::from_str::<Uid>("\"\"").is_err());
         assert!(serde_json::from_str::<Email>("\"nope\"").is_err());
+    }
+
+    /// Addresses as people have them: a local part, labels, a top-level domain.
+    fn email() -> impl Strategy<Value = String> {
+        (
+            "[A-Za-z0-9][A-Za-z0-9._%+-]{0,30}",
+            proptest::collection::vec("[A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?", 1..4),
+            "[A-Za-z]{2,6}",
+        )
+            .prop_map(|(local, labels, tld)| format!("{local}@{}.{tld}", labels.join(".")))
+    }
+
+    proptest! {
+        #[test]
+        fn a_real_address_parses_trimmed_and_lower_cased(text in email(), pad in "[ \t\n]{0,3}") {
+            let email = Email::parse(&format!("{pad}{text}{pad}")).unwrap();
+            prop_assert_eq!(email.as_str(), text.to_lowercase());
+            // Parsing is idempotent, and what is stored (serde) reads back the same.
+            prop_assert_eq!(Email::parse(email.as_str()), Ok(email.clone()));
+            let json = serde_json::to_string(&email).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Email>(&json).unwrap(), email.clone());
+            let masked = email.masked();
+            prop_assert!(masked.ends_with(text.split_once('@').unwrap().1.to_lowercase().as_str()));
+            prop_assert!(masked.contains("***@"));
+        }
+
+        #[test]
+        fn any_text_is_an_address_only_if_it_looks_like_one(
+            text in prop_oneof!["\\PC{0,80}", "\\PC{0,10}@\\PC{0,10}", "[^@]{0,5}@[a-z.]{0,8}"],
+        ) {
+            match Email::parse(&text) {
+                Ok(email) => {
+                    let e = email.as_str();
+                    let (local, domain) = e.split_once('@').unwrap();
+                    prop_assert!(!local.is_empty() && !domain.contains('@'));
+                    prop_assert!(domain.contains('.'));
+                    prop_assert!(!domain.starts_with('.') && !domain.ends_with('.'));
+                    prop_assert!(e.len() <= 254 && !e.chars().any(char::is_whitespace));
+                    prop_assert_eq!(e, text.trim().to_lowercase());
+                    prop_assert_eq!(Email::parse(e), Ok(email.clone()));
+                    let stored = serde_json::from_value::<Email>(serde_json::json!(e));
+                    prop_assert_eq!(stored.ok(), Some(email));
+                }
+                Err(BadIdentity::Email(echo)) => prop_assert_eq!(echo, text),
+                Err(other) => prop_assert!(false, "{:?}", other),
+            }
+        }
+
+        #[test]
+        fn an_address_without_its_at_or_a_dotted_domain_is_refused(
+            local in "[a-z0-9]{1,10}",
+            domain in "[a-z0-9]{1,10}",
+            space in "[ \t]",
+        ) {
+            for bad in [
+                format!("{local}{domain}.com"),
+                format!("{local}@{domain}"),
+                format!("@{domain}.com"),
+                format!("{local}@.{domain}.com"),
+                format!("{local}@{domain}.com."),
+                format!("{local}@{domain}@x.com"),
+                format!("{local}{space}x@{domain}.com"),
+                format!("{local}@{}.com", "a".repeat(250)),
+            ] {
+                prop_assert!(Email::parse(&bad).is_err(), "{:?} accepted", bad);
+            }
+        }
+
+        #[test]
+        fn a_uid_is_any_1_to_128_printable_characters(
+            text in prop_oneof![
+                "\\PC{0,140}",
+                "\\PC{120,130}",
+                "\\PC{0,5}[\\x00-\\x1f\\x7f]\\PC{0,5}",
+            ],
+        ) {
+            let n = text.chars().count();
+            let printable = !text.chars().any(char::is_control);
+            match Uid::parse(&text) {
+                Ok(uid) => {
+                    prop_assert!((1..=128).contains(&n) && printable);
+                    prop_assert_eq!(uid.as_str(), text.as_str());
+                    let json = serde_json::to_string(&uid).unwrap();
+                    prop_assert_eq!(serde_json::from_str::<Uid>(&json).unwrap(), uid.clone());
+                    prop_assert!(uid.short().chars().count() <= 9);
+                }
+                Err(e) => {
+                    prop_assert_eq!(e, BadIdentity::Uid);
+                    prop_assert!(n == 0 || n > 128 || !printable);
+                }
+            }
+        }
     }
 }
