@@ -349,6 +349,7 @@ impl AccessClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn pkce_s256_is_rfc7636() {
@@ -471,5 +472,121 @@ mod tests {
             Sealer::new(b"other").open::<String>("request", &sealed, 99),
             Err(SealError::Tampered)
         );
+    }
+
+    /// Sealed-looking text: two base64url halves, or anything.
+    fn sealed_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,200}",
+            "[A-Za-z0-9_-]{0,120}\\.[A-Za-z0-9_-]{0,60}",
+            (any::<Vec<u8>>(), any::<[u8; 32]>()).prop_map(|(body, tag)| {
+                format!(
+                    "{}.{}",
+                    URL_SAFE_NO_PAD.encode(body),
+                    URL_SAFE_NO_PAD.encode(tag)
+                )
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_value_sealed_without_the_key_opens(text in sealed_like(), now in any::<i64>()) {
+            let sealer = Sealer::new(b"the-key");
+            let opened = sealer.open::<serde_json::Value>("request", &text, now);
+            prop_assert_eq!(opened, Err(SealError::Tampered));
+        }
+
+        #[test]
+        fn what_is_sealed_opens_the_same_until_it_expires(
+            value in ("\\PC{0,60}", any::<i64>(), proptest::option::of("\\PC{0,20}")),
+            exp in any::<i64>(),
+            now in any::<i64>(),
+            key in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let sealer = Sealer::new(&key);
+            let sealed = sealer.seal("consent", &value, exp);
+            let opened = sealer.open::<(String, i64, Option<String>)>("consent", &sealed, now);
+            prop_assert_eq!(opened, if exp < now { Err(SealError::Expired) } else { Ok(value) });
+            prop_assert_eq!(
+                sealer.open::<(String, i64, Option<String>)>("request", &sealed, now),
+                Err(SealError::Tampered)
+            );
+        }
+
+        #[test]
+        fn a_sealed_value_with_one_character_changed_does_not_open(
+            value in "\\PC{0,40}",
+            at in any::<prop::sample::Index>(),
+            to in "[A-Za-z0-9_.-]",
+        ) {
+            let sealer = Sealer::new(b"the-key");
+            let sealed = sealer.seal("request", &value, i64::MAX);
+            let i = at.index(sealed.len());
+            let mut changed = sealed.clone();
+            changed.replace_range(i..=i, &to);
+            prop_assume!(changed != sealed);
+            // Changing the last character of a base64 half can leave its bytes the same
+            // (unused low bits); then it opens to the same value, never to another.
+            match sealer.open::<String>("request", &changed, 0) {
+                Ok(opened) => prop_assert_eq!(opened, value),
+                Err(e) => prop_assert_eq!(e, SealError::Tampered),
+            }
+        }
+
+        #[test]
+        fn scopes_are_the_known_ones_or_refused(
+            text in "((esim|purchases|account|admin|\\PC{0,8})[ ]{0,2}){0,5}",
+        ) {
+            match parse_scopes(Some(&text)) {
+                Ok(scopes) => {
+                    prop_assert!(!scopes.is_empty());
+                    prop_assert!(scopes.iter().all(|s| SCOPES.contains(&s.as_str())));
+                    let unique: std::collections::HashSet<&String> = scopes.iter().collect();
+                    prop_assert_eq!(unique.len(), scopes.len());
+                    let asked: Vec<&str> = text.split(' ').filter(|s| !s.is_empty()).collect();
+                    prop_assert!(asked.iter().all(|s| SCOPES.contains(s)));
+                }
+                Err(e) => prop_assert_eq!(e.error, "invalid_scope"),
+            }
+        }
+
+        #[test]
+        fn a_pkce_verifier_matches_its_own_challenge_only(
+            verifier in "[A-Za-z0-9._~-]{43,128}",
+            other in "[A-Za-z0-9._~-]{43,128}",
+            text in "\\PC{0,130}",
+        ) {
+            let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            prop_assert!(valid_challenge(&challenge));
+            prop_assert!(pkce_matches(&verifier, &challenge));
+            prop_assert_eq!(pkce_matches(&other, &challenge), other == verifier);
+            // Arbitrary text: no panic, and a match only for a well-formed verifier.
+            if pkce_matches(&text, &challenge) {
+                prop_assert_eq!(&text, &verifier);
+            }
+            let _ = valid_challenge(&text);
+        }
+
+        #[test]
+        fn redirect_uris_are_https_or_loopback_and_match_themselves(
+            uri in prop_oneof![
+                "\\PC{0,60}",
+                "(https?|javascript|ftp)://[a-z0-9.:@\\[\\]-]{0,20}(/[a-z0-9%#?=&]{0,10}){0,3}",
+            ],
+        ) {
+            if valid_redirect_uri(&uri) {
+                let parsed = url::Url::parse(&uri).unwrap();
+                prop_assert!(parsed.scheme() == "https" || loopback(&parsed));
+                prop_assert!(parsed.fragment().is_none());
+            }
+            prop_assert!(redirect_matches(&uri, &uri));
+            let longer = format!("{uri}x");
+            prop_assert!(!redirect_matches(&uri, &longer), "{} matched {}", uri, longer);
+            if let Some(url) = metadata_client_id(&uri, true) {
+                prop_assert!(matches!(url.scheme(), "https" | "http"));
+                prop_assert!(url.path().len() > 1 && url.fragment().is_none());
+            }
+        }
     }
 }
