@@ -16,3 +16,5 @@ pub mod resend;
 pub mod secrets;
 pub mod sqs;
 pub mod stripe;
+#[cfg(test)]
+mod test_keys;

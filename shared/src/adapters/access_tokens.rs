@@ -165,3 +165,151 @@ impl AccessTokenVerifier for JwksVerifier {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::adapters::test_keys::{EC_PKCS8_BASE64, EC_X, EC_Y};
+
+    /// A closed port: nothing here may reach the network, and if it tried it would fail fast.
+    const ISSUER: &str = "http://127.0.0.1:9";
+    const AUDIENCE: &str = "http://127.0.0.1:9/mcp";
+
+    fn signer() -> Es256Signer {
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "k1",
+                         "alg": "ES256", "use": "sig"});
+        Es256Signer::new(EC_PKCS8_BASE64, jwk).unwrap()
+    }
+
+    /// A verifier that already holds the issuer's key `k1`, as if it had fetched the JWKS.
+    fn verifier() -> JwksVerifier {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = DecodingKey::from_ec_components(EC_X, EC_Y).unwrap();
+        let keys = HashMap::from([("k1".to_owned(), key)]);
+        let url = format!("{ISSUER}/oauth/jwks.json");
+        JwksVerifier {
+            http: reqwest::Client::new(),
+            cache: RwLock::new(HashMap::from([(url, (keys, Instant::now()))])),
+        }
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn claims() -> impl Strategy<Value = AccessClaims> {
+        (
+            "\\PC{1,40}",
+            proptest::option::of("[a-z0-9.]{1,10}@[a-z]{1,8}\\.[a-z]{2,4}"),
+            "((esim|purchases|account) ?){0,3}",
+            "\\PC{0,30}",
+            60i64..100_000,
+            "[A-Za-z0-9]{1,20}",
+        )
+            .prop_map(|(sub, email, scope, client_id, ttl, jti)| AccessClaims {
+                iss: ISSUER.into(),
+                aud: AUDIENCE.into(),
+                sub,
+                email,
+                scope,
+                client_id,
+                iat: now(),
+                exp: now() + ttl,
+                jti,
+            })
+    }
+
+    fn b64(bytes: impl AsRef<[u8]>) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Text that looks like a JWT to various degrees: any header (the right `alg` and `kid`
+    /// too), any payload (valid claims too), any signature; and plain noise.
+    fn jwt_like() -> impl Strategy<Value = String> {
+        let alg = prop_oneof![
+            Just("ES256".to_owned()),
+            Just("RS256".to_owned()),
+            Just("HS256".to_owned()),
+            Just("none".to_owned()),
+            "\\PC{0,8}"
+        ];
+        let kid = prop_oneof![Just("k1".to_owned()), "\\PC{0,8}"];
+        let payload = prop_oneof![
+            claims().prop_map(|c| serde_json::to_vec(&c).unwrap()),
+            proptest::collection::vec(any::<u8>(), 0..80),
+        ];
+        let signature = proptest::collection::vec(any::<u8>(), 0..80);
+        prop_oneof![
+            "\\PC{0,300}",
+            "[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,90}",
+            (alg, kid, payload, signature).prop_map(|(alg, kid, payload, signature)| {
+                let header = json!({"alg": alg, "kid": kid, "typ": "at+jwt"}).to_string();
+                format!("{}.{}.{}", b64(header), b64(payload), b64(signature))
+            }),
+        ]
+    }
+
+    /// Why a token was refused as invalid (anything else is a failed expectation).
+    fn why<T: std::fmt::Debug>(verdict: Result<T, AuthError>) -> String {
+        match verdict {
+            Err(AuthError::Invalid(why)) => why,
+            other => format!("not refused as invalid: {other:?}"),
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn no_text_made_without_the_key_verifies() {
+        let verifier = verifier();
+        proptest!(|(token in jwt_like())| {
+            let verdict = block_on(verifier.verify(&token, ISSUER, AUDIENCE));
+            prop_assert!(verdict.is_err(), "{:?} verified", token);
+        });
+    }
+
+    #[test]
+    fn a_signed_token_verifies_to_its_claims_for_its_audience_only() {
+        let (signer, verifier) = (signer(), verifier());
+        proptest!(|(claims in claims(), other in "https://[a-z]{1,10}\\.example/mcp")| {
+            let token = signer.sign(&claims).unwrap();
+            let verified = block_on(verifier.verify(&token, ISSUER, AUDIENCE));
+            prop_assert_eq!(verified.map_err(|e| e.to_string()), Ok(claims.clone()));
+            prop_assert_eq!(why(block_on(verifier.verify(&token, ISSUER, &other))), OTHER_AUDIENCE);
+            let elsewhere = AccessClaims { iss: other.clone(), ..claims.clone() };
+            let elsewhere = signer.sign(&elsewhere).unwrap();
+            let verdict = block_on(verifier.verify(&elsewhere, ISSUER, AUDIENCE));
+            prop_assert_eq!(why(verdict), WRONG_ISSUER);
+            let expired = signer.sign(&AccessClaims { exp: now() - 31, ..claims }).unwrap();
+            prop_assert_eq!(why(block_on(verifier.verify(&expired, ISSUER, AUDIENCE))), EXPIRED);
+        });
+    }
+
+    #[test]
+    fn a_signed_token_with_one_character_changed_is_refused() {
+        let (signer, verifier) = (signer(), verifier());
+        proptest!(|(
+            claims in claims(),
+            at in any::<prop::sample::Index>(),
+            to in "[A-Za-z0-9_.-]",
+        )| {
+            let token = signer.sign(&claims).unwrap();
+            let i = at.index(token.len());
+            let mut changed = token.clone();
+            changed.replace_range(i..=i, &to);
+            prop_assume!(changed != token);
+            prop_assert!(block_on(verifier.verify(&changed, ISSUER, AUDIENCE)).is_err());
+        });
+    }
+}

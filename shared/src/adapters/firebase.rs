@@ -195,3 +195,175 @@ impl IdentityVerifier for FirebaseVerifier {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::adapters::test_keys::{RSA_E, RSA_N, RSA_PKCS1_BASE64};
+
+    const PROJECT: &str = "dotm-test";
+
+    /// A verifier that already holds the key `k1`, as if it had fetched Google's keys. The
+    /// key URL is a closed port: no test reaches the network.
+    fn verifier() -> FirebaseVerifier {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = DecodingKey::from_rsa_components(RSA_N, RSA_E).unwrap();
+        let now = Instant::now();
+        FirebaseVerifier {
+            project_id: PROJECT.into(),
+            jwks_url: "http://127.0.0.1:9/keys".into(),
+            http: reqwest::Client::new(),
+            keys: RwLock::new(Some(Keys {
+                by_kid: HashMap::from([("k1".to_owned(), key)]),
+                fresh_until: now + Duration::from_secs(3600),
+                fetched_at: now,
+            })),
+        }
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    /// An ID token as Firebase would sign it, with `claims` over the valid ones.
+    fn id_token(claims: &Value) -> String {
+        let mut all = json!({
+            "iss": format!("https://securetoken.google.com/{PROJECT}"),
+            "aud": PROJECT,
+            "iat": now(),
+            "exp": now() + 3600,
+        });
+        for (k, v) in claims.as_object().unwrap() {
+            all[k] = v.clone();
+        }
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("k1".into());
+        let der = STANDARD.decode(RSA_PKCS1_BASE64).unwrap();
+        encode(&header, &all, &EncodingKey::from_rsa_der(&der)).unwrap()
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn why(verdict: Result<Identity, AuthError>) -> String {
+        match verdict {
+            Err(AuthError::Invalid(why)) => why,
+            other => format!("not refused as invalid: {other:?}"),
+        }
+    }
+
+    fn b64(bytes: impl AsRef<[u8]>) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Text that looks like an ID token to various degrees: any header (RS256 and `k1` too),
+    /// any payload (valid claims too), any signature; and plain noise.
+    fn jwt_like() -> impl Strategy<Value = String> {
+        let alg = prop_oneof![
+            Just("RS256".to_owned()),
+            Just("ES256".to_owned()),
+            Just("HS256".to_owned()),
+            Just("none".to_owned()),
+            "\\PC{0,8}"
+        ];
+        let kid = prop_oneof![Just("k1".to_owned()), "\\PC{0,8}"];
+        let payload = prop_oneof![
+            "\\PC{1,20}".prop_map(|sub| {
+                json!({"iss": format!("https://securetoken.google.com/{PROJECT}"), "aud": PROJECT,
+                       "iat": now(), "exp": now() + 3600, "sub": sub})
+                .to_string()
+                .into_bytes()
+            }),
+            proptest::collection::vec(any::<u8>(), 0..80),
+        ];
+        let signature = proptest::collection::vec(any::<u8>(), 0..300);
+        prop_oneof![
+            "\\PC{0,300}",
+            "[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,90}",
+            (alg, kid, payload, signature).prop_map(|(alg, kid, payload, signature)| {
+                let header = json!({"alg": alg, "kid": kid, "typ": "JWT"}).to_string();
+                format!("{}.{}.{}", b64(header), b64(payload), b64(signature))
+            }),
+        ]
+    }
+
+    #[test]
+    fn no_text_made_without_the_key_verifies() {
+        let verifier = verifier();
+        proptest!(|(token in jwt_like())| {
+            let verdict = block_on(verifier.verify(&token));
+            prop_assert!(verdict.is_err(), "{:?} verified", token);
+        });
+    }
+
+    #[test]
+    fn a_signed_id_token_verifies_to_its_subject_and_verified_email_only() {
+        let verifier = verifier();
+        let config = ProptestConfig::with_cases(64);
+        proptest!(config, |(
+            sub in "[A-Za-z0-9]{1,40}",
+            email in proptest::option::of("[A-Za-z0-9.]{1,10}@[a-z]{1,8}\\.[a-z]{2,4}"),
+            verified in any::<bool>(),
+            provider in prop_oneof![Just("anonymous"), Just("password"), Just("google.com")],
+        )| {
+            let token = id_token(&json!({"sub": sub, "email": email, "email_verified": verified,
+                                          "firebase": {"sign_in_provider": provider}}));
+            let identity = block_on(verifier.verify(&token)).map_err(|e| e.to_string()).unwrap();
+            let email = email.map(|e| Email::parse(&e).unwrap());
+            prop_assert_eq!(identity.uid.as_str(), sub.as_str());
+            prop_assert_eq!(&identity.email, &email.clone().filter(|_| verified));
+            prop_assert_eq!(&identity.unverified_email, &email.filter(|_| !verified));
+            prop_assert_eq!(identity.anonymous, provider == "anonymous");
+        });
+    }
+
+    #[test]
+    fn a_signed_id_token_for_another_project_time_or_subject_is_refused() {
+        let verifier = verifier();
+        let config = ProptestConfig::with_cases(32);
+        proptest!(config, |(
+            other in "[a-z-]{1,20}",
+            late in 31i64..100_000,
+            sub in "\\PC{0,3}[\\x00-\\x1f]\\PC{0,3}",
+        )| {
+            prop_assume!(other != PROJECT);
+            for (claims, expected) in [
+                (json!({"sub": "u", "aud": other}), "the token is for another project (aud)"),
+                (json!({"sub": "u", "iss": format!("https://securetoken.google.com/{other}")}),
+                 "the token has the wrong issuer (iss)"),
+                (json!({"sub": "u", "exp": now() - late}), "the token has expired"),
+                (json!({"sub": "u", "iat": now() + late}),
+                 "the token was issued in the future (iat)"),
+                (json!({"sub": sub}), "the token's subject (sub) is not a user id"),
+            ] {
+                let verdict = block_on(verifier.verify(&id_token(&claims)));
+                prop_assert_eq!(why(verdict), expected, "{}", claims);
+            }
+        });
+    }
+
+    #[test]
+    fn a_signed_id_token_with_one_character_changed_is_refused() {
+        let verifier = verifier();
+        let token = id_token(&json!({"sub": "ada", "email": "ada@example.com"}));
+        assert!(block_on(verifier.verify(&token)).is_ok());
+        proptest!(|(at in any::<prop::sample::Index>(), to in "[A-Za-z0-9_.-]")| {
+            let i = at.index(token.len());
+            let mut changed = token.clone();
+            changed.replace_range(i..=i, &to);
+            prop_assume!(changed != token);
+            prop_assert!(block_on(verifier.verify(&changed)).is_err());
+        });
+    }
+}
