@@ -134,13 +134,19 @@ fn longest_string(value: &Value, at: &str) -> Option<(String, usize)> {
         Value::Object(fields) => fields
             .iter()
             .flat_map(|(k, v)| {
-                let path = if at.is_empty() {
-                    k.clone()
+                let long_key = k.chars().count() > MAX_STRING_CHARS;
+                // A name over the cap is not spelled out in the path of what is under it.
+                let name = if long_key {
+                    "(a long name)"
                 } else {
-                    format!("{at}.{k}")
+                    k.as_str()
                 };
-                let key = (k.chars().count() > MAX_STRING_CHARS)
-                    .then(|| ("an argument name".to_owned(), k.chars().count()));
+                let path = if at.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{at}.{name}")
+                };
+                let key = long_key.then(|| ("an argument name".to_owned(), k.chars().count()));
                 [key, longest_string(v, &path)]
             })
             .flatten()
@@ -152,7 +158,124 @@ fn longest_string(value: &Value, at: &str) -> Option<(String, usize)> {
 #[cfg(test)]
 mod string_caps {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// Strings of a few characters, or (multi-byte) near the cap.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "\\PC{0,10}",
+            1 => (MAX_STRING_CHARS - 3..MAX_STRING_CHARS + 3).prop_map(|n| "é".repeat(n)),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            text().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(text(), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The most characters of any string in `v`, keys included.
+    fn most_chars(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.chars().count(),
+            Value::Array(items) => items.iter().map(most_chars).max().unwrap_or(0),
+            Value::Object(fields) => fields
+                .iter()
+                .map(|(k, v)| k.chars().count().max(most_chars(v)))
+                .max()
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// The strings of `v` (keys included) over the cap: what an error must never echo.
+    fn too_long(v: &Value, out: &mut Vec<String>) {
+        let keep = |s: &String, out: &mut Vec<String>| {
+            if s.chars().count() > MAX_STRING_CHARS {
+                out.push(s.clone());
+            }
+        };
+        match v {
+            Value::String(s) => keep(s, out),
+            Value::Array(items) => items.iter().for_each(|v| too_long(v, out)),
+            Value::Object(fields) => {
+                for (k, v) in fields {
+                    keep(k, out);
+                    too_long(v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn echoes_nothing_too_long(error: &str, args: &JsonObject) -> bool {
+        let mut long = Vec::new();
+        too_long(&Value::Object(args.clone()), &mut long);
+        long.iter().all(|s| !error.contains(s.as_str()))
+    }
+
+    proptest! {
+        #[test]
+        fn arguments_are_refused_exactly_when_a_string_is_too_long(
+            args in prop::collection::btree_map(text(), value(), 0..5),
+        ) {
+            let args: JsonObject = args.into_iter().collect();
+            let longest = most_chars(&Value::Object(args.clone()));
+            match parse::<Value>("some_tool", args.clone()) {
+                Ok(parsed) => {
+                    prop_assert!(longest <= MAX_STRING_CHARS);
+                    prop_assert_eq!(parsed, Value::Object(args));
+                }
+                Err(e) => {
+                    prop_assert!(longest > MAX_STRING_CHARS);
+                    prop_assert!(e.starts_with("Invalid arguments for some_tool: "), "{}", e);
+                    let n = format!("is {longest} characters long; at most {MAX_STRING_CHARS}");
+                    prop_assert!(e.ends_with(&n), "{}", e);
+                    // Named by where it is, never echoed back.
+                    prop_assert!(echoes_nothing_too_long(&e, &args), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn typed_arguments_of_any_shape_parse_or_name_the_tool(
+            args in prop::collection::btree_map(
+                prop_oneof![
+                    Just("services".to_owned()),
+                    Just("query".to_owned()),
+                    Just("limit".to_owned()),
+                    Just("category".to_owned()),
+                    "[a-z_]{1,8}",
+                ],
+                value(),
+                0..4,
+            ),
+        ) {
+            let args: JsonObject = args.into_iter().collect();
+            for e in [
+                parse::<CalculatePricingArgs>("calculate_pricing", args.clone()).err(),
+                parse::<SearchServicesArgs>("search_services", args.clone()).err(),
+                parse::<BetaArgs>("beta_program", args.clone()).err(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                prop_assert!(e.starts_with("Invalid arguments for "), "{}", e);
+                prop_assert!(echoes_nothing_too_long(&e, &args), "{}", e);
+            }
+        }
+    }
 
     #[test]
     fn a_long_string_anywhere_is_refused_by_where_it_is() {
@@ -166,6 +289,14 @@ mod string_caps {
         assert!(!err.contains("xxxx"));
         let ok = json!({"items": [{"service_id": "x".repeat(500)}]});
         assert!(parse::<Value>("t", ok.as_object().unwrap().clone()).is_ok());
+        // A long name is not echoed either, as the path of a long string under it.
+        let args = json!({"y".repeat(501): {"line1": "x".repeat(600)}});
+        let err = parse::<Value>("t", args.as_object().unwrap().clone()).unwrap_err();
+        assert!(
+            err.contains("(a long name).line1 is 600 characters"),
+            "{err}"
+        );
+        assert!(!err.contains("yyyy"), "{err}");
     }
 }
 
