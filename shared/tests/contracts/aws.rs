@@ -76,11 +76,15 @@ pub async fn store() -> DynamoStore {
     DynamoStore::new(client, table)
 }
 
-/// A job queue and its dead-letter queue.
+/// A job queue, its dead-letter queue and the mint queue.
 pub async fn queue() -> SqsQueue {
     let client = aws_sdk_sqs::Client::new(&config().await);
     let mut urls = Vec::new();
-    for name in ["dotm-contract-jobs", "dotm-contract-dlq"] {
+    for name in [
+        "dotm-contract-jobs",
+        "dotm-contract-dlq",
+        "dotm-contract-mints",
+    ] {
         let out = client
             .create_queue()
             .queue_name(unique(name))
@@ -90,4 +94,5 @@ pub async fn queue() -> SqsQueue {
         urls.push(out.queue_url.unwrap());
     }
     SqsQueue::new(client, urls[0].clone(), Some(urls[1].clone()))
+        .with_mint_queue(Some(urls[2].clone()))
 }
