@@ -15,7 +15,7 @@ from activation_support import (
 from conftest import Mcp
 
 N = 30
-CLAIM_MS = 60_000  # shared/src/worker.rs: the lease a worker takes on a job
+CLAIM_MS = 35_000  # shared/src/app/activation_worker.rs: the lease a worker takes on a job
 CLAIM_TO_CALL_S = 2.5 + 0.5  # SLEEP_AT_MOST_MS: the longest wait for a permit after the claim
 
 

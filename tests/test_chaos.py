@@ -32,8 +32,10 @@ from activation_support import (
     LIMIT, WINDOW, Buyer, activation_record, aws, buyers, busiest_window, carrier_calls, dlq_jobs,
     first_starts, send_duplicate_job,
 )
-from rewards_support import all_rewards, get_rewards, new_wallet, register, reward_minted_logs, rpc
-from rewards_support import set_wallet, token
+from rewards_support import (  # noqa: F401 (rpc, token: fixtures)
+    Contract, Rpc, all_rewards, get_rewards, new_wallet, register, reward_minted_logs, rpc,
+    set_wallet, token,
+)
 
 N = int(os.environ.get("CHAOS_ACTIVATIONS", "30"))
 KILLS = int(os.environ.get("CHAOS_KILLS", "2"))
@@ -174,7 +176,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbox: httpx.Client,
-                                       new_user) -> None:
+                                       new_user, rpc: Rpc, token: Contract) -> None:
     logdir = Path(os.environ["DOTM_STACK_LOGDIR"])
     t_setup = time.monotonic()
     bs = buyers(base_url, new_user, N)
@@ -240,8 +242,6 @@ def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbo
             reward_twice.append((b.purchase_id, seen))
     # A mint in a killed worker's batch comes back after the queue's visibility timeout.
     deadline = time.monotonic() + 240
-    chain = rpc()
-    dotm = token(chain)
     minted_twice = []
     for b in with_wallet:
         while True:
@@ -249,7 +249,7 @@ def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbo
             if not view["pending"] or time.monotonic() > deadline:
                 break
             time.sleep(1)
-        logs = reward_minted_logs(chain, dotm, to=wallets[b.purchase_id])
+        logs = reward_minted_logs(rpc, token, to=wallets[b.purchase_id])
         ids = [log["reward_id"] for log in logs]
         if len(ids) != len(set(ids)):
             minted_twice.append((b.purchase_id, ids))
