@@ -10,9 +10,9 @@ up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
 test:      ## fmt, clippy, cargo test, template lint, end-to-end tests on their own stack
 	infra/scripts/test.sh
 
-chaos:     ## the chaos run at full size: 1,000 paid activations with carrier faults, duplicate and reordered deliveries and killed workers, on a stack of its own (ports 3200...); figures printed and in .local/chaos.json (~20 min)
-	TEST_E2E_ONLY=1 TEST_PORT=3200 TEST_LAMBDA_PORT=9200 TEST_SANDBOX_PORT=3201 TEST_MOTO_PORT=5200 \
-	  TEST_CHAIN_PORT=8745 TEST_LOGDIR="$(CURDIR)/.local/chaos" \
+chaos:     ## the chaos run at full size: 1,000 paid activations with carrier faults, duplicate and reordered deliveries and killed workers, on a stack of its own (ports 3300...); figures printed and in .local/chaos.json (~20 min)
+	TEST_E2E_ONLY=1 TEST_PORT=3300 TEST_LAMBDA_PORT=9300 TEST_SANDBOX_PORT=3301 TEST_MOTO_PORT=5300 \
+	  TEST_CHAIN_PORT=8845 TEST_LOGDIR="$(CURDIR)/.local/chaos" \
 	  TEST_ACTIVATIONS_PER_WINDOW=$${CHAOS_PER_WINDOW:-20} CHAOS_ACTIVATIONS=$${CHAOS_ACTIVATIONS:-1000} \
 	  CHAOS_KILLS=$${CHAOS_KILLS:-6} CHAOS_REPORT="$(CURDIR)/.local/chaos.json" \
 	  TEST_PYTEST_ARGS="tests/test_chaos.py -s" infra/scripts/test.sh
