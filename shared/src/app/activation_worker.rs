@@ -202,7 +202,25 @@ async fn permit(w: &Worker, job: &Job) -> Result<Result<Permit, Handled>, Unavai
             .take_permit(&w.deps.limits, job.ticket, w.deps.clock.as_ref())
             .await?
         {
-            Ok(permit) => return Ok(Ok(permit)),
+            // The start is recorded at the time the permit was decided; a store slow to confirm
+            // it would leave less of the guard than the call needs to reach the carrier. Such a
+            // permit is not used (nothing is sent, so the licence is only the safer for it).
+            Ok(permit) if now_ms(w) - permit.at_ms <= w.deps.limits.send_within_ms() => {
+                return Ok(Ok(permit));
+            }
+            Ok(permit) => {
+                tracing::warn!(uid = %job.uid.short(), late_ms = now_ms(w) - permit.at_ms, "permit confirmed too late to send within the guard; not calling");
+                let now = now_ms(w);
+                if now >= give_up_at {
+                    let waiting = send_later(w, job, now).await?;
+                    w.deps
+                        .activations
+                        .release_activation(&job.uid, &job.purchase_id, Some(now))
+                        .await?;
+                    return Ok(Err(waiting));
+                }
+                continue;
+            }
             Err(WaitUntil(at)) => at,
         };
         if at - now_ms(w) <= SLEEP_AT_MOST_MS && at <= give_up_at {
@@ -691,6 +709,67 @@ mod tests {
         assert_eq!(
             process(&world.worker(), &watch).await.unwrap(),
             Handled::AlreadyDone
+        );
+    }
+
+    /// A throttle store whose first grant is confirmed late (a slow write).
+    struct SlowFirstGrant {
+        inner: Arc<crate::adapters::memory::MemoryThrottle>,
+        clock: Arc<crate::adapters::memory::FixedClock>,
+        slow: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl ThrottleStore for SlowFirstGrant {
+        async fn throttle(&self) -> Result<crate::domain::throttle::ThrottleState, Unavailable> {
+            self.inner.throttle().await
+        }
+        async fn reserve_slot(
+            &self,
+            cfg: &crate::domain::throttle::ThrottleConfig,
+            now_ms: i64,
+        ) -> Result<crate::domain::throttle::Reservation, Unavailable> {
+            self.inner.reserve_slot(cfg, now_ms).await
+        }
+        async fn take_permit(
+            &self,
+            cfg: &crate::domain::throttle::ThrottleConfig,
+            ticket: u64,
+            clock: &dyn Clock,
+        ) -> Result<Result<Permit, WaitUntil>, Unavailable> {
+            let granted = self.inner.take_permit(cfg, ticket, clock).await;
+            if self.slow.swap(false, Ordering::SeqCst) {
+                self.clock.advance_ms(cfg.send_within_ms() + 1);
+            }
+            granted
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permit_confirmed_too_late_is_not_used_for_the_call() {
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        let slow = Arc::new(SlowFirstGrant {
+            inner: world.throttle.clone(),
+            clock: world.clock.clone(),
+            slow: std::sync::atomic::AtomicBool::new(true),
+        });
+        let worker = Worker {
+            deps: Deps {
+                throttle: slow,
+                ..world.deps()
+            },
+            ..world.worker()
+        };
+        assert_eq!(
+            process(&worker, &jobs[0]).await.unwrap(),
+            Handled::Activated
+        );
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            world.throttle.throttle().await.unwrap().starts.len(),
+            2,
+            "the late permit is spent, and a second one is taken for the call"
         );
     }
 

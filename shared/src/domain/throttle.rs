@@ -51,7 +51,12 @@ impl ThrottleConfig {
 
     /// How long a permitted call may take to reach the carrier: half the guard.
     pub fn send_within(&self) -> std::time::Duration {
-        std::time::Duration::from_millis((self.guard_ms() / 2).max(1) as u64)
+        std::time::Duration::from_millis(self.send_within_ms() as u64)
+    }
+
+    /// The same, in ms: also how late a permit may come back from the store to be used.
+    pub fn send_within_ms(&self) -> i64 {
+        (self.guard_ms() / 2).max(1)
     }
 }
 
@@ -89,11 +94,13 @@ pub struct Reservation {
     pub slot_ms: i64,
 }
 
-/// A permit: this call is the `used`-th start in the current window.
+/// A permit: this call is the `used`-th start in the current window, recorded as starting
+/// at `at_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Permit {
     pub used: u32,
     pub limit: u32,
+    pub at_ms: i64,
 }
 
 /// No permit now; the earliest time one frees.
@@ -169,6 +176,7 @@ impl ThrottleState {
             return Ok(Permit {
                 used: in_window.len() as u32 + 1,
                 limit,
+                at_ms: now_ms,
             });
         }
         // This job's turn comes once the earlier holds have had theirs: when `ahead + 1`
