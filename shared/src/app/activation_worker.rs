@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(a.queue.as_deref(), Some(crate::domain::activation::WAITING));
         assert_eq!(
             a.slot_ms,
-            Some(world.clock.now_unix_ms() + 10_250),
+            Some(world.clock.now_unix_ms() + 10_500),
             "the ETA follows the freed permit (and the guard)"
         );
         assert_eq!(a.attempts, 0, "waiting is no attempt");
