@@ -6,8 +6,8 @@ At the stack's scaled window, CHAOS_ACTIVATIONS people (30 in `make test`, 1,000
   (the sandbox's chaos fault),
 - Stripe's `invoice.paid` events are delivered again at random, out of order (earlier events
   after later ones), and SQS delivers random jobs a second time,
-- CHAOS_KILLS times at random points of the drain, when a job is in a worker's hands, every
-  activation-worker process is killed (SIGKILL).
+- CHAOS_KILLS activation-worker processes are killed (SIGKILL), one at a time, at random
+  points of the drain when a job is in a worker's hands.
 
 At the end, from the table, the sandbox's records and the stack's logs, it asserts what must
 hold (everyone active, nobody activated twice, nobody lost, no window over the limit, no reward
@@ -94,7 +94,6 @@ class Mischief:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.kills: list[float] = []
-        self.killed_processes = 0
         self.redelivered = 0
         self.duplicated = 0
         self.errors: list[str] = []
@@ -131,8 +130,9 @@ class Mischief:
 
     def _kill(self) -> None:
         # At random points of the drain, once a job of ours is in a worker's hands (claimed),
-        # every activation-worker process of this stack is killed: the claimed job's worker
-        # surely among them.
+        # one activation-worker process of this stack is killed. One at a time: cargo lambda's
+        # emulator does not recover when several of its instances die at once (it stops
+        # serving the function), which Lambda would.
         times = sorted(self.rng.uniform(0.1, 0.8) * self.drain_s for _ in range(KILLS))
         t0 = time.monotonic()
         for at in times:
@@ -145,13 +145,11 @@ class Mischief:
                            and int(r.get("claimed_until_ms", 0)) > time.time() * 1000]
                 pids = worker_pids()
                 if claimed and pids:
-                    for pid in pids:
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                            self.killed_processes += 1
-                        except ProcessLookupError:
-                            pass
-                    self.kills.append(time.time())
+                    try:
+                        os.kill(self.rng.choice(pids), signal.SIGKILL)
+                        self.kills.append(time.time())
+                    except ProcessLookupError:
+                        continue
                     break
                 self.stop.wait(0.1)
 
@@ -287,8 +285,7 @@ def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbo
         "all_active_after_s": round(drained_s, 1),
         "carrier_calls": len(calls), "carrier_failures": sum(c["status"] == 503 for c in calls),
         "webhooks_redelivered": mischief.redelivered, "jobs_duplicated": mischief.duplicated,
-        "kills": len(mischief.kills), "worker_processes_killed": mischief.killed_processes,
-        "jobs_resumed_by_watch": len(resumed),
+        "workers_killed": len(mischief.kills), "jobs_resumed_by_watch": len(resumed),
         "active": sum(1 for p in ours if p in made), "activated_twice": len(twice),
         "lost": len(lost), "busiest_window": busiest, "rewards_twice": len(reward_twice),
         "mints_twice": len(minted_twice), "dlq": len(dead),
