@@ -6,8 +6,8 @@ At the stack's scaled window, CHAOS_ACTIVATIONS people (30 in `make test`, 1,000
   (the sandbox's chaos fault),
 - Stripe's `invoice.paid` events are delivered again at random, out of order (earlier events
   after later ones), and SQS delivers random jobs a second time,
-- CHAOS_KILLS activation-worker processes are killed (SIGKILL), one at a time, at random
-  points of the drain when a job is in a worker's hands.
+- CHAOS_KILLS times at random points of the drain, the activation-worker process in the middle
+  of a carrier call is killed (SIGKILL); the carrier makes that line anyway.
 
 At the end, from the table, the sandbox's records and the stack's logs, it asserts what must
 hold (everyone active, nobody activated twice, nobody lost, no window over the limit, no reward
@@ -94,6 +94,7 @@ class Mischief:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.kills: list[float] = []
+        self.killed_keys: list[str] = []
         self.redelivered = 0
         self.duplicated = 0
         self.errors: list[str] = []
@@ -129,29 +130,75 @@ class Mischief:
                     self.errors.append(repr(e))
 
     def _kill(self) -> None:
-        # At random points of the drain, once a job of ours is in a worker's hands (claimed),
-        # one activation-worker process of this stack is killed. One at a time: cargo lambda's
-        # emulator does not recover when several of its instances die at once (it stops
-        # serving the function), which Lambda would.
+        # At random points of the drain, the worker in the middle of a carrier call is killed:
+        # one job is held at the carrier for a few seconds (a delay fault), and the process
+        # whose socket made that call (the sandbox records the caller's port) gets SIGKILL.
+        # The carrier then makes the line anyway, as a real one would: the job's watch must
+        # resume it and find the line, without a second call. One at a time: cargo lambda's
+        # emulator stops serving a function when several of its instances die at once.
         times = sorted(self.rng.uniform(0.1, 0.8) * self.drain_s for _ in range(KILLS))
         t0 = time.monotonic()
-        for at in times:
-            if self.stop.wait(max(0.0, at - (time.monotonic() - t0))):
-                return
-            while not self.stop.is_set():
+        with httpx.Client(base_url=self.sandbox_url, timeout=60) as sandbox:
+            for at in times:
+                if self.stop.wait(max(0.0, at - (time.monotonic() - t0))):
+                    return
                 with self.lock:
-                    paid = [b for b, _ in self.paid]
-                claimed = [r for r in records(paid).values() if r.get("status") == "activating"
-                           and int(r.get("claimed_until_ms", 0)) > time.time() * 1000]
-                pids = worker_pids()
-                if claimed and pids:
-                    try:
-                        os.kill(self.rng.choice(pids), signal.SIGKILL)
-                        self.kills.append(time.time())
-                    except ProcessLookupError:
-                        continue
-                    break
-                self.stop.wait(0.1)
+                    waiting = [b.purchase_id for b, _ in self.paid]
+                victim = self._victim(sandbox, set(waiting))
+                if victim is None:
+                    continue
+                key, pid = victim
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    self.kills.append(time.time())
+                    self.killed_keys.append(key)
+                except ProcessLookupError:
+                    pass
+
+    def _victim(self, sandbox: httpx.Client, paid: set[str]) -> tuple[str, int] | None:
+        """Holds the next carrier call at the carrier; (its key, the pid that made it)."""
+        # The next call of any key waits 8 s (under the worker's 10 s client timeout); the
+        # chaos fault's own delays are 300 ms at most, so a call open for a second is it.
+        r = sandbox.post("/__sandbox/carrier/faults", json={
+            "fail_next": 1, "status": None, "delay_ms": 8000})
+        r.raise_for_status()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not self.stop.is_set():
+            for c in carrier_calls(sandbox):
+                if c["idempotency_key"] in paid and "ended_at" not in c \
+                        and time.time() - c["at"] > 1.0:
+                    pid = pid_of_socket(c.get("peer", ""))
+                    if pid is not None:
+                        return c["idempotency_key"], pid
+            time.sleep(0.05)
+        return None
+
+
+def pid_of_socket(peer: str) -> int | None:
+    """The worker process that owns the local TCP socket `127.0.0.1:<port>`."""
+    try:
+        port = int(peer.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(cols[9])
+    for pid in worker_pids():
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    return pid
+        except OSError:
+            continue
+    return None
 
 
 def resumes(logdir: Path) -> list[tuple[float, str]]:
@@ -269,7 +316,11 @@ def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbo
     start = first_starts(calls)
     inv = inversions(order, start)
     resumed = resumes(logdir)
-    killed_jobs = {p for _, p in resumed}
+    killed_jobs = {p for _, p in resumed} | set(mischief.killed_keys)
+    # A killed worker's call made its line at the carrier: found by the lookup, never made again.
+    second_calls = sum(1 for k in mischief.killed_keys
+                       for c in calls if c["idempotency_key"] == k and c["status"] == 201) \
+        - len(mischief.killed_keys)
     errors = [abs(start[p] - told[p]) for p in order]
     errors_alive = [abs(start[p] - told[p]) for p in order if p not in killed_jobs]
     waits = []
@@ -286,6 +337,7 @@ def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbo
         "carrier_calls": len(calls), "carrier_failures": sum(c["status"] == 503 for c in calls),
         "webhooks_redelivered": mischief.redelivered, "jobs_duplicated": mischief.duplicated,
         "workers_killed": len(mischief.kills), "jobs_resumed_by_watch": len(resumed),
+        "lines_made_twice_after_a_kill": second_calls,
         "active": sum(1 for p in ours if p in made), "activated_twice": len(twice),
         "lost": len(lost), "busiest_window": busiest, "rewards_twice": len(reward_twice),
         "mints_twice": len(minted_twice), "dlq": len(dead),
@@ -313,4 +365,6 @@ def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbo
     assert dead == [], dead
     assert not mischief.errors, mischief.errors[:5]
     assert len(mischief.kills) == KILLS, mischief.kills
+    assert set(mischief.killed_keys) <= {p for _, p in resumed}, (
+        "a killed worker's job was not resumed by its watch", mischief.killed_keys, resumed)
     assert mischief.redelivered > 0 and mischief.duplicated > 0, figures

@@ -61,7 +61,8 @@ Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/ca
     GET  calls[?key=]     every POST /v1/activations: `at` (unix seconds, taken when the request
                           arrived), `ended_at`, idempotency_key, status, replayed, fault,
                           activation_id, customer_ref, requested_number (the `phone_number` the
-                          call asked for, null when it asked for none)
+                          call asked for, null when it asked for none), peer (the caller's
+                          address:port, so a test can tell which process is calling)
     GET  lines[?key=]     the lines made, one per idempotency key, in creation order, each
                           with data_balance_mb, features, topups and `usage` (the usage object)
     GET  line-calls[?iccid=]  every /v1/lines/... call (usage reads too, so tests can count
@@ -284,7 +285,7 @@ class Carrier:
         key = req.headers.get("idempotency-key")
         call = {"at": started, "idempotency_key": key, "status": None, "replayed": False,
                 "fault": False, "activation_id": None, "customer_ref": None,
-                "requested_number": None}
+                "requested_number": None, "peer": req.peer}
         with self.lock:
             self.calls.append(call)
             busy = key is not None and key in self.in_flight

@@ -15,6 +15,7 @@ class Request:
     body: bytes
     raw_query: str = ""
     received_at: float = 0.0  # unix seconds when the request arrived (before its body was read)
+    peer: str = ""  # the caller's address:port (which process is calling, for the chaos run)
 
     def q(self, name: str, default: str | None = None) -> str | None:
         vals = self.query.get(name)

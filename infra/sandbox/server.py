@@ -151,6 +151,7 @@ def make_handler(sandbox: Sandbox):
                 body=body,
                 raw_query=split.query,
                 received_at=started,
+                peer=f"{self.client_address[0]}:{self.client_address[1]}",
             )
             try:
                 resp = sandbox.handle(req)
