@@ -115,8 +115,23 @@ pub async fn process(w: &Worker, message: &Job) -> Result<Handled, Unavailable> 
         return Ok(Handled::AlreadyDone);
     };
     if message.watch {
-        if !abandoned(&activation, now_ms(w)) {
+        let now = now_ms(w);
+        if (message.ticket, message.slot_ms) != (place.ticket, place.slot_ms) {
+            // The job moved on (back in line, or at the end of it): its next claim has a
+            // watch of its own.
             return Ok(Handled::AlreadyDone);
+        }
+        if !abandoned(&activation, now) {
+            // Still in a worker's hands, or waiting for its own message: look again once that
+            // should be over. (A queue that caps delays, as the test stack's does, brings the
+            // watch back early; it just goes round again.)
+            let again = match activation.status {
+                Status::Activating => activation.claimed_until_ms + 1_000,
+                _ => place.slot_ms + LOST_AFTER_MS + 1_000,
+            };
+            let delay_seconds = ((again - now).max(1_000) as u64).div_ceil(1000) as u32;
+            w.deps.queue.send(message, delay_seconds).await?;
+            return Ok(Handled::Waiting { delay_seconds });
         }
         tracing::warn!(uid = %message.uid.short(), purchase = %message.purchase_id, "resuming a job its worker left");
     } else if (message.ticket, message.slot_ms) != (place.ticket, place.slot_ms) {
@@ -688,15 +703,22 @@ mod tests {
             watch: true,
             ..job.clone()
         };
-        // Its message comes again while the claim holds: nothing happens, nor for the watch.
+        // Its message comes again while the claim holds: nothing happens; the watch, come
+        // early (a queue that caps delays), goes round again to arrive after the claim.
         assert_eq!(
             process(&world.worker(), job).await.unwrap(),
             Handled::AlreadyDone
         );
+        world.queue.sent.lock().unwrap().clear();
         assert_eq!(
             process(&world.worker(), &watch).await.unwrap(),
-            Handled::AlreadyDone
+            Handled::Waiting { delay_seconds: 36 }
         );
+        assert_eq!(
+            world.queue.sent.lock().unwrap().clone(),
+            vec![(watch.clone(), 36)]
+        );
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 0);
         // The watch arrives after the claim ran out: the job resumes and activates once.
         world
             .clock
