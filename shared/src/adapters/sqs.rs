@@ -58,11 +58,18 @@ fn body(job: &Job) -> Result<String, Unavailable> {
 #[async_trait]
 impl JobQueue for SqsQueue {
     async fn send(&self, job: &Job, delay_seconds: u32) -> Result<(), Unavailable> {
+        // The lower cap is for waiting jobs (re-sent often, to show that waiting never counts
+        // as a failed receive); a watch is no wait and arrives when it is due.
+        let cap = if job.watch {
+            900
+        } else {
+            self.max_delay_seconds
+        };
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body(job)?)
-            .delay_seconds(delay_seconds.min(self.max_delay_seconds) as i32)
+            .delay_seconds(delay_seconds.min(cap) as i32)
             .send()
             .await
             .map_err(|e| Unavailable::new("sqs send", e.into_service_error()))?;
