@@ -134,6 +134,11 @@ pub async fn process(w: &Worker, message: &Job) -> Result<Handled, Unavailable> 
             return Ok(Handled::Waiting { delay_seconds });
         }
         tracing::warn!(uid = %message.uid.short(), purchase = %message.purchase_id, "resuming a job its worker left");
+    } else if (message.ticket, message.slot_ms) > (place.ticket, place.slot_ms) {
+        // A newer place than the record's: sent an instant before it was recorded. Come back
+        // once it is (places only grow: a new ticket, or a later slot for the same one).
+        w.deps.queue.send(message, 1).await?;
+        return Ok(Handled::Waiting { delay_seconds: 1 });
     } else if (message.ticket, message.slot_ms) != (place.ticket, place.slot_ms) {
         return Ok(Handled::AlreadyDone);
     }
@@ -616,6 +621,23 @@ mod tests {
         assert_eq!(failed.status, Status::Failed);
         assert!(failed.failed_reason.unwrap().contains("3 times"));
         assert_eq!(world.queue.dead.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_that_arrives_before_its_place_is_recorded_comes_back() {
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        let ahead = Job {
+            ticket: jobs[0].ticket + 7,
+            ..jobs[0].clone()
+        };
+        world.queue.sent.lock().unwrap().clear();
+        assert_eq!(
+            process(&world.worker(), &ahead).await.unwrap(),
+            Handled::Waiting { delay_seconds: 1 }
+        );
+        assert_eq!(world.queue.sent.lock().unwrap().clone(), vec![(ahead, 1)]);
+        assert_eq!(world.carrier.calls.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(start_paused = true)]
