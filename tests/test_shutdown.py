@@ -1,4 +1,4 @@
-"""`make up` leaves nothing behind when it is stopped: on SIGTERM (a supervisor; make passes TERM
+"""`make up` and `make test` leave nothing behind when they are stopped: on SIGTERM (a supervisor; make passes TERM
 on to up.sh), SIGINT (Ctrl-C) and SIGHUP (a closed terminal) it stops moto, the sandbox, anvil,
 `cargo lambda watch` with every function instance, the event source and the gateway, waits for
 them and exits 143, 130 or 129; a second signal while it stops (Ctrl-C again, the terminal
@@ -37,7 +37,7 @@ PORT_RANGE = range(3400, 3500)
 # What a `make test` run exports that must not reach this `make up` (its stack sets its own).
 SCRUBBED = {
     "MCP_ALLOWED_HOSTS", "MCP_ALLOWED_ORIGINS", "DOTM_STACK_ID", "CARGO_LAMBDA_IGNORE_FILE",
-    "_DOTM_UP_WORKER", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+    "_DOTM_UP_WORKER", "_DOTM_TEST_WORKER", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
 }
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
@@ -136,6 +136,54 @@ def tail(log: Path, lines: int = 30) -> str:
     return "\n".join(quiet[-lines:])
 
 
+def stop(make: subprocess.Popen, case: Case, what: str, ports: list[int], marker: str,
+         logdir: Path, log: Path) -> float:
+    """Sends `case`'s signals to `make` and checks that everything it started stopped; returns
+    the seconds that took."""
+    signalled = time.monotonic()
+    if case.to_group:
+        os.killpg(make.pid, case.first)
+    else:
+        os.kill(make.pid, case.first)
+    for sig in case.then:
+        time.sleep(0.5)
+        try:
+            os.killpg(make.pid, sig)
+        except ProcessLookupError:
+            pass  # make is gone already; the script goes on stopping the stack
+    try:
+        make.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what} still runs {STOP_SECONDS}s after {case.first.name}:\n{tail(log)}")
+
+    busy, left = ports, ["?"]
+    while time.monotonic() - signalled < STOP_SECONDS:
+        busy = [p for p in ports if listening(p)]
+        left = stragglers(ports, marker, logdir)
+        if not busy and not left:
+            break
+        time.sleep(0.5)
+    stopped = time.monotonic() - signalled
+    assert not busy and not left, (
+        f"{stopped:.0f}s after {case.first.name}: ports {busy} still take connections; "
+        f"left running: {left}\n{tail(log)}")
+    if case.status is not None:
+        assert f"Error {case.status}" in log.read_text(errors="replace"), (
+            f"{what} did not exit {case.status} on {case.first.name}:\n{tail(log)}")
+    return stopped
+
+
+def clean_up(make: subprocess.Popen, ports: list[int], marker: str, logdir: Path) -> None:
+    if make.poll() is None:
+        os.killpg(make.pid, signal.SIGKILL)
+        make.wait()
+    # Whatever is left after a failure must not hold the ports for the next case.
+    deadline = time.monotonic() + 10
+    while stragglers(ports, marker, logdir) and time.monotonic() < deadline:
+        kill_stragglers(ports, marker, logdir)
+        time.sleep(0.5)
+
+
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 def test_make_up_leaves_nothing_behind(case: Case, tmp_path: Path) -> None:
     port, lambda_port, sandbox_port, moto_port, chain_port = ports = free_ports(5)
@@ -156,45 +204,44 @@ def test_make_up_leaves_nothing_behind(case: Case, tmp_path: Path) -> None:
     try:
         wait_healthy(make, port, log)
         up = time.monotonic() - started
-
-        signalled = time.monotonic()
-        if case.to_group:
-            os.killpg(make.pid, case.first)
-        else:
-            os.kill(make.pid, case.first)
-        for sig in case.then:
-            time.sleep(0.5)
-            try:
-                os.killpg(make.pid, sig)
-            except ProcessLookupError:
-                pass  # make is gone already; up.sh goes on stopping the stack
-        try:
-            make.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"make up still runs {STOP_SECONDS}s after {case.first.name}:\n{tail(log)}")
-
-        busy, left = ports, ["?"]
-        while time.monotonic() - signalled < STOP_SECONDS:
-            busy = [p for p in ports if listening(p)]
-            left = stragglers(ports, marker, logdir)
-            if not busy and not left:
-                break
-            time.sleep(0.5)
-        stopped = time.monotonic() - signalled
-        assert not busy and not left, (
-            f"{stopped:.0f}s after {case.first.name}: ports {busy} still take connections; "
-            f"left running: {left}\n{tail(log)}")
-        if case.status is not None:
-            assert f"Error {case.status}" in log.read_text(errors="replace"), (
-                f"up.sh did not exit {case.status} on {case.first.name}:\n{tail(log)}")
+        stopped = stop(make, case, "make up", ports, marker, logdir, log)
         print(f"{case.first.name}: healthy after {up:.1f}s, everything stopped {stopped:.1f}s "
               f"after the signal")
     finally:
-        if make.poll() is None:
-            os.killpg(make.pid, signal.SIGKILL)
-            make.wait()
-        # Whatever is left after a failure must not hold the ports for the next case.
-        deadline = time.monotonic() + 10
-        while stragglers(ports, marker, logdir) and time.monotonic() < deadline:
-            kill_stragglers(ports, marker, logdir)
+        clean_up(make, ports, marker, logdir)
+
+
+def test_make_test_stops_in_the_middle_of_pytest(tmp_path: Path) -> None:
+    """A supervisor's TERM to `make test` (a CI job cancelled) while pytest runs: pytest, the
+    stack and every process of it stop within seconds, and make reports 143. (bash runs a trap
+    only once the command in the foreground returns, so test.sh has its work done by a second
+    test.sh in a session of its own and only waits for it.)"""
+    port, lambda_port, sandbox_port, moto_port, chain_port = ports = free_ports(5)
+    marker = f"DOTM_SHUTDOWN_TEST={uuid.uuid4().hex}"
+    logdir = tmp_path / "stack"
+    log = tmp_path / "make-test.log"
+    ready = tmp_path / "pytest-started"
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env.update(
+        TEST_E2E_ONLY="1", TEST_PORT=str(port), TEST_LAMBDA_PORT=str(lambda_port),
+        TEST_SANDBOX_PORT=str(sandbox_port), TEST_MOTO_PORT=str(moto_port),
+        TEST_CHAIN_PORT=str(chain_port), TEST_LOGDIR=str(logdir),
+        TEST_PYTEST_ARGS="tests/shutdown_sleeper.py", DOTM_SHUTDOWN_READY=str(ready),
+    )
+    env.update([marker.split("=", 1)])
+    with open(log, "wb") as out:
+        make = subprocess.Popen(["make", "--no-print-directory", "test"], cwd=ROOT, env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not ready.exists():
+            if make.poll() is not None:
+                pytest.fail(f"make test exited ({make.returncode}) before pytest ran:\n{tail(log)}")
+            assert time.monotonic() < deadline, f"pytest did not start:\n{tail(log)}"
             time.sleep(0.5)
+        stopped = stop(make, Case(signal.SIGTERM, to_group=False, status=143), "make test",
+                       ports, marker, logdir, log)
+        print(f"make test: everything stopped {stopped:.1f}s after TERM")
+    finally:
+        clean_up(make, ports, marker, logdir)

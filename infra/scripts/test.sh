@@ -14,11 +14,20 @@
 #   TEST_ACTIVATIONS_PER_WINDOW (5)        -> ACTIVATIONS_PER_WINDOW
 #   TEST_ACTIVATION_WINDOW_SECONDS (10)    -> ACTIVATION_WINDOW_SECONDS
 #   TEST_ACTIVATION_MAX_DELAY_SECONDS (2)  -> ACTIVATION_MAX_DELAY_SECONDS
-# Leaves no process behind (each part runs in its own process group, stopped on any exit).
+# Leaves no process behind, on any exit and on INT, TERM or HUP at any step (each part runs in its
+# own process group, stopped on exit).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$ROOT/infra/scripts/stack.sh"
 cd "$ROOT"
+
+# This shell only waits and passes signals on (run_supervised, lib.sh); a second test.sh in a
+# session of its own does the work, so that INT, TERM or HUP stops it at once, even in the middle
+# of pytest or a cargo step (bash runs a trap only once the command in the foreground returns).
+if [[ "${_DOTM_TEST_WORKER:-}" != 1 ]]; then
+  run_supervised env _DOTM_TEST_WORKER=1 "$ROOT/infra/scripts/test.sh" "$@"
+fi
+unset _DOTM_TEST_WORKER
 
 TEST_PORT="${TEST_PORT:-3100}"
 TEST_LAMBDA_PORT="${TEST_LAMBDA_PORT:-9100}"
@@ -67,8 +76,7 @@ cargo build --workspace --bins
 
 step "start the test stack (gateway :$TEST_PORT, functions :$TEST_LAMBDA_PORT, sandbox :$TEST_SANDBOX_PORT, moto :$TEST_MOTO_PORT, anvil :$CHAIN_PORT; $ACTIVATIONS_PER_WINDOW activations per ${ACTIVATION_WINDOW_SECONDS}s, delays <= ${ACTIVATION_MAX_DELAY_SECONDS}s)"
 trap 'stack_stop' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+exit_on_signals
 # --ignore-changes: a stack under test must not rebuild and restart mid-run; its function
 # instances run the binaries just built (STACK_PREBUILT), not `cargo run`.
 export STACK_PREBUILT=1
