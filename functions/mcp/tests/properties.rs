@@ -3,14 +3,14 @@
 
 mod common;
 
+use common::Answer;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// The methods of the MCP specification (the gate and rmcp treat them specially), and others.
 const METHODS: &[&str] = &[
@@ -159,13 +159,6 @@ fn message() -> impl Strategy<Value = Value> {
         })
 }
 
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    headers: axum::http::HeaderMap,
-    text: String,
-}
-
 /// One router for a whole property (building it per case is slow in debug builds); each
 /// request comes from its own address, so the rate limit never answers for the input.
 struct Client {
@@ -195,22 +188,8 @@ impl Client {
             )
             .body(Body::from(body))
             .unwrap();
-        self.runtime.block_on(async {
-            let response = self.router.clone().oneshot(request).await.unwrap();
-            let status = response.status();
-            let headers = response.headers().clone();
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default();
-            let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            Answer {
-                status,
-                content_type,
-                headers,
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-            }
-        })
+        self.runtime
+            .block_on(common::send_to(self.router.clone(), request))
     }
 
     fn post(&self, body: Vec<u8>) -> Answer {

@@ -30,7 +30,12 @@ pub fn router() -> axum::Router {
 }
 
 pub async fn send(request: Request<Body>) -> Answer {
-    let response = router().oneshot(request).await.unwrap();
+    send_to(router(), request).await
+}
+
+/// What `router` answers to `request`, read whole.
+pub async fn send_to(router: axum::Router, request: Request<Body>) -> Answer {
+    let response = router.oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let content_type = headers
