@@ -83,6 +83,15 @@ def mb(b: float) -> str:
     return f"{b / 1e6:.2f} MB"
 
 
+def busy_or_quiet(loadavg: list | None) -> str:
+    """What a 1-minute load average on this machine says about the figures measured under it."""
+    if not loadavg or not isinstance(loadavg[0], (int, float)):
+        return "not measured"
+    if loadavg[0] < 1.0:
+        return "nothing else was keeping the cores busy"
+    return "the cores were busy with more than the benchmark: a build, the stack starting, or other work"
+
+
 def verdict(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
@@ -168,8 +177,9 @@ def main() -> int:
     w(f"Written by `make bench` (infra/bench/run.sh) on {date}, a run of {a.seconds // 60} min {a.seconds % 60} s"
       f"{' (BENCH_QUICK=1: reduced counts, not the report of record)' if a.quick == '1' else ''}.")
     w(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}; "
-      f"shared with another engineer's compiler during the run (load average {mcp.get('loadavg_before', ['?'])[0]} "
-      f"when the MCP runs started). Load generator, servers and stack all on these 2 cores.")
+      f"1-minute load average {mcp.get('loadavg_before', ['?'])[0]} when the MCP runs started "
+      f"({busy_or_quiet(mcp.get('loadavg_before'))}). Load generator, servers and stack all on "
+      f"these {m['cores']} cores.")
     w(f"Tools: {m['rustc']}, {m['cargo_lambda']}; peer: {m['python']}, {m['mcp_sdk']}; "
       f"load: autocannon {m['autocannon']} on Node {m['node']}.")
     w("")
@@ -381,9 +391,9 @@ def main() -> int:
     w("## Reading these numbers")
     w("")
     lb, la = mcp.get("loadavg_before", ["?"]), mcp.get("loadavg_after", ["?"])
-    w(f"- The machine was shared with another engineer's builds and test stack (1-minute load average {lb[0]} "
-      f"before the MCP runs, {la[0]} after them, on 2 cores). Requests/s and tail latencies are what was left "
-      "over; the CPU-per-request column is the figure that does not depend on it.")
+    w(f"- 1-minute load average {lb[0]} before the MCP runs, {la[0]} after them, on {m['cores']} cores "
+      f"({busy_or_quiet(lb)}). Requests/s and tail latencies are what the machine had to give; the "
+      "CPU-per-request column is the figure that does not depend on it.")
     d1 = by.get((TOOLS[0], "direct", concs[0]))
     if d1:
         w(f"- The load generator (autocannon, one Node process) shares the 2 cores: at concurrency {concs[0]} the "
