@@ -1,6 +1,8 @@
-"""The local emulator's Query of a table's own key (infra/moto_server.py reads the partition
-instead of sorting the whole table) answers exactly as moto does without it: the same items in
-the same order, pages and all. In-process (moto's mock), on a table of its own."""
+"""The local emulator's shortcuts (infra/moto_server.py) answer exactly as moto does without
+them: a Query of a table's own key (read from its partition instead of sorting the whole table)
+gives the same items in the same order, pages and all; a received message is checked against
+the queue's retention period (read directly instead of computing every queue attribute) with
+the same verdict. In-process (moto's mock), on a table and a queue of their own."""
 
 from __future__ import annotations
 
@@ -83,3 +85,27 @@ def test_a_partition_query_answers_as_moto_does(table, monkeypatch):
     load_launcher().read_partitions_directly()
     assert Table.query.__qualname__.startswith("read_partitions_directly")
     assert run_all(table) == plain
+
+
+def test_a_received_message_is_checked_against_retention_as_moto_does(monkeypatch):
+    from moto.sqs.models import SQSBackend, sqs_backends
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        for i in range(6):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
+        backend = sqs_backends["123456789012"]["us-east-1"]
+        messages = list(backend.get_queue("q")._messages)
+        # Sent 0, 30, 59, 61, 120 and 600 s ago against a 60 s retention period.
+        for message, age in zip(messages, [0, 30, 59, 61, 120, 600]):
+            message.sent_timestamp -= age * 1000
+        plain = [backend.is_message_valid_based_on_retention_period("q", m) for m in messages]
+        assert plain == [True, True, True, False, False, False]
+        monkeypatch.setattr(SQSBackend, "is_message_valid_based_on_retention_period",
+                            SQSBackend.is_message_valid_based_on_retention_period)
+        load_launcher().check_retention_directly()
+        assert [backend.is_message_valid_based_on_retention_period("q", m)
+                for m in messages] == plain
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        assert sorted(m["Body"] for m in got) == ["m0", "m1", "m2"]
