@@ -7,6 +7,7 @@ the same verdict. In-process (moto's mock), on a table and a queue of their own.
 from __future__ import annotations
 
 import importlib.util
+import os
 import random
 import sys
 from pathlib import Path
@@ -57,6 +58,17 @@ def run_all(ddb) -> list:
                 break
         answers.append(pages)
     return answers
+
+
+@pytest.fixture(autouse=True)
+def in_process_only(monkeypatch):
+    """The clients must reach moto's mock, not the test stack's emulator that `make test` names
+    in AWS_ENDPOINT_URL."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
 @pytest.fixture

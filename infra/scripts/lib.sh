@@ -40,7 +40,10 @@ run_supervised() {
   trap '_supervised_signal 2' INT
   trap '_supervised_signal 15' TERM
   trap '_supervised_signal 1' HUP
-  setsid "$@" &
+  # A command sent to the background by a non-interactive shell starts with INT and QUIT
+  # ignored, and so would everything it starts (a `make up` started by a test could then never be
+  # stopped with Ctrl-C): give them their default back.
+  setsid env --default-signal=INT,QUIT "$@" &
   _SUP_PID=$!
   # A signal between the trap and $!: pass it on now.
   if (( _SUP_SIGNAL )); then kill -TERM -- "-$_SUP_PID" 2>/dev/null || true; fi
