@@ -136,6 +136,15 @@ def tail(log: Path, lines: int = 30) -> str:
     return "\n".join(quiet[-lines:])
 
 
+def own_env(marker: str, **settings: str) -> dict[str, str]:
+    """This process's environment without what the running `make test` exported for its own
+    stack, with `settings` and the marker every process of the new stack inherits."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env.update(settings)
+    env.update([marker.split("=", 1)])
+    return env
+
+
 def stop(make: subprocess.Popen, case: Case, what: str, ports: list[int], marker: str,
          logdir: Path, log: Path) -> float:
     """Sends `case`'s signals to `make` and checks that everything it started stopped; returns
@@ -190,12 +199,10 @@ def test_make_up_leaves_nothing_behind(case: Case, tmp_path: Path) -> None:
     marker = f"DOTM_SHUTDOWN_TEST={uuid.uuid4().hex}"
     logdir = tmp_path / "stack"
     log = tmp_path / "make-up.log"
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(
-        PORT=str(port), LAMBDA_PORT=str(lambda_port), SANDBOX_PORT=str(sandbox_port),
+    env = own_env(
+        marker, PORT=str(port), LAMBDA_PORT=str(lambda_port), SANDBOX_PORT=str(sandbox_port),
         MOTO_PORT=str(moto_port), CHAIN_PORT=str(chain_port), UP_LOGDIR=str(logdir),
     )
-    env.update([marker.split("=", 1)])
     started = time.monotonic()
     with open(log, "wb") as out:
         make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=env,
@@ -221,14 +228,12 @@ def test_make_test_stops_in_the_middle_of_pytest(tmp_path: Path) -> None:
     logdir = tmp_path / "stack"
     log = tmp_path / "make-test.log"
     ready = tmp_path / "pytest-started"
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(
-        TEST_E2E_ONLY="1", TEST_PORT=str(port), TEST_LAMBDA_PORT=str(lambda_port),
+    env = own_env(
+        marker, TEST_E2E_ONLY="1", TEST_PORT=str(port), TEST_LAMBDA_PORT=str(lambda_port),
         TEST_SANDBOX_PORT=str(sandbox_port), TEST_MOTO_PORT=str(moto_port),
         TEST_CHAIN_PORT=str(chain_port), TEST_LOGDIR=str(logdir),
         TEST_PYTEST_ARGS="tests/shutdown_sleeper.py", DOTM_SHUTDOWN_READY=str(ready),
     )
-    env.update([marker.split("=", 1)])
     with open(log, "wb") as out:
         make = subprocess.Popen(["make", "--no-print-directory", "test"], cwd=ROOT, env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
