@@ -51,13 +51,14 @@ from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aws_bootstrap as ab  # noqa: E402  (template loading and intrinsic resolution)
+from log_lines import write_line  # noqa: E402
 
 DEFAULT_CONCURRENCY = 5
 WAIT_SECONDS = 1  # long poll: returns as soon as a message is there
 
 
 def log(**fields) -> None:
-    print(json.dumps({"at": round(time.time(), 3), **fields}), flush=True)
+    write_line(json.dumps({"at": round(time.time(), 3), **fields}))
 
 
 @dataclass

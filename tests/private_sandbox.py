@@ -44,8 +44,12 @@ class PrivateSandbox:
             time.sleep(0.1)
 
     def output(self) -> str:
+        return self.log()[-4000:]
+
+    def log(self) -> str:
+        """Everything it printed so far."""
         self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")[-4000:]
+        return self._log.read().decode("utf-8", "replace")
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -62,11 +62,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from carrier import Carrier  # noqa: E402
 from common import Request, Response, json_response  # noqa: E402
 from firebase import JWKS_PATH, Firebase  # noqa: E402
 from mail import Mailbox  # noqa: E402
+from log_lines import write_line  # noqa: E402
 from stripe_api import Stripe  # noqa: E402
 
 
@@ -90,7 +92,7 @@ class Sandbox:
             entry["body"] = req.body.decode("utf-8", "replace")[:4000]
         with self.lock:
             self.requests.append(entry)
-        print(json.dumps(entry), flush=True)
+        write_line(json.dumps(entry))
 
     def handle(self, req: Request) -> Response:
         path = req.path
@@ -210,15 +212,15 @@ def main(argv: list[str] | None = None) -> None:
                     webhook_secret=a.webhook_secret, public_url=public_url,
                     retry_base=a.webhook_retry_base, max_attempts=a.webhook_attempts,
                     webhook_timeout=a.webhook_timeout,
-                    log=lambda line: print(line, flush=True))
+                    log=write_line)
     firebase = Firebase(a.firebase_project, a.jwks_max_age)
-    log = lambda line: print(line, flush=True)  # noqa: E731
-    sandbox = Sandbox(stripe, firebase, Carrier(a.oxio_key, log=log), Mailbox(a.resend_key, log=log))
+    sandbox = Sandbox(stripe, firebase, Carrier(a.oxio_key, log=write_line),
+                      Mailbox(a.resend_key, log=write_line))
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
     server = ThreadingHTTPServer((a.host, a.port), make_handler(sandbox))
-    print(json.dumps({"sandbox": f"http://{a.host}:{a.port}", "webhook_url": a.webhook_url,
-                      "firebase_project": a.firebase_project}), flush=True)
+    write_line(json.dumps({"sandbox": f"http://{a.host}:{a.port}", "webhook_url": a.webhook_url,
+                           "firebase_project": a.firebase_project}))
     try:
         server.serve_forever()
     except KeyboardInterrupt:
