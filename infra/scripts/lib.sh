@@ -6,6 +6,12 @@ VENV="$ROOT/.venv"
 
 # One target dir shared by every checkout and by CI, so a build is reused.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dotm-target}"
+# CI builds a fresh clone every run, at a new path: the workspace's crates are compiled from
+# scratch and their incremental caches are never read again (they piled up, 3.4 GB). Without
+# them a cold build of dotm takes 76 s instead of 110 s on 2 cores. Locally, incremental stays.
+if [[ "${CI:-}" == true ]]; then
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
 
 # The project's own tools first: .venv (cargo-lambda, sam, pytest) and node_modules
 # (Node 22 from the `node` package, the MCP Inspector).
