@@ -13,7 +13,7 @@ references between resources, and creates:
 - every AWS::SecretsManager::Secret (StripeApiSecret, StripeWebhookSecret, FulfilmentSecret,
   MinterSecret, OAuthSigningSecret, McpStateSecret), whose value is the local one: the template's SecretString
   (a JSON object) overlaid with the provider keys from --stripe-secret-key /
-  --stripe-webhook-secret / --oxio-api-key / --resend-api-key / --minter-private-key (or with the
+  --stripe-webhook-secret / --oxio-api-key / --oxio-auth-token / --resend-api-key / --minter-private-key (or with the
   JSON object of --secret-string / DOTM_PROVIDER_SECRET instead). Each secret takes only the keys
   that its SecretString already declares (stripe_secret_key lands in StripeApiSecret only,
   minter_private_key in MinterSecret only, ...); a key no secret declares is logged and dropped.
@@ -494,6 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stripe-secret-key", default=env("STRIPE_SECRET_KEY", "sk_test_local"))
     p.add_argument("--stripe-webhook-secret", default=env("STRIPE_WEBHOOK_SECRET", "whsec_local"))
     p.add_argument("--oxio-api-key", default=env("OXIO_API_KEY", "oxio_test_local"))
+    p.add_argument("--oxio-auth-token", default=env("OXIO_AUTH_TOKEN", "oxio_token_local"))
     p.add_argument("--resend-api-key", default=env("RESEND_API_KEY", "re_test_local"))
     p.add_argument("--minter-private-key", default=env("DOTM_MINTER_PRIVATE_KEY"),
                    help="the DOTM minter's key (0x-hex; infra/scripts/chain.sh makes one)")
@@ -516,7 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         overrides = {"stripe_secret_key": a.stripe_secret_key,
                      "stripe_webhook_secret": a.stripe_webhook_secret,
-                     "oxio_api_key": a.oxio_api_key,
+                     "oxio_api_key": a.oxio_api_key, "oxio_auth_token": a.oxio_auth_token,
                      "resend_api_key": a.resend_api_key,
                      "minter_private_key": a.minter_private_key}  # None: left out
     params = dict(x.split("=", 1) for x in a.parameter)

@@ -125,16 +125,39 @@ def time_for(n_jobs: int) -> float:
 # --------------------------------------------------------------------------- the sandbox
 
 
-def carrier_calls(sandbox: httpx.Client, key: str | None = None) -> list[dict]:
-    r = sandbox.get("/__sandbox/carrier/calls", params={"key": key} if key else None)
+def carrier_calls(sandbox: httpx.Client, email: str | None = None) -> list[dict]:
+    """Every line-creation call (POST /v3/lines/line) the carrier saw; with `email`, those for
+    that person's OXIO end user (each test user has an email of their own)."""
+    r = sandbox.get("/__sandbox/carrier/calls", params={"email": email} if email else None)
     r.raise_for_status()
     return r.json()["calls"]
 
 
-def carrier_lines(sandbox: httpx.Client, key: str) -> list[dict]:
-    r = sandbox.get("/__sandbox/carrier/lines", params={"key": key})
+def carrier_lines(sandbox: httpx.Client, email: str) -> list[dict]:
+    """The lines the carrier made for that person's end user (OXIO's line objects)."""
+    r = sandbox.get("/__sandbox/carrier/lines", params={"email": email})
     r.raise_for_status()
     return r.json()["lines"]
+
+
+def made_calls(calls: list[dict]) -> list[dict]:
+    """The calls that made a line (OXIO has no idempotency key: each of these is a line)."""
+    return [c for c in calls if c["status"] in range(200, 300) and c["line_id"]]
+
+
+def one_line(sandbox: httpx.Client, email: str) -> dict:
+    """One purchase, one line: exactly one line at the carrier for that person, made by exactly
+    one successful line-creation call (whatever failed, timed out or was delivered twice)."""
+    lines = carrier_lines(sandbox, email)
+    assert len(lines) == 1, (email, [ln["lineId"] for ln in lines])
+    made = made_calls(carrier_calls(sandbox, email))
+    assert [c["line_id"] for c in made] == [lines[0]["lineId"]], (email, made)
+    return lines[0]
+
+
+def line_number(line: dict) -> str:
+    """A carrier line's phone number (OXIO: phoneNumbers[0].phoneNumber)."""
+    return line["phoneNumbers"][0]["phoneNumber"]
 
 
 def arm(sandbox: httpx.Client, **fault) -> None:
@@ -149,11 +172,11 @@ def mail_to(sandbox: httpx.Client, email: str) -> list[dict]:
 
 
 def first_starts(calls: list[dict]) -> dict[str, float]:
-    """Idempotency key -> start of its first carrier call."""
+    """Email (the person's end user) -> start of their first line-creation call."""
     out: dict[str, float] = {}
     for c in sorted(calls, key=lambda c: c["at"]):
-        if c["idempotency_key"]:
-            out.setdefault(c["idempotency_key"], c["at"])
+        if c["email"]:
+            out.setdefault(c["email"], c["at"])
     return out
 
 
@@ -172,15 +195,16 @@ def busiest_window(times: list[float], window: float) -> tuple[int, list[float]]
 
 def window_problem(sandbox: httpx.Client) -> str | None:
     """Why the carrier's call log breaks the licence (more than L starts in a W window), or None.
-    Every call counts, retries and replays too: each is an activation call the carrier sees."""
-    calls = [c for c in carrier_calls(sandbox) if not str(c.get("customer_ref")).startswith(
-        ("sandbox-test", "secret-test"))]
+    Every call counts, retries too: each is a line-creation call the carrier sees (the probes
+    of tests/test_sandbox_carrier.py, end users `sandbox-probe-...`, are not the worker's)."""
+    calls = [c for c in carrier_calls(sandbox)
+             if not str(c.get("email") or "").startswith("sandbox-probe-")]
     n, starts = busiest_window([c["at"] for c in calls], WINDOW)
     if n <= LIMIT:
         return None
-    keys = [c["idempotency_key"] for c in calls if c["at"] in starts]
+    emails = [c["email"] for c in calls if c["at"] in starts]
     return (f"{n} carrier calls started within {WINDOW}s (limit {LIMIT}): offsets "
-            f"{[round(t - starts[0], 3) for t in starts]} from {starts[0]:.3f}, keys {keys}")
+            f"{[round(t - starts[0], 3) for t in starts]} from {starts[0]:.3f}, emails {emails}")
 
 
 def check_window(sandbox: httpx.Client) -> None:
@@ -189,11 +213,12 @@ def check_window(sandbox: httpx.Client) -> None:
 
 
 def check_active(answer: dict, line: dict) -> None:
+    """`answer` (DOTM's) shows the carrier's `line` (OXIO's line object)."""
     assert answer["status"] == "active", answer
-    assert answer["phone_number"] == line["phone_number"], (answer, line)
-    assert answer["iccid"] == line["iccid"], (answer, line)
-    assert answer["lpa_code"] == f"LPA:1${line['smdp_address']}${line['activation_code']}"
-    assert line["smdp_address"] == SMDP
+    assert answer["phone_number"] == line_number(line), (answer, line)
+    assert answer["iccid"] == line["sim"]["iccid"], (answer, line)
+    assert answer["lpa_code"] == line["sim"]["activationCode"], (answer, line)
+    assert line["sim"]["activationCode"].startswith(f"LPA:1${SMDP}$"), line
     check_qr_data_url(answer["qr_code"])
     parse_time(answer["activated_at"])
 
@@ -211,10 +236,10 @@ def check_email(sandbox: httpx.Client, b: Buyer, line: dict) -> None:
             if not (m["subject"] or "").startswith(("Your DOTM receipt", "Welcome to DOTM"))]
     assert len(msgs) == 1, [(m["subject"], m["idempotency_key"]) for m in msgs]
     m = msgs[0]
-    lpa = f"LPA:1${line['smdp_address']}${line['activation_code']}"
+    lpa = line["sim"]["activationCode"]
     for part in (m["text"] or "", m["html"] or ""):
         if part:
-            assert line["phone_number"] in part and lpa in part, part
+            assert line_number(line) in part and lpa in part, part
     pngs = [a for a in m["attachments"] if a["content_type"] == "image/png"]
     assert len(pngs) == 1, m["attachments"]
     assert base64.b64decode(pngs[0]["content"]).startswith(PNG_MAGIC)

@@ -11,7 +11,8 @@ import time
 import httpx
 from activation_support import (
     Buyer, arm, buyers, carrier_calls, carrier_lines, check_active, check_email, check_window,
-    dlq_jobs, pay, phone_numbers, send_duplicate_job, states, time_for, wait_all, wait_until,
+    dlq_jobs, line_number, made_calls, one_line, pay, phone_numbers, send_duplicate_job, states,
+    time_for, wait_all, wait_until,
 )
 
 N = 6
@@ -22,11 +23,12 @@ def test_duplicates_carrier_failures_and_timeouts_end_with_one_line_each(
     base_url: str, http: httpx.Client, sandbox: httpx.Client, new_user
 ) -> None:
     bs: list[Buyer] = buyers(base_url, new_user, N)
-    flaky = [b.purchase_id for b in bs[:3]]  # the first two carrier calls fail
-    slow = bs[3].purchase_id  # the first call outlasts the worker's carrier timeout
-    arm(sandbox, fail_next=2, status=503, keys=flaky)
+    # The carrier's faults are armed by the person's email (their OXIO end user's).
+    flaky = [b.user.email for b in bs[:3]]  # the first two line-creation calls fail
+    slow = bs[3].user.email  # the first call outlasts the worker's carrier timeout
+    arm(sandbox, fail_next=2, status=503, emails=flaky)
     arm(sandbox, fail_next=1, status=None, delay_ms=(CARRIER_CLIENT_TIMEOUT_S + 2) * 1000,
-        keys=[slow])
+        emails=[slow])
 
     for b in bs:
         pay(sandbox, b)
@@ -48,26 +50,27 @@ def test_duplicates_carrier_failures_and_timeouts_end_with_one_line_each(
     wait_until(lambda: all("ended_at" in c for c in carrier_calls(sandbox, slow)), 30,
                "the slow carrier call to end")
     for b in bs:
-        key = b.purchase_id
-        lines = carrier_lines(sandbox, key)
-        assert len(lines) == 1, (key, lines)
-        line = lines[0]
-        calls = carrier_calls(sandbox, key)
-        made = [c for c in calls if c["status"] == 201]
-        assert len(made) == 1, (key, calls)
-        if key in flaky:
-            assert [c["status"] for c in calls][:3] == [503, 503, 201], (key, calls)
-        if key == slow:
-            # The worker gave up on the first call. It looked the line up before calling again,
-            # so any later call was answered "in progress" (409) or with the same line (a
-            # replay), never a second line; once the first call finished, the lookup found it.
+        key, email = b.purchase_id, b.user.email
+        # One purchase, one line: exactly one line for the person at the carrier, made by
+        # exactly one successful line-creation call (OXIO has no idempotency key).
+        line = one_line(sandbox, email)
+        calls = carrier_calls(sandbox, email)
+        made = made_calls(calls)
+        assert len(made) == 1, (email, calls)
+        if email in flaky:
+            assert [c["status"] for c in calls][:3] == [503, 503, 201], (email, calls)
+        if email == slow:
+            # The worker gave up on the first call, which the carrier finished anyway and which
+            # made the line. The worker listed the person's lines before calling again, so no
+            # later call made a second line: the one line is the first call's.
             assert calls[0]["fault"] and calls[0]["ended_at"] - calls[0]["at"] >= CARRIER_CLIENT_TIMEOUT_S
-            assert all(c["replayed"] or c["status"] == 409 for c in calls[1:]), (key, calls)
+            assert made == [calls[0]] and calls[0]["line_id"] == line["lineId"], (email, calls)
+            assert all(c["line_id"] is None for c in calls[1:]), (email, calls)
         state = states(http, [b])[key]
         check_active(state, line)
         assert state["activated_at"] == final[key]["activated_at"], (state, final[key])
         numbers = phone_numbers(http, b.user)
-        assert [n["phone_number"] for n in numbers] == [line["phone_number"]], numbers
+        assert [n["phone_number"] for n in numbers] == [line_number(line)], numbers
         check_email(sandbox, b, line)
 
     check_window(sandbox)
@@ -80,7 +83,7 @@ def test_a_job_the_carrier_rejects_for_good_lands_in_the_dlq_at_once_and_shows_f
     base_url: str, http: httpx.Client, sandbox: httpx.Client, new_user
 ) -> None:
     [b] = buyers(base_url, new_user, 1)
-    arm(sandbox, permanent=True, keys=[b.purchase_id], status=422)
+    arm(sandbox, permanent=True, emails=[b.user.email], status=422)
     pay(sandbox, b)
 
     # A 4xx is the carrier's final word: one call, no retries spending permits.
@@ -89,9 +92,9 @@ def test_a_job_the_carrier_rejects_for_good_lands_in_the_dlq_at_once_and_shows_f
     assert state["status"] == "failed" and state["reason"] and state["next_steps"], state
     assert state["purchase_id"] == b.purchase_id
 
-    calls = carrier_calls(sandbox, b.purchase_id)
+    calls = carrier_calls(sandbox, b.user.email)
     assert [c["status"] for c in calls] == [422], calls
-    assert carrier_lines(sandbox, b.purchase_id) == []
+    assert carrier_lines(sandbox, b.user.email) == []
     assert phone_numbers(http, b.user) == []
 
     dead = wait_until(lambda: [j for j in dlq_jobs() if j.get("purchase_id") == b.purchase_id],
@@ -101,4 +104,4 @@ def test_a_job_the_carrier_rejects_for_good_lands_in_the_dlq_at_once_and_shows_f
     # Failed for good: asking again changes nothing and calls nobody.
     time.sleep(2)
     assert states(http, [b])[b.purchase_id]["status"] == "failed"
-    assert len(carrier_calls(sandbox, b.purchase_id)) == 1
+    assert len(carrier_calls(sandbox, b.user.email)) == 1

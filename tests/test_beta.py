@@ -2,8 +2,9 @@
 or the MCP tool `beta_program`), every admin is mailed two single-use links (approve, reject)
 whose page only shows what a click would do and whose form decides, admins decide through the
 API too (`/api/beta-requests`, `/api/beta-approve/{uid}`, `/api/beta-reject/{uid}`), once. An
-approval gives the `beta` role and a DOTM-chosen number on a line activated like a paid eSIM
-(the sandbox carrier is asked for exactly that number: `requested_number` in its calls). Also:
+approval gives the `beta` role and a line activated like a paid eSIM, its number in an area code
+the carrier offers (the worker asks OXIO for it with `phoneNumberRequirements.preferredAreaCode`:
+`preferred_area_code` in the sandbox carrier's calls). Also:
 the welcome mail, `beta` and `lines` in `GET /api/me`, the OpenAPI document of every route, and
 who may call what (one table).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 import re
 import time
 import uuid
@@ -34,6 +36,9 @@ from activation_support import (
     PNG_MAGIC,
     carrier_calls,
     check_window,
+    line_number,
+    made_calls,
+    one_line,
     mail_to,
     parse_time,
     wait_until,
@@ -311,13 +316,22 @@ def has_role(http: httpx.Client, user: User, role: str) -> bool:
     return role in me(http, user)["roles"]
 
 
-def requested_calls(sandbox: httpx.Client, number: str) -> list[dict[str, Any]]:
-    return [c for c in carrier_calls(sandbox) if c.get("requested_number") == number]
+def offered_area_codes(sandbox: httpx.Client) -> set[str]:
+    """The area codes the (sandbox) carrier has numbers in, asked as OXIO is asked."""
+    creds = f"{os.environ.get('OXIO_API_KEY', 'oxio_test_local')}:" \
+            f"{os.environ.get('OXIO_AUTH_TOKEN', 'oxio_token_local')}"
+    r = sandbox.get("/v3/phone-numbers/available-area-codes", params={"countryCode": "US"},
+                    headers={"Authorization": "Basic " + base64.b64encode(creds.encode()).decode()})
+    assert r.status_code == 200, r.text
+    codes = {a["areaCode"] for a in r.json()["areaCodes"]}
+    assert codes, r.text
+    return codes
 
 
 def check_approved_line(http: httpx.Client, sandbox: httpx.Client, user: User) -> dict[str, Any]:
-    """After an approval: the role, the number DOTM chose, on an active line the carrier was
-    asked for by that number; the person's mails (approval, then the eSIM with its QR code)."""
+    """After an approval: the role, and one active line whose number is in the area code DOTM
+    asked the carrier for (one the carrier offers); the person's mails (approval, then the eSIM
+    with its QR code)."""
     line = wait_line(http, user, LINE_S)
     number = line["phone_number"]
     check_number(number)
@@ -335,9 +349,19 @@ def check_approved_line(http: httpx.Client, sandbox: httpx.Client, user: User) -
     assert wait_until(lambda: has_role(http, user, "beta"), WORKER_S, "the beta role")
     profile = wait_until(counted, WORKER_S, "GET /api/me to count the line")
     assert profile["beta"] == "approved", profile
-    calls = requested_calls(sandbox, number)
-    assert calls and any(c["status"] in (200, 201) for c in calls), calls
-    assert all(c["customer_ref"] == user.uid for c in calls), calls
+    # At the carrier: the person's end user (by their email) has exactly one line, made by
+    # exactly one successful line-creation call, which asked for an area code the carrier
+    # offers; every call for it asked for that same area code, and the number is in it.
+    carrier_line = one_line(sandbox, user.email)
+    calls = carrier_calls(sandbox, user.email)
+    [made] = made_calls(calls)
+    area = made["preferred_area_code"]
+    assert area in offered_area_codes(sandbox), (area, calls)
+    assert all(c["preferred_area_code"] == area for c in calls), calls
+    assert number.startswith(f"+1{area}") and len(number) == 12, (number, area)
+    assert line_number(carrier_line) == number == made["phone_number"], (carrier_line, line)
+    assert carrier_line["sim"]["iccid"] == line["iccid"], (carrier_line, line)
+    assert {c["end_user_id"] for c in calls} == {carrier_line["endUserId"]}, calls
 
     wait_mail(sandbox, user.email, APPROVED_MAIL)
     active = wait_mail(sandbox, user.email, ACTIVE_MAIL)

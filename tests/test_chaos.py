@@ -86,8 +86,8 @@ def records(bs: list[Buyer]) -> dict[str, dict]:
 class Mischief:
     """Duplicates and reorders deliveries while the line drains; kills workers."""
 
-    def __init__(self, sandbox_url: str, drain_s: float, ours: set[str]):
-        self.ours = ours
+    def __init__(self, sandbox_url: str, drain_s: float, ours: dict[str, str]):
+        self.ours = ours  # the buyers' emails (lower case) -> their purchase ids
         self.rng = random.Random(SEED)
         self.sandbox_url = sandbox_url
         self.drain_s = drain_s
@@ -154,8 +154,9 @@ class Mischief:
                 except ProcessLookupError:
                     pass
 
-    def _victim(self, sandbox: httpx.Client, paid: set[str]) -> tuple[str, int] | None:
-        """Holds the next carrier call at the carrier; (its key, the pid that made it)."""
+    def _victim(self, sandbox: httpx.Client, paid: dict[str, str]) -> tuple[str, int] | None:
+        """Holds the next carrier call at the carrier; (its purchase, the pid that made it).
+        A line-creation call is the person's by its end user's email (`paid`: email -> purchase)."""
         # The next call of any key waits 8 s (under the worker's 10 s client timeout); the
         # chaos fault's own delays are 300 ms at most, so a call open for a second is it.
         r = sandbox.post("/__sandbox/carrier/faults", json={
@@ -164,11 +165,11 @@ class Mischief:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not self.stop.is_set():
             for c in carrier_calls(sandbox):
-                if c["idempotency_key"] in paid and "ended_at" not in c \
-                        and time.time() - c["at"] > 1.0:
+                email = (c["email"] or "").lower()
+                if email in paid and "ended_at" not in c and time.time() - c["at"] > 1.0:
                     pid = pid_of_socket(c.get("peer", ""))
                     if pid is not None:
-                        return c["idempotency_key"], pid
+                        return paid[email], pid
             time.sleep(0.05)
         return None
 
@@ -253,7 +254,9 @@ def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbo
     r = sandbox.post("/__sandbox/carrier/faults", json={"chaos": {
         "fail_rate": FAIL_RATE, "status": 503, "max_delay_ms": 300, "seed": SEED}})
     assert r.status_code == 200, r.text
-    mischief = Mischief(str(sandbox.base_url), drain_s, {b.purchase_id for b in bs})
+    # The carrier knows people by their OXIO end user's email, DOTM by purchase id.
+    by_email = {b.user.email.lower(): b.purchase_id for b in bs}
+    mischief = Mischief(str(sandbox.base_url), drain_s, by_email)
     mischief.start()
     told: dict[str, float] = {}
     order: list[str] = []
@@ -284,13 +287,22 @@ def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbo
         sandbox.delete("/__sandbox/carrier/faults")
 
     ours = set(order)
-    calls = [c for c in carrier_calls(sandbox) if c["idempotency_key"] in ours]
+    # Each of our line-creation calls, with the purchase of the person it was for.
+    calls = [dict(c, purchase=by_email[(c["email"] or "").lower()])
+             for c in carrier_calls(sandbox) if (c["email"] or "").lower() in by_email]
+    # One line per purchase (OXIO has no idempotency key): per person, the successful
+    # line-creation calls and the lines the carrier holds must each be exactly one.
     made: dict[str, int] = {}
     for c in calls:
-        if c["status"] == 201:
-            made[c["idempotency_key"]] = made.get(c["idempotency_key"], 0) + 1
-    twice = sorted(k for k, n in made.items() if n > 1)
-    lost = sorted(ours - set(made))
+        if c["status"] == 201 and c["line_id"]:
+            made[c["purchase"]] = made.get(c["purchase"], 0) + 1
+    held: dict[str, int] = {}
+    for ln in sandbox.get("/__sandbox/carrier/lines").json()["lines"]:
+        p = by_email.get((ln["email"] or "").lower())
+        if p is not None:
+            held[p] = held.get(p, 0) + 1
+    twice = sorted(k for k in ours if made.get(k, 0) > 1 or held.get(k, 0) > 1)
+    lost = sorted(k for k in ours if made.get(k, 0) == 0 or held.get(k, 0) == 0)
     busiest, _ = busiest_window([c["at"] for c in carrier_calls(sandbox)], WINDOW)
 
     # Rewards: every (kind, source) once per person; on chain, every reward id once.
@@ -318,14 +330,14 @@ def test_chaos_run_keeps_every_promise(base_url: str, http: httpx.Client, sandbo
 
     dead = [j for j in dlq_jobs() if j.get("purchase_id") in ours]
 
-    start = first_starts(calls)
+    start = {by_email[e.lower()]: t for e, t in first_starts(calls).items()}
     inv = inversions(order, start)
     resumed = resumes(logdir)
     killed_jobs = {p for _, p in resumed} | set(mischief.killed_keys)
     # A killed worker's call made its line at the carrier: the resumed job found it by the
     # lookup and called nobody again.
     second_calls = sum(1 for k, t in zip(mischief.killed_keys, mischief.kills)
-                       for c in calls if c["idempotency_key"] == k and c["at"] > t)
+                       for c in calls if c["purchase"] == k and c["at"] > t)
     errors = [abs(start[p] - told[p]) for p in order]
     errors_alive = [abs(start[p] - told[p]) for p in order if p not in killed_jobs]
     # How long each killed worker's job waited: from the kill to its line recorded (by the

@@ -160,9 +160,11 @@ def wait_line(http: httpx.Client, user: User, timeout: float = LINE_S) -> dict[s
 
 
 def carrier_line(sandbox: httpx.Client, iccid: str) -> dict[str, Any] | None:
+    """The sandbox carrier's record of a line (OXIO's line object, its ICCID at sim.iccid, with
+    the line services' data_balance_mb, features, topups and usage)."""
     r = sandbox.get("/__sandbox/carrier/lines")
     r.raise_for_status()
-    return next((ln for ln in r.json()["lines"] if ln["iccid"] == iccid), None)
+    return next((ln for ln in r.json()["lines"] if ln["sim"]["iccid"] == iccid), None)
 
 
 def wait_carrier(sandbox: httpx.Client, iccid: str, pred, what: str,

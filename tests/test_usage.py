@@ -34,8 +34,11 @@ def line_of(http: httpx.Client, user: User) -> dict:
 
 
 def usage_calls(sandbox: httpx.Client, iccid: str) -> int:
+    """Usage readings the carrier served for the line (OXIO has no usage API: in the local stack
+    the sandbox's line services serve them, and record every call in `line-calls`)."""
     calls = sandbox.get("/__sandbox/carrier/line-calls", params={"iccid": iccid}).json()["data"]
-    return sum(1 for c in calls if c["method"] == "GET" and c["path"].endswith("/usage"))
+    path = f"/__sandbox/carrier/line-services/{iccid}/usage"
+    return sum(1 for c in calls if c["method"] == "GET" and c["path"] == path)
 
 
 def consume(sandbox: httpx.Client, iccid: str, percent: float) -> dict:

@@ -1,95 +1,172 @@
-"""The carrier (OXIO-style REST) that DOTM's carrier adapter calls, plus the sandbox's test endpoints.
+"""The carrier: OXIO's API as DOTM's carrier adapter speaks it, strictly, plus a clearly non-OXIO
+"line services" extension and the sandbox's test endpoints.
 
-    POST /v1/activations          Authorization: Bearer <oxio key>, Idempotency-Key: <purchase id>
-         {"customer_ref": "<uid>", "plan": "esim_beta", "iccid_hint"?: "...",
-          "phone_number"?: "+1NXXNXXXXXX"}
-      -> 201 {"activation_id", "status": "active", "phone_number": "+1NXXNXXXXXX", "iccid": "89...",
-              "smdp_address": "smdp.sandbox.oxio.local", "activation_code", "customer_ref", "plan",
-              "created_at"}
-         The same key always answers the same line (200, `Idempotent-Replayed: true`) and never
-         makes a second one; the same key with another customer_ref/plan/phone_number is a 409
-         `idempotency_conflict`.
-         Without `phone_number` the carrier picks a free number. With it, the line gets exactly
-         that number, which must be a NANP number in E.164: +1, then an area code and an exchange
-         that each start 2-9 and neither is an N11 code (211..911), and not the fictional
-         555-0100..555-0199; otherwise a 400 `invalid_phone_number`. A number another line
-         (another idempotency key) already has is a 409 `number_taken` (no line is made).
-         A call while another with the same key is still being worked on is a 409
-         `activation_in_progress` (nothing is made; look it up, or call again later).
-    GET  /v1/activations/{activation_id}
-    GET  /v1/activations?idempotency_key=<purchase id>
-      -> 200 {"data": [the activation made with that key]} (empty when none): how a client
-         whose call may have reached the carrier (a timeout, a crash) finds out, without
-         activating again. Not recorded in `calls` (it activates nothing).
+OXIO publishes no API reference. The shapes below are what the original DOTM platform sends and
+reads (../shared/REFERENCES.md "OXIO"); where OXIO's shape is not confirmed by that evidence the
+sandbox follows DOTM's contract and says "unconfirmed". What OXIO would refuse, this refuses.
 
-A line made by an activation is then addressed by its ICCID (same Bearer auth):
+Configuration (server.py flags / env vars): the API key and auth token (--oxio-key OXIO_API_KEY,
+--oxio-token OXIO_AUTH_TOKEN), the brand (--oxio-brand OXIO_BRAND_ID, a UUID), the plans
+(--oxio-plans OXIO_PLAN_IDS, comma list; the third one is the data booster) and the area codes
+that have numbers (--oxio-area-codes OXIO_AREA_CODES).
 
-    GET    /v1/lines/{iccid}
+Auth and errors (every /v2 and /v3 path below):
+
+    Authorization: Basic base64(<api key>:<auth token>), exactly. Missing, Bearer or wrong -> 401
+      {"message": "Unauthorized", "error": "UNAUTHENTICATED"}
+    An unknown path under /v2 or /v3, and the old /v1/activations... and /v1/lines/... of the
+    pre-OXIO sandbox -> 404 {"message": "Not Found", "error": "NOT_FOUND"}; a listed path with
+    another method -> 405 {"message": "Method Not Allowed", "error": "METHOD_NOT_ALLOWED"}
+    (both before auth is looked at).
+    Errors: {"message": str, "error": UPPER_SNAKE code, "details"?: [...],
+             "validation_errors"?: [{"field", "message"}]} (shape unconfirmed).
+    A body that is not a JSON object -> 400 INVALID_ARGUMENT. Every body field is checked: an
+    unknown field (at any level below), a missing required one (a required string that is
+    empty or blank counts as missing) or a wrong type or value -> 400 INVALID_ARGUMENT,
+    `validation_errors` naming each field (dotted: `endUser.brandId`). An optional field sent as
+    null counts as absent (unconfirmed).
+
+OXIO endpoints:
+
+    POST /v2/end-users {sex: MALE|FEMALE|UNSPECIFIED, firstName, lastName, email?, groupId?}
+      -> 201 {"endUserId" (uuid4), "sex", "firstName", "lastName", "email"?, "groupId"?,
+              "brandId" (the configured brand), "createdAt" (RFC 3339 UTC)}
+         An email another end user already has (case-insensitive) -> 409 {"message": "End user
+         with email ... already exists", "error": "ALREADY_EXISTS"}.
+    GET  /v2/end-users[?email=]  -> 200 {"endUsers": [end users, creation order]}, those with
+         that email (case-insensitive) when given.
+    POST /v3/lines/line {lineType: "LINE_TYPE_MOBILITY", countryCode: "US",
+                         sim: {simType: "EMBEDDED"}, endUser: {brandId, endUserId},
+                         planId?, groupId?, phoneNumberRequirements?: {preferredAreaCode?},
+                         activateOnAttach?: bool}
+         brandId must be the configured brand (else 400, field endUser.brandId); planId one of
+         the configured plans (else 400, field planId); an unknown endUserId -> 404
+         {"error": "NOT_FOUND", "message": "End user ... not found"}; a preferredAreaCode (3
+         digits) that is not one of the configured area codes -> 400 {"error":
+         "FAILED_PRECONDITION", "message": "No numbers available in area code NNN"}. No line is
+         made by a refused call.
+      -> 201 the line:
+         {"lineId" (uuid4), "status": "ACTIVE", "lineType": "LINE_TYPE_MOBILITY",
+          "countryCode": "US", "endUserId", "planId" (or null),
+          "phoneNumbers": [{"phoneNumber": "+1NXXNXXXXXX"}],
+          "sim": {"iccid" (19 digits, 891..., Luhn), "simType": "EMBEDDED", "status": "ACTIVE",
+                  "countryCode": "US",
+                  "activationCode": "LPA:1$smdp.sandbox.oxio.local$<code>" (the whole LPA string),
+                  "activationUrl": "https://esimsetup.apple.com/esim_qrcode_provisioning?carddata=<the LPA string, url-encoded>"},
+          "createdAt"}
+         The number's area code is the preferred one, else a random configured one; the exchange
+         starts 2-9 and is no N11 code; never 555-0100..555-0199; never another line's number.
+         There is NO idempotency key, as at OXIO: an Idempotency-Key header is ignored and every
+         call makes a new line (a client finds out what an earlier call made by listing the end
+         user's lines).
+    GET  /v3/end-users/{endUserId}/lines -> 200 {"lines": [lines, creation order]}; unknown end
+         user -> 404.
+    GET  /v3/sims/{iccid} -> 200 {"iccid", "simType": "EMBEDDED", "status": "ACTIVE", "lineId"};
+         unknown -> 404.
+    GET  /v3/phone-numbers/available-area-codes?countryCode=US[&zipCode=]
+      -> 200 {"areaCodes": [{"areaCode": "212"}, ...]} (shape unconfirmed; zipCode is accepted
+         and does not narrow the list); a countryCode other than US -> 200 {"areaCodes": []};
+         no countryCode -> 400.
+    GET  /v3/phone-numbers/available?countryCode=US&areaCode=NNN[&nxx=NNN][&zipCode=][&limit=10]
+      -> 200 {"phoneNumbers": [{"phoneNumber": "+1NNN..."}]} (shape unconfirmed): up to `limit`
+         (1..100, default 10) numbers no line has, in that area code (and exchange, with nxx);
+         empty for an area code not configured or a country other than US. Not reserved.
+    POST /v3/subscriptions {endUserId, planId} (the data booster; unconfirmed in OXIO)
+         endUserId unknown -> 404; planId not configured -> 400.
+      -> 201 {"subscriptionId" (uuid4), "id" (the same), "endUserId", "planId",
+              "status": "ACTIVE", "createdAt"}. No idempotency. A subscription to the booster
+         plan (the third configured plan, dotm-booster-10gb by default) adds BOOSTER_MB (10240)
+         to the data_total_mb of the end user's first line (see usage below).
+
+Line services (NOT OXIO: OXIO shows no API for features, top-ups, their reversal or usage; DOTM's
+"sandbox line services" adapter, used only in the local stack, calls these). Same Basic auth;
+errors in the sandbox's own shape {"error": {"code", "message", "field"?}}. A line is addressed
+by its ICCID (sim.iccid):
+
+    GET    /__sandbox/carrier/line-services/{iccid}
       -> 200 {"iccid", "phone_number", "status": "active", "data_balance_mb", "features":
               [enabled names, sorted], "topups": [{"topup_id", "amount_mb", "reference",
               "reversed", "reversed_mb", "created_at", "reversed_at"}]}
-    POST   /v1/lines/{iccid}/data     Idempotency-Key: <key>
+    POST   /__sandbox/carrier/line-services/{iccid}/data     Idempotency-Key: <key>
            {"amount_mb": 1..1048576, "reference": "<= 200 chars"}
       -> 201 {"topup_id", "iccid", "amount_mb", "reference", "balance_mb" (after it),
               "reversed": false, "created_at"}
          The same key answers the same top-up again (200, `Idempotent-Replayed: true`) and never
          adds twice; the same key with another line/amount/reference is a 409
          `idempotency_conflict`; a reference is one top-up per line (another key with a used
-         reference is a 409 `duplicate_reference`). A bad body is a 400 naming the field
-         (`error.field`).
-    DELETE /v1/lines/{iccid}/data/{reference}
+         reference is a 409 `duplicate_reference`). No key: 400 `idempotency_key_required`. A bad
+         body is a 400 `invalid_parameter` naming the field (`error.field`).
+    DELETE /__sandbox/carrier/line-services/{iccid}/data/{reference}
       -> 200 the top-up with "reversed": true, "reversed_at", "balance_mb" (after it): the
          balance goes down by its amount, never below 0 (`reversed_mb` says by how much). Again:
          the same answer (200, `Idempotent-Replayed: true`), nothing changes. Unknown: 404
          `topup_not_found`.
-    PUT    /v1/lines/{iccid}/features/{feature}  -> 200 {"iccid", "feature", "enabled": true}
-    DELETE /v1/lines/{iccid}/features/{feature}  -> 200 {"iccid", "feature", "enabled": false}
+    PUT    /__sandbox/carrier/line-services/{iccid}/features/{feature}
+      -> 200 {"iccid", "feature", "enabled": true}
+    DELETE /__sandbox/carrier/line-services/{iccid}/features/{feature}
+      -> 200 {"iccid", "feature", "enabled": false}
          Both idempotent. Features: network_security, vpn_access, priority_routing,
          network_monitoring, performance_optimization; others are a 400 `unknown_feature`.
-    GET    /v1/lines/{iccid}/usage
+    GET    /__sandbox/carrier/line-services/{iccid}/usage
       -> 200 {"iccid", "status": "ACTIVE", "data_total_mb", "data_used_mb", "data_remaining_mb",
-              "valid_until" (the line's created_at + 30 days), "as_of" (now)}, times RFC 3339
+              "valid_until" (the line's createdAt + 30 days), "as_of" (now)}, times RFC 3339
          UTC (`2025-01-31T12:00:00Z`). data_total_mb = the plan's 1024 MB (PLAN_MB, every line)
-         + the line's net top-ups (each amount_mb minus its reversed_mb); data_remaining_mb =
-         max(total - used, 0) (a reversal can take the total below what was already used).
-         Nothing is used until a test consumes data (POST .../consume below). data_balance_mb
-         (GET /v1/lines/{iccid}, the top-ups' balance_mb) keeps its meaning: top-ups only.
-    An unknown ICCID is a 404 `line_not_found`. Faults (below) apply to activations only.
+         + the line's net top-ups (each amount_mb minus its reversed_mb) + 10240 MB per booster
+         subscription of its end user when it is the end user's first line; data_remaining_mb =
+         max(total - used, 0). Nothing is used until a test consumes data (POST .../consume
+         below). data_balance_mb (the top-ups' balance_mb) keeps its meaning: top-ups only.
+    An unknown ICCID is a 404 `line_not_found`; an unknown path here a 404 `not_found`.
 
-Errors are `{"error": {"code", "message"}}`. Test endpoints (under /__sandbox/carrier/):
+Test endpoints (under /__sandbox/carrier/, no auth):
 
-    GET  calls[?key=]     every POST /v1/activations: `at` (unix seconds, taken when the request
-                          arrived), `ended_at`, idempotency_key, status, replayed, fault,
-                          activation_id, customer_ref, requested_number (the `phone_number` the
-                          call asked for, null when it asked for none), peer (the caller's
-                          address:port, so a test can tell which process is calling)
-    GET  lines[?key=]     the lines made, one per idempotency key, in creation order, each
-                          with data_balance_mb, features, topups and `usage` (the usage object)
-    GET  line-calls[?iccid=]  every /v1/lines/... call (usage reads too, so tests can count
-                          how often the carrier was asked): {"data": [{at, method, path, iccid,
+    GET  calls[?email=]   every POST /v3/lines/line (refused ones too), in arrival order:
+                          `at` (unix seconds, when the request arrived), `ended_at` (absent
+                          while the call is being worked on), `status` (the HTTP status
+                          answered), `end_user_id` (as sent, or null), `email` (of that end
+                          user, null if unknown), `line_id`, `iccid`, `phone_number` (null when
+                          no line was made), `preferred_area_code`, `plan_id` (as sent), `fault`
+                          (a fault or chaos met the call), `peer` (the caller's address:port).
+                          With email: that end user's calls (case-insensitive).
+    GET  lines[?email=]   the lines made, in creation order: the line object + `email`,
+                          data_balance_mb, features, topups and `usage` (the usage object)
+    GET  end-users        {"end_users": [end users + `refused_duplicates`: how many POSTs with
+                          their email were refused as ALREADY_EXISTS]}
+    GET  subscriptions    {"subscriptions": [subscriptions + `email`]}
+    GET  line-calls[?iccid=]  every line-services call (usage reads too, so tests can count how
+                          often the carrier was asked): {"data": [{at, method, path, iccid,
                           idempotency_key, body (the JSON sent, or its text), status, replayed}]}
     POST lines/{iccid}/consume {"mb": N} | {"percent": P}
                           the line uses data: N MB (a positive integer), or P % (a positive
                           number) of its current data_total_mb, rounded up to a whole MB;
                           data_used_mb never goes above the total (and never down). Exactly one
-                          of the two. -> 200 the usage object (as GET /v1/lines/{iccid}/usage);
-                          not recorded in line-calls. Unknown ICCID: 404 `line_not_found`; a bad
-                          body: 400 `invalid_parameter` naming the field (`error.field`).
-    POST faults {fail_next: N, status: 503, delay_ms: 0, keys?: [...], permanent?: false}
-                          the next N calls (with `keys`: the next N calls of each of those keys)
-                          wait delay_ms, then fail with `status` (JSON error body); a `status` of
-                          null or 2xx only delays. `permanent: true` (needs `keys`) fails those keys
-                          on every call from now on (default status 422: the carrier rejects the
-                          job for good). Faults are consumed per call; a failed call makes no line.
+                          of the two. -> 200 the usage object; not recorded in line-calls.
+                          Unknown ICCID: 404 `line_not_found`; a bad body: 400
+                          `invalid_parameter` naming the field (`error.field`).
+    POST faults {fail_next: N, status: 503, delay_ms: 0, emails?: [...], permanent?: false}
+                          faults for POST /v3/lines/line only, met after auth and before the
+                          body is checked. The next N calls (with `emails`: the next N calls
+                          for the end user with each of those emails) wait delay_ms, then fail
+                          with `status` (OXIO error body); a `status` of null or 2xx only
+                          delays, then the call goes on and makes its line (a client that timed
+                          out meanwhile loses the answer of a line that was made). `permanent:
+                          true` (needs `emails`) fails those emails' calls from now on (default
+                          status 422, FAILED_PRECONDITION: the carrier refuses the line for
+                          good). A failed call makes no line. (`keys` is refused: see emails.)
     POST faults {chaos: {fail_rate: 0.1, status: 503, max_delay_ms: 300, seed?: 1}}
-                          from now on every call waits a random 0..max_delay_ms and fails
-                          with `status` with probability fail_rate (after the other faults)
+                          from now on every line-creation call waits a random 0..max_delay_ms
+                          and fails with `status` with probability fail_rate (after the other
+                          faults)
     GET  faults           what is still armed
     DELETE faults         disarm everything
+
+POST /__sandbox/reset forgets the end users, lines, subscriptions, calls, line services and
+faults. Each line-creation call also writes one JSON log line (`carrier_call`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import calendar
 import hmac
 import json
@@ -102,17 +179,71 @@ import time
 import uuid
 from decimal import Decimal
 from fractions import Fraction
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from common import BadRequest, Request, Response, json_response
 
 SMDP_ADDRESS = "smdp.sandbox.oxio.local"
+ACTIVATION_URL = "https://esimsetup.apple.com/esim_qrcode_provisioning?carddata="
 FEATURES = ("network_security", "vpn_access", "priority_routing", "network_monitoring",
             "performance_optimization")
 MAX_TOPUP_MB = 1048576  # 1 TiB of data in one top-up
 PLAN_MB = 1024  # the data every line comes with (its plan), before any top-up
+BOOSTER_MB = 10240  # what one subscription to the booster plan adds
 VALID_DAYS = 30  # a line's data is valid for this long from the line's creation
 
+DEFAULT_BRAND = "6f1c0d2e-8a4b-4c3d-9e5f-0d07a1b2c3d4"
+DEFAULT_PLANS = ("dotm-esim-global", "dotm-beta", "dotm-booster-10gb")
+DEFAULT_AREA_CODES = ("212", "312", "415", "646", "718")
+
+SEXES = ("MALE", "FEMALE", "UNSPECIFIED")
+LINE_SERVICES = "line-services"
+
+# gRPC-style codes for an HTTP status (what a fault answers)
+STATUS_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "ABORTED",
+                412: "FAILED_PRECONDITION", 422: "FAILED_PRECONDITION",
+                429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
+                502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+# The OXIO paths: pattern -> allowed methods ({id} is one path segment)
+ROUTES = (
+    (("v2", "end-users"), ("GET", "POST")),
+    (("v3", "lines", "line"), ("POST",)),
+    (("v3", "end-users", None, "lines"), ("GET",)),
+    (("v3", "sims", None), ("GET",)),
+    (("v3", "phone-numbers", "available-area-codes"), ("GET",)),
+    (("v3", "phone-numbers", "available"), ("GET",)),
+    (("v3", "subscriptions"), ("POST",)),
+)
+
+
+# ---- OXIO-shaped answers ----------------------------------------------------------------------
+
+def oxio_error(status: int, error: str, message: str,
+               validation_errors: list[dict] | None = None, details: list | None = None
+               ) -> Response:
+    body: dict = {"message": message, "error": error}
+    if details:
+        body["details"] = details
+    if validation_errors:
+        body["validation_errors"] = validation_errors
+    return json_response(status, body)
+
+
+def _invalid(errors: list[dict]) -> Response:
+    """400 INVALID_ARGUMENT naming every refused field."""
+    first = errors[0]
+    message = (f"Invalid {first['field']}: {first['message']}" if len(errors) == 1
+               else f"Invalid request: {len(errors)} fields refused")
+    return oxio_error(400, "INVALID_ARGUMENT", message, validation_errors=errors)
+
+
+def _not_found(what: str) -> Response:
+    return oxio_error(404, "NOT_FOUND", f"{what} not found")
+
+
+# ---- the extension's (ours) error shape ------------------------------------------------------
 
 def _error(status: int, code: str, message: str) -> Response:
     return json_response(status, {"error": {"code": code, "message": message}})
@@ -149,37 +280,18 @@ def luhn_digit(digits: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def new_phone_number() -> str:
-    """A valid-looking North American number: +1 NXX NXX XXXX, neither part an N11 code, and
-    never 555 (the fictional exchange) or 9xx area codes (unassigned/special)."""
+def new_phone_number(area: str, exchange: str | None = None) -> str:
+    """A valid-looking North American number in `area`: +1 NXX NXX XXXX, the exchange (random
+    unless given) starting 2-9 and no N11 code, never in the fictional 555-0100..555-0199."""
     rnd = secrets.SystemRandom()
     while True:
-        area = f"{rnd.randint(2, 8)}{rnd.randint(0, 9)}{rnd.randint(0, 9)}"
-        exch = f"{rnd.randint(2, 9)}{rnd.randint(0, 9)}{rnd.randint(0, 9)}"
-        if area[1:] == "11" or exch[1:] == "11" or exch == "555" or area[1] == "9":
+        exch = exchange or f"{rnd.randint(2, 9)}{rnd.randint(0, 9)}{rnd.randint(0, 9)}"
+        line = rnd.randint(0, 9999)
+        if exch[1:] == "11" or (exch == "555" and 100 <= line <= 199):
+            if exchange is not None and exch[1:] == "11":
+                raise ValueError(f"exchange {exch} is an N11 code")
             continue
-        return f"+1{area}{exch}{rnd.randint(0, 9999):04d}"
-
-
-NANP_E164 = re.compile(r"\+1([2-9]\d\d)([2-9]\d\d)(\d{4})")
-
-
-def phone_number_problem(number: object) -> str | None:
-    """Why `number` is not a usable NANP number in E.164 (+1 NXX NXX XXXX), or None if it is."""
-    if not isinstance(number, str):
-        return "`phone_number` must be a string in E.164 form: +1NXXNXXXXXX."
-    m = NANP_E164.fullmatch(number)
-    if m is None:
-        return ("`phone_number` must be a NANP number in E.164 form: +1, a 3-digit area code and a "
-                "3-digit exchange that each start with 2-9, and 4 digits.")
-    area, exch, line = m.groups()
-    if area[1:] == "11":
-        return f"`phone_number` area code {area} is an N11 service code."
-    if exch[1:] == "11":
-        return f"`phone_number` exchange {exch} is an N11 service code."
-    if exch == "555" and 100 <= int(line) <= 199:
-        return f"`phone_number` 555-{line} is in the fictional range 555-0100..555-0199."
-    return None
+        return f"+1{area}{exch}{line:04d}"
 
 
 def new_iccid() -> str:
@@ -194,78 +306,231 @@ def new_activation_code() -> str:
     return "-".join(groups)
 
 
+AREA_CODE = re.compile(r"[2-9]\d\d")
+
+
+# ---- strict body checking ---------------------------------------------------------------------
+
+class _Fields:
+    """Collects validation errors for one object of a body, refusing fields it was not told of."""
+
+    def __init__(self, obj: dict, prefix: str, errors: list[dict]):
+        self.obj, self.prefix, self.errors = obj, prefix, errors
+        self.known: set[str] = set()
+
+    def name(self, field: str) -> str:
+        return f"{self.prefix}{field}"
+
+    def refuse(self, field: str, message: str) -> None:
+        self.errors.append({"field": self.name(field), "message": message})
+
+    def get(self, field: str, kind: type, required: bool = False):
+        """The field's value if of `kind` (None if absent/null or refused)."""
+        self.known.add(field)
+        v = self.obj.get(field)
+        if v is None:
+            if required:
+                self.refuse(field, "is required")
+            return None
+        if not isinstance(v, kind) or (kind is not bool and isinstance(v, bool)):
+            self.refuse(field, f"must be {_KIND_NAMES.get(kind, kind.__name__)}")
+            return None
+        if kind is str and required and not v.strip():
+            self.refuse(field, "must not be empty")
+            return None
+        return v
+
+    def done(self) -> None:
+        for field in self.obj:
+            if field not in self.known:
+                self.refuse(field, "unknown field")
+
+
+_KIND_NAMES = {str: "a string", dict: "an object", bool: "a boolean", list: "a list"}
+
+
+def _body(req: Request) -> dict | Response:
+    """The request's JSON object, or the 400 refusing it."""
+    try:
+        v = json.loads(req.body) if req.body else None
+    except ValueError:
+        return oxio_error(400, "INVALID_ARGUMENT", "Request body is not valid JSON")
+    if not isinstance(v, dict):
+        return oxio_error(400, "INVALID_ARGUMENT", "Request body must be a JSON object")
+    return v
+
+
 class Carrier:
-    def __init__(self, api_key: str, log=print):
+    def __init__(self, api_key: str, auth_token: str = "oxio_token_local",
+                 brand_id: str = DEFAULT_BRAND, plan_ids=DEFAULT_PLANS,
+                 area_codes=DEFAULT_AREA_CODES, log=print):
         self.api_key = api_key
+        self.auth_token = auth_token
+        self.brand_id = brand_id
+        self.plan_ids = tuple(p for p in plan_ids if p)
+        # The data booster: the third configured plan (esim, beta, booster; providers.sh's order)
+        self.booster_plan = self.plan_ids[2] if len(self.plan_ids) >= 3 else None
+        self.area_codes = tuple(a for a in area_codes if a)
+        for a in self.area_codes:
+            if not AREA_CODE.fullmatch(a) or a[1:] == "11":
+                raise ValueError(f"area code {a!r} is not a NANP area code (NXX, not N11)")
+        if not self.area_codes:
+            raise ValueError("at least one area code is needed")
         self.log = log
         self.lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
-            self.lines: dict[str, dict] = {}  # idempotency key -> line
-            self.by_id: dict[str, dict] = {}
+            self.end_users: dict[str, dict] = {}  # endUserId -> end user (creation order)
+            self.by_email: dict[str, str] = {}  # email (lower case) -> endUserId
+            self.refused_duplicates: dict[str, int] = {}  # email (lower) -> refused POSTs
+            self.lines: dict[str, dict] = {}  # lineId -> line (creation order)
+            self.by_iccid: dict[str, dict] = {}  # iccid -> line
+            self.subscriptions: list[dict] = []
             self.calls: list[dict] = []
             self.fail_next: list[dict] = []  # [{left, status, delay_ms}] for any call, in order
-            self.key_faults: dict[str, list[dict]] = {}  # key -> [{left, status, delay_ms}]
-            self.permanent: dict[str, dict] = {}  # key -> {status, delay_ms}
+            self.email_faults: dict[str, list[dict]] = {}  # email -> [{left, status, delay_ms}]
+            self.permanent: dict[str, dict] = {}  # email -> {status, delay_ms}
             self.chaos: dict | None = None  # {fail_rate, status, max_delay_ms, rng}
-            self.in_flight: set[str] = set()  # keys whose call is being worked on
             self.numbers: set[str] = set()
-            self.by_iccid: dict[str, dict] = {}  # iccid -> line
             self.line_state: dict[str, dict] = {}  # iccid -> {balance_mb, features, topups}
             self.topup_keys: dict[str, dict] = {}  # Idempotency-Key -> {fingerprint, body}
             self.line_calls: list[dict] = []
 
-    # ---- the API --------------------------------------------------------------------------
+    # ---- auth and routing -------------------------------------------------------------------
 
-    def _auth(self, req: Request) -> Response | None:
+    def _authorized(self, req: Request) -> bool:
         auth = req.headers.get("authorization", "")
-        key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        if not key:
-            return _error(401, "unauthorized", "Missing bearer token in the Authorization header.")
-        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
-            return _error(401, "unauthorized", "Invalid API key.")
-        return None
-
-    def handle_api(self, req: Request) -> Response:
-        parts = req.path.strip("/").split("/")[1:]  # after "v1"
-        if parts and parts[0] == "lines":
-            return self._line_call(req, parts)  # recorded even when unauthorized
-        denied = self._auth(req)
-        if denied is not None:
-            return denied
-        match parts:
-            case ["activations"] if req.method == "POST":
-                return self.activate(req)
-            case ["activations"] if req.method == "GET":
-                key = req.q("idempotency_key")
-                if not key:
-                    return _error(400, "invalid_parameter", "`idempotency_key` is required.")
-                with self.lock:
-                    line = self.lines.get(key)
-                return json_response(200, {"data": [self._view(line)] if line else []})
-            case ["activations", aid] if req.method == "GET":
-                with self.lock:
-                    line = self.by_id.get(aid)
-                if line is None:
-                    return _error(404, "not_found", f"No activation {aid}.")
-                return json_response(200, self._view(line))
-        return _error(404, "not_found", f"No endpoint {req.method} {req.path}.")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "basic" or not value.strip():
+            return False
+        try:
+            given = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        expected = f"{self.api_key}:{self.auth_token}".encode()
+        return hmac.compare_digest(given, expected)
 
     @staticmethod
-    def _view(line: dict) -> dict:
-        return {k: v for k, v in line.items() if k not in ("idempotency_key", "requested_number")}
+    def _unauthorized() -> Response:
+        return oxio_error(401, "UNAUTHENTICATED", "Unauthorized")
 
-    def _take_fault(self, key: str | None) -> dict | None:
+    @staticmethod
+    def owns(path: str) -> bool:
+        """Whether `path` is the carrier's (server.py routes it here): /v2, /v3, and the old
+        pre-OXIO /v1/activations and /v1/lines (answered 404 now; the rest of /v1 is Stripe's)."""
+        return (path in ("/v2", "/v3", "/v1/activations", "/v1/lines")
+                or path.startswith(("/v2/", "/v3/", "/v1/activations/", "/v1/lines/")))
+
+    def handle_api(self, req: Request) -> Response:
+        parts = req.path.strip("/").split("/")
+        for pattern, methods in ROUTES:
+            if len(pattern) == len(parts) and all(p is None or p == s
+                                                  for p, s in zip(pattern, parts)):
+                break
+        else:
+            return oxio_error(404, "NOT_FOUND", "Not Found")
+        if req.method not in methods:
+            return oxio_error(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
+        if pattern == ("v3", "lines", "line"):
+            return self.create_line(req)  # recorded in `calls` even when unauthorized
+        if not self._authorized(req):
+            return self._unauthorized()
+        match parts:
+            case ["v2", "end-users"] if req.method == "POST":
+                return self._create_end_user(req)
+            case ["v2", "end-users"]:
+                email = req.q("email")
+                with self.lock:
+                    users = [dict(u) for u in self.end_users.values()
+                             if email is None or (u.get("email") or "").lower() == email.lower()]
+                return json_response(200, {"endUsers": users})
+            case ["v3", "end-users", eid, "lines"]:
+                eid = unquote(eid)
+                with self.lock:
+                    if eid not in self.end_users:
+                        return _not_found(f"End user {eid}")
+                    lines = [self._line_view(ln) for ln in self.lines.values()
+                             if ln["endUserId"] == eid]
+                return json_response(200, {"lines": lines})
+            case ["v3", "sims", iccid]:
+                iccid = unquote(iccid)
+                with self.lock:
+                    line = self.by_iccid.get(iccid)
+                    if line is None:
+                        return _not_found(f"SIM {iccid}")
+                    return json_response(200, {"iccid": iccid, "simType": "EMBEDDED",
+                                               "status": line["sim"]["status"],
+                                               "lineId": line["lineId"]})
+            case ["v3", "phone-numbers", "available-area-codes"]:
+                country = req.q("countryCode")
+                if not country:
+                    return _invalid([{"field": "countryCode", "message": "is required"}])
+                codes = self.area_codes if country == "US" else ()
+                return json_response(200, {"areaCodes": [{"areaCode": a} for a in codes]})
+            case ["v3", "phone-numbers", "available"]:
+                return self._available_numbers(req)
+            case ["v3", "subscriptions"]:
+                return self._subscribe(req)
+        return oxio_error(404, "NOT_FOUND", "Not Found")  # not reached: ROUTES lists them all
+
+    # ---- end users ----------------------------------------------------------------------------
+
+    def _create_end_user(self, req: Request) -> Response:
+        body = _body(req)
+        if isinstance(body, Response):
+            return body
+        errors: list[dict] = []
+        f = _Fields(body, "", errors)
+        sex = f.get("sex", str, required=True)
+        if sex is not None and sex not in SEXES:
+            f.refuse("sex", "must be one of " + ", ".join(SEXES))
+        first, last = f.get("firstName", str, True), f.get("lastName", str, True)
+        email = f.get("email", str)
+        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            f.refuse("email", "must be an email address")
+        group = f.get("groupId", str)
+        f.done()
+        if errors:
+            return _invalid(errors)
+        with self.lock:
+            if email is not None and email.lower() in self.by_email:
+                self.refused_duplicates[email.lower()] = \
+                    self.refused_duplicates.get(email.lower(), 0) + 1
+                return oxio_error(409, "ALREADY_EXISTS",
+                                  f"End user with email {email} already exists")
+            user = {"endUserId": str(uuid.uuid4()), "sex": sex, "firstName": first,
+                    "lastName": last}
+            if email is not None:
+                user["email"] = email
+                self.by_email[email.lower()] = user["endUserId"]
+            if group is not None:
+                user["groupId"] = group
+            user.update(brandId=self.brand_id, createdAt=_now_iso())
+            self.end_users[user["endUserId"]] = user
+            return json_response(201, dict(user))
+
+    # ---- lines ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _line_view(line: dict) -> dict:
+        """The line as OXIO answers it (a copy; caller holds the lock)."""
+        out = {k: v for k, v in line.items() if k != "email"}
+        out["phoneNumbers"] = [dict(p) for p in line["phoneNumbers"]]
+        out["sim"] = dict(line["sim"])
+        return out
+
+    def _take_fault(self, email: str | None) -> dict | None:
         """The fault this call meets (consumed), or None. Caller holds the lock."""
+        key = email.lower() if email else None
         if key is not None and key in self.permanent:
             return dict(self.permanent[key], permanent=True)
-        if key is not None and self.key_faults.get(key):
-            f = self.key_faults[key][0]
+        if key is not None and self.email_faults.get(key):
+            f = self.email_faults[key][0]
             f["left"] -= 1
             if f["left"] <= 0:
-                self.key_faults[key].pop(0)
+                self.email_faults[key].pop(0)
             return f
         if self.fail_next:
             f = self.fail_next[0]
@@ -280,106 +545,190 @@ class Carrier:
                     "delay_ms": rng.uniform(0, self.chaos["max_delay_ms"])}
         return None
 
-    def activate(self, req: Request) -> Response:
-        started = req.received_at or time.time()
-        key = req.headers.get("idempotency-key")
-        call = {"at": started, "idempotency_key": key, "status": None, "replayed": False,
-                "fault": False, "activation_id": None, "customer_ref": None,
-                "requested_number": None, "peer": req.peer}
+    def create_line(self, req: Request) -> Response:
+        """POST /v3/lines/line: recorded in `calls` whatever its answer."""
+        call = {"at": req.received_at or time.time(), "status": None, "end_user_id": None,
+                "email": None, "line_id": None, "iccid": None, "phone_number": None,
+                "preferred_area_code": None, "plan_id": None, "fault": False, "peer": req.peer}
+        # What the call names, read leniently for the record (the checks come later).
+        try:
+            raw = json.loads(req.body) if req.body else None
+        except ValueError:
+            raw = None
+        if isinstance(raw, dict):
+            eu, pnr = raw.get("endUser"), raw.get("phoneNumberRequirements")
+            if isinstance(eu, dict) and isinstance(eu.get("endUserId"), str):
+                call["end_user_id"] = eu["endUserId"]
+            if isinstance(pnr, dict) and isinstance(pnr.get("preferredAreaCode"), str):
+                call["preferred_area_code"] = pnr["preferredAreaCode"]
+            if isinstance(raw.get("planId"), str):
+                call["plan_id"] = raw["planId"]
         with self.lock:
+            user = self.end_users.get(call["end_user_id"] or "")
+            call["email"] = user.get("email") if user else None
             self.calls.append(call)
-            busy = key is not None and key in self.in_flight
-            if not busy and key is not None:
-                self.in_flight.add(key)
-            fault = None if busy else self._take_fault(key)
-        if busy:
-            resp = _error(409, "activation_in_progress",
-                          f"An activation with Idempotency-Key '{key}' is still in progress.")
+            authorized = self._authorized(req)
+            fault = self._take_fault(call["email"]) if authorized else None
+        if not authorized:
+            resp = self._unauthorized()
         else:
-            try:
-                resp = self._activate(req, key, call, fault)
-            except BadRequest as e:
-                resp = _error(400, "invalid_request", str(e))
-            finally:
-                if key is not None:
-                    with self.lock:
-                        self.in_flight.discard(key)
-        call["status"] = resp.status
-        call["ended_at"] = time.time()
+            resp = self._create_line(req, call, fault)
+        with self.lock:  # the test endpoints copy calls under the lock
+            call["status"] = resp.status
+            call["ended_at"] = time.time()
+        self.log(json.dumps({"carrier_call": "POST /v3/lines/line", "status": resp.status,
+                             "end_user_id": call["end_user_id"], "line_id": call["line_id"],
+                             "fault": call["fault"],
+                             "ms": round((call["ended_at"] - call["at"]) * 1000, 1)}))
         return resp
 
-    def _activate(self, req: Request, key: str | None, call: dict, fault: dict | None) -> Response:
+    def _create_line(self, req: Request, call: dict, fault: dict | None) -> Response:
         if fault is not None:
             call["fault"] = True
             if fault.get("delay_ms"):
                 time.sleep(fault["delay_ms"] / 1000)
             status = fault.get("status")
             if status is not None and not 200 <= status < 300:
+                code = STATUS_CODES.get(status, "UNKNOWN")
                 if fault.get("permanent"):
-                    return _error(status, "activation_rejected",
-                                  "The carrier rejected this activation (sandbox: permanent "
-                                  "fault for this idempotency key).")
-                return _error(status, "service_unavailable" if status >= 500 else "fault",
-                              f"Sandbox fault: HTTP {status} (injected).")
-        if not key:
-            return _error(400, "idempotency_key_required",
-                          "The Idempotency-Key header is required for POST /v1/activations.")
-        body = req.json()
-        customer_ref, plan = body.get("customer_ref"), body.get("plan")
-        for name, v in (("customer_ref", customer_ref), ("plan", plan)):
-            if not isinstance(v, str) or not v:
-                return _error(422, "invalid_parameter", f"`{name}` is required (a non-empty string).")
-        hint = body.get("iccid_hint")
-        if hint is not None and not isinstance(hint, str):
-            return _error(422, "invalid_parameter", "`iccid_hint` must be a string.")
-        call["customer_ref"] = customer_ref
-        requested = body.get("phone_number")
-        if requested is not None:
-            call["requested_number"] = requested
-            problem = phone_number_problem(requested)
-            if problem is not None:
-                return _error(400, "invalid_phone_number", problem)
+                    return oxio_error(status, code, "The line cannot be created for this end "
+                                      "user (sandbox: permanent fault for this email).")
+                return oxio_error(status, code, f"Sandbox fault: HTTP {status} (injected).")
+        body = _body(req)
+        if isinstance(body, Response):
+            return body
+        errors: list[dict] = []
+        f = _Fields(body, "", errors)
+        line_type = f.get("lineType", str, True)
+        if line_type is not None and line_type != "LINE_TYPE_MOBILITY":
+            f.refuse("lineType", "must be LINE_TYPE_MOBILITY")
+        country = f.get("countryCode", str, True)
+        if country is not None and country != "US":
+            f.refuse("countryCode", f"country {country} is not supported (US only)")
+        sim = f.get("sim", dict, True)
+        if sim is not None:
+            fs = _Fields(sim, "sim.", errors)
+            sim_type = fs.get("simType", str, True)
+            if sim_type is not None and sim_type != "EMBEDDED":
+                fs.refuse("simType", "must be EMBEDDED")
+            fs.done()
+        end_user = f.get("endUser", dict, True)
+        eid = None
+        if end_user is not None:
+            fe = _Fields(end_user, "endUser.", errors)
+            brand = fe.get("brandId", str, True)
+            if brand is not None and brand != self.brand_id:
+                fe.refuse("brandId", f"unknown brand {brand}")
+            eid = fe.get("endUserId", str, True)
+            fe.done()
+        plan = f.get("planId", str)
+        if plan is not None and plan not in self.plan_ids:
+            f.refuse("planId", f"unknown plan {plan}")
+        f.get("groupId", str)
+        pnr = f.get("phoneNumberRequirements", dict)
+        area = None
+        if pnr is not None:
+            fp = _Fields(pnr, "phoneNumberRequirements.", errors)
+            area = fp.get("preferredAreaCode", str)
+            if area is not None and not re.fullmatch(r"\d{3}", area):
+                fp.refuse("preferredAreaCode", "must be a 3-digit area code")
+                area = None
+            fp.done()
+        f.get("activateOnAttach", bool)
+        f.done()
+        if errors:
+            return _invalid(errors)
         with self.lock:
-            line = self.lines.get(key)
-            if line is not None:
-                if (line["customer_ref"], line["plan"], line["requested_number"]) \
-                        != (customer_ref, plan, requested):
-                    return _error(409, "idempotency_conflict",
-                                  f"Idempotency-Key '{key}' was first used for another "
-                                  "customer_ref/plan/phone_number.")
-                call["replayed"] = True
-                call["activation_id"] = line["activation_id"]
-                return json_response(200, self._view(line), {"Idempotent-Replayed": "true"})
-            if requested is not None:
-                if requested in self.numbers:
-                    return _error(409, "number_taken",
-                                  f"{requested} is already the number of another line.")
-                phone = requested
-            else:
-                phone = new_phone_number()
-                while phone in self.numbers:
-                    phone = new_phone_number()
+            if eid not in self.end_users:
+                return _not_found(f"End user {eid}")
+            if area is not None and area not in self.area_codes:
+                return oxio_error(400, "FAILED_PRECONDITION",
+                                  f"No numbers available in area code {area}")
+            rnd = secrets.SystemRandom()
+            while True:
+                phone = new_phone_number(area or rnd.choice(self.area_codes))
+                if phone not in self.numbers:
+                    break
+            iccid = new_iccid()
+            while iccid in self.by_iccid:
+                iccid = new_iccid()
             self.numbers.add(phone)
+            lpa = f"LPA:1${SMDP_ADDRESS}${new_activation_code()}"
             line = {
-                "activation_id": f"act_{uuid.uuid4().hex[:20]}",
-                "status": "active",
-                "phone_number": phone,
-                "iccid": new_iccid(),
-                "smdp_address": SMDP_ADDRESS,
-                "activation_code": new_activation_code(),
-                "customer_ref": customer_ref,
-                "plan": plan,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "idempotency_key": key,
-                "requested_number": requested,
+                "lineId": str(uuid.uuid4()),
+                "status": "ACTIVE",
+                "lineType": "LINE_TYPE_MOBILITY",
+                "countryCode": "US",
+                "endUserId": eid,
+                "planId": plan,
+                "phoneNumbers": [{"phoneNumber": phone}],
+                "sim": {"iccid": iccid, "simType": "EMBEDDED", "status": "ACTIVE",
+                        "countryCode": "US", "activationCode": lpa,
+                        "activationUrl": ACTIVATION_URL + quote(lpa, safe="")},
+                "createdAt": _now_iso(),
+                "email": self.end_users[eid].get("email"),  # for the test endpoints only
             }
-            self.lines[key] = line
-            self.by_id[line["activation_id"]] = line
-            self.by_iccid[line["iccid"]] = line
-            call["activation_id"] = line["activation_id"]
-        return json_response(201, self._view(line))
+            self.lines[line["lineId"]] = line
+            self.by_iccid[iccid] = line
+            call.update(line_id=line["lineId"], iccid=iccid, phone_number=phone)
+            return json_response(201, self._line_view(line))
 
-    # ---- lines: data top-ups and features --------------------------------------------------
+    # ---- numbers --------------------------------------------------------------------------------
+
+    def _available_numbers(self, req: Request) -> Response:
+        country, area, nxx = req.q("countryCode"), req.q("areaCode"), req.q("nxx")
+        errors = []
+        if not country:
+            errors.append({"field": "countryCode", "message": "is required"})
+        if not area:
+            errors.append({"field": "areaCode", "message": "is required"})
+        elif not re.fullmatch(r"\d{3}", area):
+            errors.append({"field": "areaCode", "message": "must be a 3-digit area code"})
+        if nxx is not None and (not re.fullmatch(r"[2-9]\d\d", nxx) or nxx[1:] == "11"):
+            errors.append({"field": "nxx", "message": "must be a 3-digit exchange (NXX, not N11)"})
+        limit_raw = req.q("limit", "10")
+        limit = int(limit_raw) if re.fullmatch(r"\d{1,3}", limit_raw or "") else 0
+        if not 1 <= limit <= 100:
+            errors.append({"field": "limit", "message": "must be an integer from 1 to 100"})
+        if errors:
+            return _invalid(errors)
+        if country != "US" or area not in self.area_codes:
+            return json_response(200, {"phoneNumbers": []})
+        out: list[str] = []
+        with self.lock:
+            for _ in range(limit * 20):
+                if len(out) >= limit:
+                    break
+                n = new_phone_number(area, nxx)
+                if n not in self.numbers and n not in out:
+                    out.append(n)
+        return json_response(200, {"phoneNumbers": [{"phoneNumber": n} for n in out]})
+
+    # ---- subscriptions (the data booster; unconfirmed) -----------------------------------------
+
+    def _subscribe(self, req: Request) -> Response:
+        body = _body(req)
+        if isinstance(body, Response):
+            return body
+        errors: list[dict] = []
+        f = _Fields(body, "", errors)
+        eid = f.get("endUserId", str, True)
+        plan = f.get("planId", str, True)
+        if plan is not None and plan not in self.plan_ids:
+            f.refuse("planId", f"unknown plan {plan}")
+        f.done()
+        if errors:
+            return _invalid(errors)
+        with self.lock:
+            if eid not in self.end_users:
+                return _not_found(f"End user {eid}")
+            sid = str(uuid.uuid4())
+            sub = {"subscriptionId": sid, "id": sid, "endUserId": eid, "planId": plan,
+                   "status": "ACTIVE", "createdAt": _now_iso()}
+            self.subscriptions.append(dict(sub, email=self.end_users[eid].get("email")))
+        return json_response(201, sub)
+
+    # ---- line services (not OXIO): data top-ups, features, usage ------------------------------
 
     def _state(self, iccid: str) -> dict:
         """A line's usage state (caller holds the lock)."""
@@ -397,17 +746,29 @@ class Carrier:
         return {"data_balance_mb": st["balance_mb"], "features": sorted(st["features"]),
                 "topups": [self._topup_view(t) for t in st["topups"].values()]}
 
+    def _boosters_mb(self, iccid: str) -> int:
+        """The booster subscriptions' data, on the end user's first line (caller holds the lock)."""
+        if self.booster_plan is None:
+            return 0
+        line = self.by_iccid[iccid]
+        eid = line["endUserId"]
+        first = next(ln for ln in self.lines.values() if ln["endUserId"] == eid)
+        if first is not line:
+            return 0
+        return BOOSTER_MB * sum(s["endUserId"] == eid and s["planId"] == self.booster_plan
+                                for s in self.subscriptions)
+
     def _total_mb(self, iccid: str) -> int:
-        """The plan's data plus the net top-ups (caller holds the lock)."""
-        return PLAN_MB + sum(t["amount_mb"] - t["reversed_mb"]
-                             for t in self._state(iccid)["topups"].values())
+        """The plan's data plus the net top-ups and boosters (caller holds the lock)."""
+        return PLAN_MB + self._boosters_mb(iccid) + sum(
+            t["amount_mb"] - t["reversed_mb"] for t in self._state(iccid)["topups"].values())
 
     def _data_usage(self, iccid: str) -> dict:
-        """GET /v1/lines/{iccid}/usage's answer (caller holds the lock)."""
+        """The usage object (caller holds the lock)."""
         total, used = self._total_mb(iccid), self._state(iccid)["used_mb"]
         return {"iccid": iccid, "status": "ACTIVE", "data_total_mb": total,
                 "data_used_mb": used, "data_remaining_mb": max(total - used, 0),
-                "valid_until": _iso_plus_days(self.by_iccid[iccid]["created_at"], VALID_DAYS),
+                "valid_until": _iso_plus_days(self.by_iccid[iccid]["createdAt"], VALID_DAYS),
                 "as_of": _now_iso()}
 
     def _consume(self, req: Request, iccid: str) -> Response:
@@ -438,46 +799,50 @@ class Carrier:
                 st["used_mb"] = min(st["used_mb"] + mb, total)
             return json_response(200, self._data_usage(iccid))
 
-    def _line_call(self, req: Request, parts: list[str]) -> Response:
-        """Every /v1/lines/... call, recorded (line-calls) whatever its answer."""
+    def _line_service_call(self, req: Request, rest: list[str]) -> Response:
+        """Every /__sandbox/carrier/line-services/... call, recorded (line-calls) whatever its
+        answer. `rest` is the path after line-services/."""
         text = req.body.decode("utf-8", "replace")
         try:
             body = json.loads(text) if text else None
         except ValueError:
             body = text[:4000]
         call = {"at": req.received_at or time.time(), "method": req.method, "path": req.path,
-                "iccid": parts[1] if len(parts) > 1 else None,
+                "iccid": unquote(rest[0]) if rest else None,
                 "idempotency_key": req.headers.get("idempotency-key"), "body": body,
                 "status": None, "replayed": False}
         with self.lock:
             self.line_calls.append(call)
-        resp = self._auth(req) or self._lines(req, parts)
+        if self._authorized(req):
+            resp = self._line_services(req, rest)
+        else:
+            resp = _error(401, "unauthorized", "Missing or invalid Basic credentials "
+                                               "(the OXIO API key and auth token).")
         call["status"] = resp.status
         call["replayed"] = resp.headers.get("Idempotent-Replayed") == "true"
         return resp
 
-    def _lines(self, req: Request, parts: list[str]) -> Response:
+    def _line_services(self, req: Request, rest: list[str]) -> Response:
         m = req.method
-        match parts:
-            case ["lines", iccid] if m == "GET":
+        match [unquote(p) for p in rest]:
+            case [iccid] if m == "GET":
                 with self.lock:
                     line = self.by_iccid.get(iccid)
                     if line is None:
                         return _line_not_found(iccid)
-                    return json_response(200, {"iccid": iccid,
-                                               "phone_number": line["phone_number"],
-                                               "status": "active", **self._usage(iccid)})
-            case ["lines", iccid, "usage"] if m == "GET":
+                    return json_response(200, {
+                        "iccid": iccid, "phone_number": line["phoneNumbers"][0]["phoneNumber"],
+                        "status": "active", **self._usage(iccid)})
+            case [iccid, "usage"] if m == "GET":
                 with self.lock:
                     if iccid not in self.by_iccid:
                         return _line_not_found(iccid)
                     return json_response(200, self._data_usage(iccid))
-            case ["lines", iccid, "data"] if m == "POST":
+            case [iccid, "data"] if m == "POST":
                 return self._topup(req, iccid)
-            case ["lines", iccid, "data", reference] if m == "DELETE":
-                return self._reverse(iccid, unquote(reference))
-            case ["lines", iccid, "features", feature] if m in ("PUT", "DELETE"):
-                feature = unquote(feature)
+            case [iccid, "data", reference] if m == "DELETE":
+                return self._reverse(iccid, reference)
+            case [iccid, "features", feature] if m in ("PUT", "DELETE"):
                 with self.lock:
                     if iccid not in self.by_iccid:
                         return _line_not_found(iccid)
@@ -563,25 +928,37 @@ class Carrier:
     # ---- test endpoints -------------------------------------------------------------------
 
     def handle_sandbox(self, req: Request, parts: list[str]) -> Response:
+        if parts and parts[0] == LINE_SERVICES:
+            return self._line_service_call(req, parts[1:])
         try:
             match parts:
                 case ["calls"] if req.method == "GET":
-                    key = req.q("key")
+                    email = (req.q("email") or "").lower() or None
                     with self.lock:
                         calls = [dict(c) for c in self.calls
-                                 if key is None or c["idempotency_key"] == key]
+                                 if email is None or (c["email"] or "").lower() == email]
                     return json_response(200, {"calls": calls})
                 case ["lines"] if req.method == "GET":
-                    key = req.q("key")
+                    email = (req.q("email") or "").lower() or None
                     with self.lock:
-                        lines = [dict({k: v for k, v in ln.items() if k != "requested_number"},
-                                      **self._usage(ln["iccid"]),
-                                      usage=self._data_usage(ln["iccid"]))
+                        lines = [dict(self._line_view(ln), email=ln["email"],
+                                      **self._usage(ln["sim"]["iccid"]),
+                                      usage=self._data_usage(ln["sim"]["iccid"]))
                                  for ln in self.lines.values()
-                                 if key is None or ln["idempotency_key"] == key]
+                                 if email is None or (ln["email"] or "").lower() == email]
                     return json_response(200, {"lines": lines})
+                case ["end-users"] if req.method == "GET":
+                    with self.lock:
+                        users = [dict(u, refused_duplicates=self.refused_duplicates.get(
+                                     (u.get("email") or "").lower(), 0))
+                                 for u in self.end_users.values()]
+                    return json_response(200, {"end_users": users})
+                case ["subscriptions"] if req.method == "GET":
+                    with self.lock:
+                        return json_response(200, {"subscriptions":
+                                                   [dict(s) for s in self.subscriptions]})
                 case ["lines", iccid, "consume"] if req.method == "POST":
-                    return self._consume(req, iccid)
+                    return self._consume(req, unquote(iccid))
                 case ["line-calls"] if req.method == "GET":
                     iccid = req.q("iccid")
                     with self.lock:
@@ -595,7 +972,7 @@ class Carrier:
                         return json_response(200, self._faults_view())
                 case ["faults"] if req.method == "DELETE":
                     with self.lock:
-                        self.fail_next, self.key_faults, self.permanent = [], {}, {}
+                        self.fail_next, self.email_faults, self.permanent = [], {}, {}
                         self.chaos = None
                         return json_response(200, self._faults_view())
         except BadRequest as e:
@@ -604,7 +981,7 @@ class Carrier:
 
     def _faults_view(self) -> dict:
         return {"fail_next": [dict(f) for f in self.fail_next],
-                "keys": {k: [dict(f) for f in v] for k, v in self.key_faults.items() if v},
+                "emails": {k: [dict(f) for f in v] for k, v in self.email_faults.items() if v},
                 "permanent": {k: dict(v) for k, v in self.permanent.items()},
                 "chaos": None if self.chaos is None
                 else {k: v for k, v in self.chaos.items() if k != "rng"}}
@@ -630,32 +1007,36 @@ class Carrier:
     def _arm(self, body: dict) -> Response:
         if "chaos" in body:
             return self._arm_chaos(body["chaos"])
+        if "keys" in body:
+            raise BadRequest("`keys` is gone (OXIO has no idempotency key): arm faults by the "
+                             "end user's `emails`")
         permanent = body.get("permanent", False)
-        keys = body.get("keys")
+        emails = body.get("emails")
         if not isinstance(permanent, bool):
             raise BadRequest("`permanent` must be a boolean")
-        if keys is not None and (not isinstance(keys, list)
-                                 or not all(isinstance(k, str) and k for k in keys)):
-            raise BadRequest("`keys` must be a list of idempotency keys (purchase ids)")
+        if emails is not None and (not isinstance(emails, list)
+                                   or not all(isinstance(e, str) and e for e in emails)):
+            raise BadRequest("`emails` must be a list of end users' emails")
         status = body.get("status", 422 if permanent else 503)
-        if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
+        if status is not None and (not isinstance(status, int) or isinstance(status, bool)
+                                   or not 100 <= status <= 599):
             raise BadRequest("`status` must be an HTTP status (100-599) or null")
         delay_ms = body.get("delay_ms", 0)
-        if not isinstance(delay_ms, (int, float)) or delay_ms < 0:
+        if not isinstance(delay_ms, (int, float)) or isinstance(delay_ms, bool) or delay_ms < 0:
             raise BadRequest("`delay_ms` must be a non-negative number")
         fail_next = body.get("fail_next", 1)
         if not isinstance(fail_next, int) or isinstance(fail_next, bool) or fail_next < 0:
             raise BadRequest("`fail_next` must be a non-negative integer")
         with self.lock:
             if permanent:
-                if not keys:
-                    raise BadRequest("`permanent: true` needs `keys`")
-                for k in keys:
-                    self.permanent[k] = {"status": status, "delay_ms": delay_ms}
+                if not emails:
+                    raise BadRequest("`permanent: true` needs `emails`")
+                for e in emails:
+                    self.permanent[e.lower()] = {"status": status, "delay_ms": delay_ms}
             elif fail_next:
-                if keys:
-                    for k in keys:
-                        self.key_faults.setdefault(k, []).append(
+                if emails:
+                    for e in emails:
+                        self.email_faults.setdefault(e.lower(), []).append(
                             {"left": fail_next, "status": status, "delay_ms": delay_ms})
                 else:
                     self.fail_next.append({"left": fail_next, "status": status,

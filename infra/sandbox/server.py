@@ -4,12 +4,16 @@ uses, on one local server.
     python infra/sandbox/server.py --port 3001 \
         --webhook-url http://127.0.0.1:3000/webhooks/stripe \
         --webhook-secret whsec_local --stripe-key sk_test_local --firebase-project dotm-local \
-        --oxio-key oxio_test_local --resend-key re_test_local
+        --oxio-key oxio_test_local --oxio-token oxio_token_local \
+        --oxio-brand 6f1c0d2e-8a4b-4c3d-9e5f-0d07a1b2c3d4 \
+        --oxio-plans dotm-esim-global,dotm-beta,dotm-booster-10gb --resend-key re_test_local
 
-Real provider paths are served as the providers name them (`/v1/...` for Stripe,
-`/v1/activations` and `/v1/lines/...` for the carrier, `/emails` for Resend, Google's JWKS path
-for Firebase); test-only endpoints live under `/__sandbox/` (DESIGN §7; details in
-stripe_api.py, carrier.py and mail.py):
+Real provider paths are served as the providers name them (`/v1/...` for Stripe, OXIO's
+`/v2/end-users`, `/v3/lines/line`, `/v3/end-users/{id}/lines`, `/v3/sims/{iccid}`,
+`/v3/phone-numbers/...` and `/v3/subscriptions` for the carrier (Basic auth; the old
+`/v1/activations` and `/v1/lines/...` are 404s), `/emails` for Resend, Google's JWKS path for
+Firebase); test-only endpoints live under `/__sandbox/` (DESIGN §7; details in stripe_api.py,
+carrier.py and mail.py):
 
     GET  /__sandbox/health
     POST /__sandbox/reset                           forget everything but the signing keys
@@ -33,19 +37,29 @@ stripe_api.py, carrier.py and mail.py):
     GET  /__sandbox/stripe/customers?email=
     GET  /__sandbox/stripe/subscriptions[?customer=], products, prices, charges[?invoice=]
     GET  /__sandbox/stripe/hosted/{id}              the "hosted invoice page"
-    GET  /__sandbox/carrier/calls[?key=]            every activation call: start time, key, result
-    GET  /__sandbox/carrier/lines[?key=]            lines made, one per idempotency key, with
-                                                    their data balance, features and top-ups
-    GET  /__sandbox/carrier/line-calls[?iccid=]     every /v1/lines/... call (usage reads too)
-    POST /__sandbox/carrier/lines/{iccid}/consume {mb} | {percent}   the line uses data (GET
-                                                    /v1/lines/{iccid}/usage shows it)
-    POST /__sandbox/carrier/faults {fail_next, status, delay_ms, keys?, permanent?}
+    GET  /__sandbox/carrier/calls[?email=]          every POST /v3/lines/line: at, ended_at,
+                                                    status, end_user_id, email, line_id, iccid,
+                                                    phone_number, preferred_area_code, plan_id,
+                                                    fault, peer
+    GET  /__sandbox/carrier/lines[?email=]          lines made (OXIO's line object + email), with
+                                                    their data balance, features, top-ups, usage
+    GET  /__sandbox/carrier/end-users               end users made
+    GET  /__sandbox/carrier/subscriptions           POST /v3/subscriptions made (data boosters)
+    *    /__sandbox/carrier/line-services/{iccid}[/data[/{reference}]|/features/{f}|/usage]
+                                                    NOT OXIO: the sandbox line services (top-ups,
+                                                    reversals, features, usage; Basic auth)
+    GET  /__sandbox/carrier/line-calls[?iccid=]     every line-services call (usage reads too)
+    POST /__sandbox/carrier/lines/{iccid}/consume {mb} | {percent}   the line uses data (its
+                                                    line-services usage shows it)
+    POST /__sandbox/carrier/faults {fail_next, status, delay_ms, emails?, permanent?}
+                                                    | {chaos: {fail_rate, status, max_delay_ms, seed?}}
     GET  /__sandbox/mail/messages[?to=]             captured emails (with their id) and attachments
     GET  /__sandbox/mail/messages/{id}/mime         one email as delivered (message/rfc822)
     GET  /__sandbox/mail/calls                      every POST /emails
     POST /__sandbox/mail/faults {fail_next, status, delay_ms?}
 
-Every flag has an environment variable (SANDBOX_PORT, SANDBOX_WEBHOOK_URL, ...). State is in
+Every flag has an environment variable (SANDBOX_PORT, SANDBOX_WEBHOOK_URL, ...; the carrier's:
+OXIO_API_KEY, OXIO_AUTH_TOKEN, OXIO_BRAND_ID, OXIO_PLAN_IDS, OXIO_AREA_CODES). State is in
 memory; the RSA keys are generated at start and never written anywhere.
 """
 
@@ -64,7 +78,7 @@ from urllib.parse import parse_qs, urlsplit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from carrier import Carrier  # noqa: E402
+from carrier import DEFAULT_AREA_CODES, DEFAULT_BRAND, DEFAULT_PLANS, Carrier  # noqa: E402
 from common import Request, Response, json_response  # noqa: E402
 from firebase import JWKS_PATH, Firebase  # noqa: E402
 from mail import Mailbox  # noqa: E402
@@ -88,7 +102,7 @@ class Sandbox:
             "idempotency_key": req.headers.get("idempotency-key"),
             "replayed": resp.headers.get("Idempotent-Replayed") == "true",
         }
-        if req.path.startswith("/v1/") and req.method == "POST":
+        if req.path.startswith(("/v1/", "/v2/", "/v3/")) and req.method == "POST":
             entry["body"] = req.body.decode("utf-8", "replace")[:4000]
         with self.lock:
             self.requests.append(entry)
@@ -98,8 +112,7 @@ class Sandbox:
         path = req.path
         if path == JWKS_PATH and req.method == "GET":
             return self.firebase.jwks()
-        if path in ("/v1/activations", "/v1/lines") or path.startswith(("/v1/activations/",
-                                                                         "/v1/lines/")):
+        if Carrier.owns(path):  # /v2, /v3 (OXIO) and the old /v1/activations, /v1/lines (404)
             return self.carrier.handle_api(req)
         if path.startswith("/v1/") or path == "/v1":
             return self.stripe.handle_v1(req)
@@ -137,6 +150,9 @@ class Sandbox:
 def make_handler(sandbox: Sandbox):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs' pooled clients expect
+        # Headers and body go out in separate writes: without this, Nagle and delayed ACKs hold
+        # every keep-alive answer back ~40 ms.
+        disable_nagle_algorithm = True
         server_version = "dotm-sandbox"
         sys_version = ""
 
@@ -193,7 +209,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stripe-key", default=env("STRIPE_SECRET_KEY", "sk_test_local"),
                    help="the only secret key the Stripe API accepts")
     p.add_argument("--oxio-key", default=env("OXIO_API_KEY", "oxio_test_local"),
-                   help="the only API key the carrier (POST /v1/activations) accepts")
+                   help="the only API key the carrier (OXIO, Basic key:token) accepts")
+    p.add_argument("--oxio-token", default=env("OXIO_AUTH_TOKEN", "oxio_token_local"),
+                   help="the only auth token the carrier (OXIO, Basic key:token) accepts")
+    p.add_argument("--oxio-brand", default=env("OXIO_BRAND_ID", DEFAULT_BRAND),
+                   help="the brand id a line's endUser.brandId must be")
+    p.add_argument("--oxio-plans", default=env("OXIO_PLAN_IDS", ",".join(DEFAULT_PLANS)),
+                   help="comma list of the carrier's plan ids (eSIM, beta, booster: the third "
+                        "is the data booster of POST /v3/subscriptions)")
+    p.add_argument("--oxio-area-codes",
+                   default=env("OXIO_AREA_CODES", ",".join(DEFAULT_AREA_CODES)),
+                   help="comma list of the area codes the carrier has numbers in")
     p.add_argument("--resend-key", default=env("RESEND_API_KEY", "re_test_local"),
                    help="the only API key the mail API (POST /emails) accepts")
     p.add_argument("--firebase-project", default=env("FIREBASE_PROJECT_ID", "dotm-local"))
@@ -214,7 +240,11 @@ def main(argv: list[str] | None = None) -> None:
                     webhook_timeout=a.webhook_timeout,
                     log=write_line)
     firebase = Firebase(a.firebase_project, a.jwks_max_age)
-    sandbox = Sandbox(stripe, firebase, Carrier(a.oxio_key, log=write_line),
+    carrier = Carrier(a.oxio_key, auth_token=a.oxio_token, brand_id=a.oxio_brand,
+                      plan_ids=[p.strip() for p in a.oxio_plans.split(",")],
+                      area_codes=[c.strip() for c in a.oxio_area_codes.split(",")],
+                      log=write_line)
+    sandbox = Sandbox(stripe, firebase, carrier,
                       Mailbox(a.resend_key, log=write_line))
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True

@@ -15,13 +15,17 @@
 #         and keeps it while moto runs) OAUTH_SIGNIN_URL (the sandbox's Firebase sign-in page)
 #         FIREBASE_PROJECT_ID FIREBASE_JWKS_URL STRIPE_API_BASE CARRIER_API_BASE MAIL_API_BASE
 #         MAIL_FROM DOTM_SANDBOX_URL STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET OXIO_API_KEY
-#         RESEND_API_KEY ADMIN_UIDS (dotm-admin), and from chain_start (chain.sh, on
-#         CHAIN_PORT, default 8545): CHAIN_RPC_URL CHAIN_ID DOTM_TOKEN_ADDRESS DOTM_OWNER_ADDRESS
-#         DOTM_MINTER_ADDRESS DOTM_MINTER_PRIVATE_KEY (also put into MinterSecret as
-#         minter_private_key)
+#         OXIO_AUTH_TOKEN OXIO_BRAND_ID OXIO_ESIM_PLAN_ID OXIO_BETA_PLAN_ID OXIO_BOOSTER_PLAN_ID
+#         CARRIER_LINE_SERVICES (sandbox) RESEND_API_KEY ADMIN_UIDS (dotm-admin), and from
+#         chain_start (chain.sh, on CHAIN_PORT, default 8545): CHAIN_RPC_URL CHAIN_ID
+#         DOTM_TOKEN_ADDRESS DOTM_OWNER_ADDRESS DOTM_MINTER_ADDRESS DOTM_MINTER_PRIVATE_KEY (also
+#         put into MinterSecret as minter_private_key)
 #       Defaults that the caller may set first: STACK_NAME (dotm-local), FIREBASE_PROJECT_ID
 #       (dotm-local), STRIPE_SECRET_KEY (sk_test_local), STRIPE_WEBHOOK_SECRET (whsec_local),
-#       OXIO_API_KEY (oxio_test_local), RESEND_API_KEY (re_test_local),
+#       OXIO_API_KEY (oxio_test_local), OXIO_AUTH_TOKEN (oxio_token_local), OXIO_BRAND_ID
+#       (6f1c0d2e-8a4b-4c3d-9e5f-0d07a1b2c3d4), OXIO_ESIM_PLAN_ID (dotm-esim-global),
+#       OXIO_BETA_PLAN_ID (dotm-beta), OXIO_BOOSTER_PLAN_ID (dotm-booster-10gb),
+#       RESEND_API_KEY (re_test_local),
 #       MAIL_FROM ("DOTM <esim@dotm.local>"), ADMIN_UIDS (dotm-admin).
 #       Returns non-zero (after showing the logs' tails) if something does not come up.
 #   event_source_start LAMBDA_PORT LOGDIR
@@ -98,6 +102,14 @@ providers_start() {
   export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local}"
   export FIREBASE_PROJECT_ID="${FIREBASE_PROJECT_ID:-dotm-local}"
   export OXIO_API_KEY="${OXIO_API_KEY:-oxio_test_local}"
+  export OXIO_AUTH_TOKEN="${OXIO_AUTH_TOKEN:-oxio_token_local}"
+  export OXIO_BRAND_ID="${OXIO_BRAND_ID:-6f1c0d2e-8a4b-4c3d-9e5f-0d07a1b2c3d4}"
+  export OXIO_ESIM_PLAN_ID="${OXIO_ESIM_PLAN_ID:-dotm-esim-global}"
+  export OXIO_BETA_PLAN_ID="${OXIO_BETA_PLAN_ID:-dotm-beta}"
+  export OXIO_BOOSTER_PLAN_ID="${OXIO_BOOSTER_PLAN_ID:-dotm-booster-10gb}"
+  # The functions use the sandbox's line-services extension (top-ups, reversals, features,
+  # usage: OXIO has no API for them).
+  export CARRIER_LINE_SERVICES=sandbox
   export RESEND_API_KEY="${RESEND_API_KEY:-re_test_local}"
   local stack_name="${STACK_NAME:-dotm-local}"
 
@@ -113,7 +125,9 @@ providers_start() {
     --port "$sandbox_port" --webhook-url "$webhook_url" \
     --webhook-secret "$STRIPE_WEBHOOK_SECRET" --stripe-key "$STRIPE_SECRET_KEY" \
     --firebase-project "$FIREBASE_PROJECT_ID" \
-    --oxio-key "$OXIO_API_KEY" --resend-key "$RESEND_API_KEY" </dev/null >>"$logdir/sandbox.log" 2>&1 &
+    --oxio-key "$OXIO_API_KEY" --oxio-token "$OXIO_AUTH_TOKEN" --oxio-brand "$OXIO_BRAND_ID" \
+    --oxio-plans "$OXIO_ESIM_PLAN_ID,$OXIO_BETA_PLAN_ID,$OXIO_BOOSTER_PLAN_ID" \
+    --resend-key "$RESEND_API_KEY" </dev/null >>"$logdir/sandbox.log" 2>&1 &
   PROVIDERS_PGIDS+=("$!")
 
   # The chain before the secrets: aws_bootstrap puts the minter key that chain_start makes into

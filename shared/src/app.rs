@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod activation_line;
 pub mod activation_worker;
 pub mod beta;
+pub mod carrier_line;
 pub mod esim;
 pub mod fulfilment;
 pub mod handoff;
@@ -58,6 +59,8 @@ pub struct Deps {
     pub cashback: CashbackRate,
     /// The carrier is asked for a line's data at most this often.
     pub usage_refresh_seconds: i64,
+    /// False when the carrier offers no usage readings (OXIO: `CARRIER_LINE_SERVICES=none`).
+    pub carrier_usage: bool,
     /// Who has the `admin` role (operators grant it in config: `ADMIN_UIDS`).
     pub admins: Arc<[Uid]>,
 }

@@ -37,6 +37,10 @@ pub struct Config {
     /// With a trailing slash, as async-stripe wants it.
     pub stripe_api_base: String,
     pub carrier_api_base: String,
+    /// `OXIO_BRAND_ID` and the plan ids: not secret, the worker's only.
+    pub carrier: CarrierSettings,
+    /// `CARRIER_LINE_SERVICES`: who serves features, top-ups, reversals and usage readings.
+    pub line_services: LineServicesKind,
     pub mail_api_base: String,
     pub mail_from: String,
     pub chain_rpc_url: Option<String>,
@@ -53,6 +57,32 @@ pub struct Config {
     pub mcp_allowed_hosts: Vec<String>,
     /// `scheme://host[:port]` browser origins allowed on the MCP endpoint (empty: none).
     pub mcp_allowed_origins: Vec<String>,
+}
+
+/// OXIO's staging host: the default, so nothing reaches production by accident.
+pub const OXIO_STAGING: &str = "https://api-staging.brandvno.com";
+
+/// What the carrier adapter sends besides the credentials (which are secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CarrierSettings {
+    /// `OXIO_BRAND_ID`: the brand every end user's line is made under.
+    pub brand_id: Option<String>,
+    /// `OXIO_ESIM_PLAN_ID`: the plan of a paid DOT eSIM (none: the carrier's default plan).
+    pub esim_plan_id: Option<String>,
+    /// `OXIO_BETA_PLAN_ID`: the plan of a beta line (none: the eSIM plan).
+    pub beta_plan_id: Option<String>,
+    /// `OXIO_BOOSTER_PLAN_ID`: the 10 GB data booster (`POST /v3/subscriptions`, unconfirmed).
+    pub booster_plan_id: Option<String>,
+}
+
+/// Who serves the line services OXIO shows no API for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineServicesKind {
+    /// `none` (production): OXIO. Boosters go to `/v3/subscriptions` (unconfirmed); features,
+    /// reversals and usage readings answer "not supported by this carrier", logged and counted.
+    Oxio,
+    /// `sandbox` (the local stack only): the provider sandbox's extension serves all of them.
+    Sandbox,
 }
 
 /// Which Secrets Manager secret holds which keys; each function's role may read only its own.
@@ -75,6 +105,8 @@ pub enum ConfigError {
     NotANumber(&'static str, String),
     #[error("environment variable DOTM_USD_PRICE: {0}")]
     Price(#[from] BadRate),
+    #[error("environment variable {0} is {1:?}; it must be {2}")]
+    Choice(&'static str, String, &'static str),
     #[error("environment variable {0}: {1:?} is not a Firebase uid")]
     BadUid(&'static str, String),
 }
@@ -142,8 +174,24 @@ impl Config {
             firebase_project_id: value("FIREBASE_PROJECT_ID"),
             firebase_jwks_url: value("FIREBASE_JWKS_URL").unwrap_or_else(|| GOOGLE_JWKS_URL.into()),
             stripe_api_base,
-            carrier_api_base: value("CARRIER_API_BASE")
-                .unwrap_or_else(|| "https://api.oxio.io".into()),
+            carrier_api_base: value("CARRIER_API_BASE").unwrap_or_else(|| OXIO_STAGING.into()),
+            carrier: CarrierSettings {
+                brand_id: value("OXIO_BRAND_ID"),
+                esim_plan_id: value("OXIO_ESIM_PLAN_ID"),
+                beta_plan_id: value("OXIO_BETA_PLAN_ID"),
+                booster_plan_id: value("OXIO_BOOSTER_PLAN_ID"),
+            },
+            line_services: match value("CARRIER_LINE_SERVICES").as_deref() {
+                None | Some("none") => LineServicesKind::Oxio,
+                Some("sandbox") => LineServicesKind::Sandbox,
+                Some(other) => {
+                    return Err(ConfigError::Choice(
+                        "CARRIER_LINE_SERVICES",
+                        other.to_owned(),
+                        "none or sandbox",
+                    ));
+                }
+            },
             mail_api_base: value("MAIL_API_BASE")
                 .unwrap_or_else(|| "https://api.resend.com".into()),
             mail_from: value("MAIL_FROM").unwrap_or_else(|| "DOTM <esim@dotm.example>".into()),

@@ -13,6 +13,7 @@ use crate::domain::orders::InvoiceRef;
 use crate::domain::purchases::{OpenInvoice, Purchase};
 
 mod beta;
+mod carrier;
 mod commerce;
 mod handoff;
 mod rate_limit;
@@ -22,6 +23,9 @@ use crate::domain::throttle::{Permit, Reservation, ThrottleConfig, ThrottleState
 use crate::domain::users::{Email, Identity, Uid, User};
 use crate::domain::wallet::Wallet;
 pub use beta::BetaStore;
+pub use carrier::{
+    Carrier, CarrierError, CarrierLine, LinePlan, LineRef, LineRequest, LineServices, NewEndUser,
+};
 pub use commerce::{
     EntitlementStore, InvoiceLine, NewSubscription, OrderStore, RequestKey, SubscriptionStore,
 };
@@ -85,6 +89,12 @@ pub trait UserStore: Send + Sync {
         customer_id: &str,
     ) -> Result<String, Unavailable>;
     async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable>;
+    /// Stores the person's OXIO end user unless one is stored; returns the stored one.
+    async fn set_carrier_end_user(
+        &self,
+        uid: &Uid,
+        end_user_id: &str,
+    ) -> Result<String, Unavailable>;
     /// Claims a (verified) email for an existing profile that has none, in one transaction;
     /// answers the stored profile (already with an email: unchanged).
     async fn claim_email(&self, uid: &Uid, email: &Email) -> Result<User, CreateUserError>;
@@ -231,6 +241,26 @@ pub trait ActivationStore: Send + Sync {
         line: &Line,
         at: &str,
     ) -> Result<Activation, Unavailable>;
+    /// Records, before the call, the line-creation call this worker is about to make (see
+    /// [`crate::domain::activation::CarrierCall`]): only while its claim (taken at
+    /// `claimed_until_ms`) is still the one stored, so a worker that lost the job never calls.
+    /// False when it did not hold it.
+    async fn record_carrier_call(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        claimed_until_ms: i64,
+        call: &crate::domain::activation::CarrierCall,
+    ) -> Result<bool, Unavailable>;
+    /// Gives the carrier line `line_id` to this purchase, unless another purchase has it
+    /// (`CARRIER_LINE#<line id>`, a conditional put): true when it is this purchase's. A line
+    /// belongs to one purchase for ever.
+    async fn attribute_line(
+        &self,
+        line_id: &str,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<bool, Unavailable>;
     /// Marks it failed with a reason the person can read, unless it is active.
     async fn fail_activation(
         &self,
@@ -299,44 +329,6 @@ pub trait JobQueue: Send + Sync {
 pub struct DeadLetter {
     pub job: Option<Job>,
     pub receipt: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CarrierError {
-    /// 5xx, timeout, connection error: the same call may succeed later.
-    #[error("the carrier failed ({0})")]
-    Failed(String),
-    /// 4xx: the carrier refused this call for good; asking again would get the same answer.
-    #[error("the carrier refused the activation ({0})")]
-    Refused(String),
-    /// 409: a call with the same idempotency key is still being worked on at the carrier
-    /// (ours, that timed out on our side). Not a failure: look it up a little later.
-    #[error("the carrier is still working on this activation")]
-    InProgress,
-}
-
-#[async_trait]
-pub trait Carrier: Send + Sync {
-    /// Activates a line (with `number` when DOTM chose it); the purchase id is the idempotency
-    /// key, so a repeat returns the same line.
-    async fn activate(
-        &self,
-        purchase_id: &str,
-        uid: &Uid,
-        number: Option<&str>,
-    ) -> Result<Line, CarrierError>;
-    /// The line an earlier activation with this purchase id made, if the carrier made one:
-    /// asked before calling again when an earlier call may have reached the carrier. A
-    /// lookup is not an activation and needs no permit.
-    async fn find_activation(&self, purchase_id: &str) -> Result<Option<Line>, CarrierError>;
-    /// Turns a network feature on or off for the line (idempotent).
-    async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError>;
-    /// Adds data to the line once per `reference`.
-    async fn top_up(&self, iccid: &str, reference: &str, mb: u64) -> Result<(), CarrierError>;
-    /// Takes back the top-up named `reference`, if it was made.
-    async fn reverse_top_up(&self, iccid: &str, reference: &str) -> Result<(), CarrierError>;
-    /// The line's data as the carrier measures it (`fetched_at` is left 0 for the caller).
-    async fn usage(&self, iccid: &str) -> Result<crate::domain::usage::LineUsage, CarrierError>;
 }
 
 pub struct Attachment {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use crate::adapters::access_tokens::{Es256Signer, JwksVerifier};
-use crate::adapters::carrier::OxioCarrier;
+use crate::adapters::carrier::{
+    OxioCarrier, OxioCredentials, OxioLineServices, SandboxLineServices,
+};
 use crate::adapters::chain::{ChainBalances, ChainMinter};
 use crate::adapters::client_metadata::HttpClientMetadata;
 use crate::adapters::clock::SystemClock;
@@ -25,6 +27,7 @@ use crate::app::Deps;
 use crate::app::activation_worker::Worker;
 use crate::app::oauth::AuthServer;
 use crate::app::rewards::RewardMinter;
+use crate::config::LineServicesKind;
 use crate::config::{Config, ConfigError, required};
 use crate::domain::oauth::Sealer;
 use crate::domain::rate_limit::RateLimit;
@@ -184,12 +187,38 @@ pub async fn activation_worker(config: &Config) -> Result<Worker, WiringError> {
         required(&config.secrets.fulfilment, "FULFILMENT_SECRET_ID")?,
     )
     .await?;
-    let carrier = OxioCarrier::new(
-        &config.carrier_api_base,
-        &fulfilment.oxio_api_key,
-        config.limits.send_within(),
-    )
-    .map_err(|e| Unavailable::new("carrier client", e))?;
+    let carrier = Arc::new(
+        OxioCarrier::new(
+            &config.carrier_api_base,
+            OxioCredentials {
+                api_key: fulfilment.oxio_api_key.clone(),
+                auth_token: fulfilment.oxio_auth_token.clone(),
+            },
+            config.carrier.clone(),
+            config.limits.send_within(),
+        )
+        .map_err(|e| Unavailable::new("carrier client", e))?,
+    );
+    let line_services: Arc<dyn crate::ports::LineServices> = match config.line_services {
+        LineServicesKind::Oxio => {
+            tracing::info!(
+                carrier = %config.carrier_api_base,
+                "line services: OXIO (boosters via /v3/subscriptions, unconfirmed; network features, booster reversal and usage readings are not supported by this carrier)"
+            );
+            Arc::new(OxioLineServices {
+                carrier: carrier.clone(),
+            })
+        }
+        LineServicesKind::Sandbox => {
+            tracing::warn!(
+                carrier = %config.carrier_api_base,
+                "line services: the provider sandbox's extension (CARRIER_LINE_SERVICES=sandbox; not OXIO, local stacks only)"
+            );
+            Arc::new(SandboxLineServices {
+                carrier: carrier.clone(),
+            })
+        }
+    };
     let mailer = ResendMailer::new(
         &config.mail_api_base,
         &fulfilment.resend_api_key,
@@ -198,7 +227,8 @@ pub async fn activation_worker(config: &Config) -> Result<Worker, WiringError> {
     .map_err(|e| Unavailable::new("mail client", e))?;
     Ok(Worker {
         deps: deps(store(&aws, config), &aws, config),
-        carrier: Arc::new(carrier),
+        carrier,
+        line_services,
         mailer: Arc::new(mailer),
         max_attempts: config.max_attempts,
     })
@@ -289,6 +319,7 @@ fn deps(store: Arc<DynamoStore>, aws: &SdkConfig, config: &Config) -> Deps {
         limits: config.limits,
         cashback: config.cashback,
         usage_refresh_seconds: config.usage_refresh_seconds,
+        carrier_usage: config.line_services == crate::config::LineServicesKind::Sandbox,
         admins: config.admins.iter().cloned().collect(),
     }
 }

@@ -139,6 +139,7 @@ fn user(i: usize, run: &str) -> Result<User, Error> {
         stripe_customer_id: None,
         wallet: None,
         roles: vec![],
+        carrier_end_user_id: None,
     })
 }
 
@@ -156,6 +157,7 @@ async fn drain(count: usize, limit: u32, window_ms: i64, out: &str) -> Result<()
     let worker = Arc::new(Worker {
         deps: deps.clone(),
         carrier: world.carrier.clone(),
+        line_services: world.line_services.clone(),
         mailer: world.mailer.clone(),
         max_attempts: 5,
     });

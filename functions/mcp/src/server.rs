@@ -374,6 +374,7 @@ an email with a one-tap 10 GB top-up. Needs the sign-in token.",
                 let text = match &view {
                     UsageView::Active { message, .. }
                     | UsageView::Measuring { message, .. }
+                    | UsageView::Unsupported { message, .. }
                     | UsageView::NoLine { message } => message.clone(),
                 };
                 answer(&view, text)

@@ -1,215 +1,334 @@
-//! `Carrier` on OXIO's REST API (or the sandbox's): one call activates one line, keyed by the
-//! purchase id so a retry returns the same line.
+//! `Carrier` on OXIO's REST API (`api-staging.brandvno.com`, `api.brandvno.com`; or any
+//! OXIO-shaped server such as the local sandbox), as the original DOTM platform used it
+//! (`dataontap/gorse`, `oxio_service.py`): HTTP Basic with the API key and the auth token,
+//! JSON both ways, end users under `/v2`, lines and numbers under `/v3`. OXIO has no
+//! idempotency key: nothing here retries a call that makes something.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::config::CarrierSettings;
 use crate::domain::activation::Line;
-use crate::domain::usage::LineUsage;
-use crate::domain::users::Uid;
-use crate::ports::{Carrier, CarrierError};
+use crate::domain::lpa::ActivationCode;
+use crate::domain::users::Email;
+use crate::ports::{Carrier, CarrierError, CarrierLine, LinePlan, LineRequest, NewEndUser};
+
+mod line_services;
+pub use line_services::{OxioLineServices, SandboxLineServices};
+
+/// The credentials OXIO gives a brand (both secrets).
+#[derive(Clone)]
+pub struct OxioCredentials {
+    pub api_key: String,
+    pub auth_token: String,
+}
 
 pub struct OxioCarrier {
-    http: reqwest::Client,
-    base_url: String,
-    api_key: String,
-}
-
-#[derive(Deserialize)]
-struct Found {
-    data: Vec<Activated>,
-}
-
-#[derive(Deserialize)]
-struct CarrierProblem {
-    error: CarrierProblemDetail,
-}
-
-#[derive(Deserialize)]
-struct CarrierProblemDetail {
-    #[serde(default)]
-    code: String,
-}
-
-#[derive(Deserialize)]
-struct Activated {
-    phone_number: String,
-    iccid: String,
-    smdp_address: String,
-    activation_code: String,
-}
-
-impl From<Activated> for Line {
-    fn from(line: Activated) -> Line {
-        Line {
-            phone_number: line.phone_number,
-            iccid: line.iccid,
-            smdp_address: line.smdp_address,
-            activation_code: line.activation_code,
-        }
-    }
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: String,
+    pub(crate) credentials: OxioCredentials,
+    settings: CarrierSettings,
 }
 
 impl OxioCarrier {
-    /// `connect_within` bounds a new connection: a permitted activation must reach the carrier
-    /// within the throttle's guard, and the worker's lookup just before it keeps a connection
-    /// open, so only a dropped one connects again.
+    /// `connect_within` bounds a new connection: a permitted line-creation call must reach the
+    /// carrier within the throttle's guard, and the worker's listing just before it keeps a
+    /// connection open, so only a dropped one connects again.
     pub fn new(
         base_url: &str,
-        api_key: &str,
+        credentials: OxioCredentials,
+        settings: CarrierSettings,
         connect_within: Duration,
     ) -> Result<Self, reqwest::Error> {
+        // A listing and a line-creation call fit the worker's 30 s with room for the record.
+        Self::with_timeout(
+            base_url,
+            credentials,
+            settings,
+            connect_within,
+            Duration::from_secs(10),
+        )
+    }
+
+    /// [`OxioCarrier::new`] with another bound on a whole call (tests lose answers with it).
+    pub fn with_timeout(
+        base_url: &str,
+        credentials: OxioCredentials,
+        settings: CarrierSettings,
+        connect_within: Duration,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
         Ok(OxioCarrier {
-            // Two calls (lookup, activation) fit the worker's 30 s with room for the record.
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
+                .timeout(timeout)
                 .connect_timeout(connect_within)
                 .pool_idle_timeout(Duration::from_secs(50))
                 .build()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            api_key: api_key.to_owned(),
+            credentials,
+            settings,
+        })
+    }
+
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.request_to(method, format!("{}{path}", self.base_url))
+    }
+
+    /// A GET with query parameters, encoded.
+    fn get_with(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<reqwest::RequestBuilder, CarrierError> {
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base_url), params)
+            .map_err(|e| CarrierError::Refused(format!("carrier URL: {e}")))?;
+        Ok(self.request_to(reqwest::Method::GET, url))
+    }
+
+    fn request_to(
+        &self,
+        method: reqwest::Method,
+        url: impl reqwest::IntoUrl,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .basic_auth(
+                &self.credentials.api_key,
+                Some(&self.credentials.auth_token),
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    fn plan_id(&self, plan: LinePlan) -> Option<&str> {
+        match plan {
+            LinePlan::Esim => self.settings.esim_plan_id.as_deref(),
+            LinePlan::Beta => self
+                .settings
+                .beta_plan_id
+                .as_deref()
+                .or(self.settings.esim_plan_id.as_deref()),
+        }
+    }
+
+    pub(crate) fn booster_plan_id(&self) -> Option<&str> {
+        self.settings.booster_plan_id.as_deref()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndUser {
+    end_user_id: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndUsers {
+    #[serde(default)]
+    end_users: Vec<EndUser>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OxioLine {
+    line_id: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    phone_numbers: Vec<PhoneNumber>,
+    sim: Sim,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PhoneNumber {
+    phone_number: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Sim {
+    iccid: String,
+    /// The whole LPA string (`LPA:1$<SM-DP+>$<matching id>`).
+    #[serde(default)]
+    activation_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Lines {
+    #[serde(default)]
+    lines: Vec<OxioLine>,
+}
+
+impl TryFrom<OxioLine> for CarrierLine {
+    type Error = CarrierError;
+
+    fn try_from(l: OxioLine) -> Result<CarrierLine, CarrierError> {
+        let code = l
+            .sim
+            .activation_code
+            .as_deref()
+            .map(ActivationCode::parse)
+            .transpose()
+            .map_err(|e| {
+                CarrierError::Failed(format!("line {}: activation code: {e}", l.line_id))
+            })?;
+        Ok(CarrierLine {
+            status: l.status,
+            line: Line {
+                phone_number: l
+                    .phone_numbers
+                    .into_iter()
+                    .next()
+                    .map(|p| p.phone_number)
+                    .unwrap_or_default(),
+                iccid: l.sim.iccid,
+                smdp_address: code
+                    .as_ref()
+                    .map(|c| c.smdp_address().to_owned())
+                    .unwrap_or_default(),
+                activation_code: code
+                    .as_ref()
+                    .map(|c| c.matching_id().to_owned())
+                    .unwrap_or_default(),
+                line_id: l.line_id,
+            },
         })
     }
 }
 
 #[async_trait]
 impl Carrier for OxioCarrier {
-    async fn activate(
-        &self,
-        purchase_id: &str,
-        uid: &Uid,
-        number: Option<&str>,
-    ) -> Result<Line, CarrierError> {
-        let mut body = json!({"customer_ref": uid.as_str(), "plan": "esim_beta"});
-        if let Some(number) = number {
-            body["plan"] = json!(crate::domain::beta::BETA_SERVICE);
-            body["phone_number"] = json!(number);
+    async fn find_end_user(&self, email: &Email) -> Result<Option<String>, CarrierError> {
+        let response = self
+            .get_with("/v2/end-users", &[("email", email.as_str())])?
+            .send()
+            .await
+            .map_err(sent_error)?;
+        let found: EndUsers = answer("find end user", response).await?;
+        // The filter is the carrier's; the match is checked here too.
+        Ok(found
+            .end_users
+            .into_iter()
+            .find(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email.as_str()))
+            })
+            .map(|u| u.end_user_id))
+    }
+
+    async fn create_end_user(&self, who: &NewEndUser) -> Result<String, CarrierError> {
+        let mut body = json!({
+            "sex": "UNSPECIFIED",
+            "firstName": who.first_name,
+            "lastName": who.last_name,
+        });
+        if let Some(email) = &who.email {
+            body["email"] = json!(email.as_str());
         }
         let response = self
-            .http
-            .post(format!("{}/v1/activations", self.base_url))
-            .bearer_auth(&self.api_key)
-            .header("Idempotency-Key", purchase_id)
+            .request(reqwest::Method::POST, "/v2/end-users")
             .json(&body)
             .send()
             .await
             .map_err(sent_error)?;
-        let line: Activated = answer(response).await?;
-        Ok(line.into())
+        let created: EndUser = answer("create end user", response).await?;
+        Ok(created.end_user_id)
     }
 
-    async fn find_activation(&self, purchase_id: &str) -> Result<Option<Line>, CarrierError> {
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/v1/activations", self.base_url),
-            [("idempotency_key", purchase_id)],
-        )
-        .map_err(|e| CarrierError::Failed(format!("carrier URL: {e}")))?;
+    async fn lines(&self, end_user_id: &str) -> Result<Vec<CarrierLine>, CarrierError> {
         let response = self
-            .http
-            .get(url)
-            .bearer_auth(&self.api_key)
+            .request(
+                reqwest::Method::GET,
+                &format!("/v3/end-users/{}/lines", path_segment(end_user_id)),
+            )
             .send()
             .await
             .map_err(sent_error)?;
-        let found: Found = answer(response).await?;
-        Ok(found.data.into_iter().next().map(Line::from))
+        let listed: Lines = answer("list lines", response).await?;
+        listed
+            .lines
+            .into_iter()
+            .map(CarrierLine::try_from)
+            .collect()
     }
 
-    async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError> {
-        let url = format!("{}/v1/lines/{iccid}/features/{feature}", self.base_url);
-        let request = if on {
-            self.http.put(url)
-        } else {
-            self.http.delete(url)
-        };
-        self.line_call(request, false).await
-    }
-
-    async fn top_up(&self, iccid: &str, reference: &str, mb: u64) -> Result<(), CarrierError> {
-        let request = self
-            .http
-            .post(format!("{}/v1/lines/{iccid}/data", self.base_url))
-            .header("Idempotency-Key", reference)
-            .json(&json!({"amount_mb": mb, "reference": reference}));
-        self.line_call(request, false).await
-    }
-
-    async fn reverse_top_up(&self, iccid: &str, reference: &str) -> Result<(), CarrierError> {
-        let request = self.http.delete(format!(
-            "{}/v1/lines/{iccid}/data/{reference}",
-            self.base_url
-        ));
-        // 404: that top-up was never made, so there is nothing to take back.
-        self.line_call(request, true).await
-    }
-
-    async fn usage(&self, iccid: &str) -> Result<LineUsage, CarrierError> {
-        #[derive(serde::Deserialize)]
-        struct Reading {
-            data_total_mb: u64,
-            data_used_mb: u64,
-            valid_until: String,
-            as_of: String,
+    async fn make_line(&self, request: &LineRequest) -> Result<CarrierLine, CarrierError> {
+        let brand_id = self
+            .settings
+            .brand_id
+            .as_deref()
+            .ok_or_else(|| CarrierError::Refused("OXIO_BRAND_ID is not set".into()))?;
+        let mut body = json!({
+            "lineType": "LINE_TYPE_MOBILITY",
+            "countryCode": "US",
+            "sim": {"simType": "EMBEDDED"},
+            "endUser": {"brandId": brand_id, "endUserId": request.end_user_id},
+            "activateOnAttach": false,
+        });
+        if let Some(plan) = self.plan_id(request.plan) {
+            body["planId"] = json!(plan);
+        }
+        if let Some(area) = &request.area_code {
+            body["phoneNumberRequirements"] = json!({"preferredAreaCode": area});
         }
         let response = self
-            .http
-            .get(format!("{}/v1/lines/{iccid}/usage", self.base_url))
-            .bearer_auth(&self.api_key)
+            .request(reqwest::Method::POST, "/v3/lines/line")
+            .json(&body)
             .send()
             .await
-            .map_err(|e| CarrierError::Failed(e.to_string()))?;
-        let status = response.status();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(CarrierError::Failed(format!("HTTP {status}")));
-        }
-        if !status.is_success() {
-            return Err(CarrierError::Refused(format!("HTTP {status}")));
-        }
-        let reading: Reading = response
-            .json()
+            .map_err(sent_error)?;
+        let line: OxioLine = answer("make line", response).await?;
+        line.try_into()
+    }
+
+    async fn area_codes(&self) -> Result<Vec<String>, CarrierError> {
+        // The answer's shape is unconfirmed (the original passed it through untouched): a list
+        // of strings or of objects with `areaCode` / `npa` under `areaCodes` is read.
+        let response = self
+            .get_with(
+                "/v3/phone-numbers/available-area-codes",
+                &[("countryCode", "US")],
+            )?
+            .send()
             .await
-            .map_err(|e| CarrierError::Failed(format!("usage answer: {e}")))?;
-        Ok(LineUsage {
-            iccid: iccid.to_owned(),
-            total_mb: reading.data_total_mb,
-            used_mb: reading.data_used_mb,
-            valid_until: reading.valid_until,
-            as_of: reading.as_of,
-            fetched_at: 0,
+            .map_err(sent_error)?;
+        let listed: Value = answer("area codes", response).await?;
+        let codes = listed
+            .get("areaCodes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                c.as_str()
+                    .or_else(|| c.get("areaCode").and_then(Value::as_str))
+                    .or_else(|| c.get("npa").and_then(Value::as_str))
+                    .map(str::to_owned)
+            })
+            .collect();
+        Ok(codes)
+    }
+}
+
+/// An id as one path segment: anything but unreserved characters is percent-encoded.
+pub(crate) fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
         })
-    }
+        .collect()
 }
 
-impl OxioCarrier {
-    async fn line_call(
-        &self,
-        request: reqwest::RequestBuilder,
-        absent_is_done: bool,
-    ) -> Result<(), CarrierError> {
-        let response = request
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .map_err(|e| CarrierError::Failed(e.to_string()))?;
-        let status = response.status();
-        if status.is_success() || (absent_is_done && status == reqwest::StatusCode::NOT_FOUND) {
-            return Ok(());
-        }
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(CarrierError::Failed(format!("HTTP {status}")));
-        }
-        let detail = response.text().await.unwrap_or_default();
-        Err(CarrierError::Refused(format!(
-            "HTTP {status}: {}",
-            detail.chars().take(200).collect::<String>()
-        )))
-    }
-}
-
-fn sent_error(e: reqwest::Error) -> CarrierError {
+pub(crate) fn sent_error(e: reqwest::Error) -> CarrierError {
     CarrierError::Failed(if e.is_connect() {
         "could not connect in time".into()
     } else if e.is_timeout() {
@@ -219,9 +338,32 @@ fn sent_error(e: reqwest::Error) -> CarrierError {
     })
 }
 
-/// The answer's body, or what kind of failure it is: 5xx, 408 and 429 may pass, a 409 for a
-/// call still in progress is no failure, any other 4xx is the carrier's final word.
-async fn answer<T: serde::de::DeserializeOwned>(
+/// OXIO's error body: `message`, and `error` / `details` / `validation_errors` when present.
+fn error_text(status: reqwest::StatusCode, body: &str) -> String {
+    let Ok(parsed) = serde_json::from_str::<Value>(body) else {
+        return format!(
+            "HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        );
+    };
+    let mut text = format!("HTTP {status}");
+    for field in ["error", "message", "details", "validation_errors"] {
+        if let Some(v) = parsed.get(field).filter(|v| !v.is_null()) {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            text.push_str(&format!(
+                " {field}={}",
+                v.chars().take(300).collect::<String>()
+            ));
+        }
+    }
+    text
+}
+
+/// The answer's body, or what kind of failure it is: 5xx, 408 and 429 may pass; a 409 from
+/// end-user creation means the email is taken; any other 4xx is the carrier's final word.
+/// The carrier's own words go to the logs (via the error), never to the person.
+pub(crate) async fn answer<T: serde::de::DeserializeOwned>(
+    what: &'static str,
     response: reqwest::Response,
 ) -> Result<T, CarrierError> {
     let status = response.status();
@@ -229,23 +371,21 @@ async fn answer<T: serde::de::DeserializeOwned>(
         return response
             .json()
             .await
-            .map_err(|e| CarrierError::Failed(format!("unreadable answer: {e}")));
+            .map_err(|e| CarrierError::Failed(format!("{what}: unreadable answer: {e}")));
     }
+    let body = response.text().await.unwrap_or_default();
+    let text = error_text(status, &body);
+    tracing::warn!(carrier_call = what, status = status.as_u16(), error = %text, "the carrier answered an error");
     if status.is_server_error()
         || status == reqwest::StatusCode::TOO_MANY_REQUESTS
         || status == reqwest::StatusCode::REQUEST_TIMEOUT
     {
-        return Err(CarrierError::Failed(format!("HTTP {status}")));
+        return Err(CarrierError::Failed(format!("{what}: {text}")));
     }
-    let detail = response.text().await.unwrap_or_default();
-    let code = serde_json::from_str::<CarrierProblem>(&detail)
-        .map(|p| p.error.code)
-        .unwrap_or_default();
-    if status == reqwest::StatusCode::CONFLICT && code == "activation_in_progress" {
-        return Err(CarrierError::InProgress);
+    if what == "create end user"
+        && (status == reqwest::StatusCode::CONFLICT || text.contains("already exists"))
+    {
+        return Err(CarrierError::AlreadyExists);
     }
-    Err(CarrierError::Refused(format!(
-        "HTTP {status}: {}",
-        detail.chars().take(200).collect::<String>()
-    )))
+    Err(CarrierError::Refused(format!("{what}: {text}")))
 }

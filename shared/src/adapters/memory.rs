@@ -37,7 +37,7 @@ pub mod verifier;
 
 pub use activations::MemoryActivations;
 pub use beta::MemoryBeta;
-pub use carrier::MemoryCarrier;
+pub use carrier::{MemoryCarrier, MemoryLineServices};
 pub use clock::FixedClock;
 pub use handoff::{MemoryHandoff, MemoryUsage};
 pub use invoicing::MemoryInvoicing;
@@ -80,6 +80,7 @@ pub struct MemoryWorld {
     pub queue: Arc<MemoryQueue>,
     pub invoicing: Arc<MemoryInvoicing>,
     pub carrier: Arc<MemoryCarrier>,
+    pub line_services: Arc<MemoryLineServices>,
     pub mailer: Arc<MemoryMailer>,
     pub ledger: Arc<MemoryLedger>,
     pub oauth: Arc<MemoryOAuth>,
@@ -108,6 +109,7 @@ impl MemoryWorld {
             queue: Arc::default(),
             invoicing: Arc::default(),
             carrier: Arc::default(),
+            line_services: Arc::default(),
             mailer: Arc::default(),
             ledger: Arc::default(),
             oauth: Arc::default(),
@@ -140,6 +142,7 @@ impl MemoryWorld {
             limits: self.limits,
             cashback: CashbackRate::default(),
             usage_refresh_seconds: crate::domain::usage::CARRIER_ASK_SECONDS,
+            carrier_usage: true,
             admins: Arc::from([Uid::parse(ADMIN).unwrap_or_else(|_| unreachable!())]),
         }
     }
@@ -200,6 +203,7 @@ impl MemoryWorld {
         Worker {
             deps: self.deps(),
             carrier: self.carrier.clone(),
+            line_services: self.line_services.clone(),
             mailer: self.mailer.clone(),
             max_attempts: 3,
         }

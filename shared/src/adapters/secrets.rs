@@ -22,7 +22,9 @@ pub struct StripeWebhookKeys {
 /// `FulfilmentSecret`: the activation worker calls the carrier and sends mail.
 #[derive(Clone, Deserialize)]
 pub struct FulfilmentKeys {
+    /// OXIO's two credentials: HTTP Basic user and password.
     pub oxio_api_key: String,
+    pub oxio_auth_token: String,
     pub resend_api_key: String,
 }
 

@@ -186,6 +186,7 @@ async fn find_or_create(deps: &Deps, identity: &Identity) -> Result<(User, bool)
         stripe_customer_id: None,
         wallet: None,
         roles: Vec::new(),
+        carrier_end_user_id: None,
     };
     let stored = claimed(deps.users.create_user(&user).await)?;
     // `create_user` answers the stored profile when a racing first call won: only the

@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::app::Deps;
 use crate::domain::activation::{Activation, Job, Status};
-use crate::domain::nanp::PhoneNumber;
 use crate::domain::purchases::Purchase;
 use crate::domain::time::rfc3339;
 use crate::ports::Unavailable;
@@ -30,20 +29,20 @@ pub async fn enqueue(
     purchase: &Purchase,
     resend: bool,
 ) -> Result<Activation, Unavailable> {
-    enqueue_with_number(deps, purchase, resend, None).await
+    enqueue_line(deps, purchase, resend, false).await
 }
 
-/// [`enqueue`], for a line whose number DOTM chose (the beta program): the same queue, the
-/// same throttle, the same promise of 100 an hour.
-pub async fn enqueue_with_number(
+/// [`enqueue`], for a paid eSIM or (`beta`) a beta program line: the same queue, the same
+/// throttle, the same promise of 100 an hour.
+pub async fn enqueue_line(
     deps: &Deps,
     purchase: &Purchase,
     resend: bool,
-    number: Option<&PhoneNumber>,
+    beta: bool,
 ) -> Result<Activation, Unavailable> {
     let now_ms = deps.clock.now_unix_ms();
     let fresh = Activation {
-        requested_number: number.map(|n| n.to_string()),
+        beta,
         ..Activation::pending(
             purchase.uid.clone(),
             purchase.purchase_id.clone(),

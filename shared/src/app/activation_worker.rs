@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use crate::app::Deps;
 use crate::app::activation_line::{SLEEP_AT_MOST_MS, delay_until};
-use crate::domain::activation::{Activation, FulfilTask, Job, Line, Status};
+use crate::app::carrier_line::{self, Halt};
+use crate::domain::activation::{Activation, CarrierCall, FulfilTask, Job, Line, Status};
 use crate::domain::throttle::{Permit, WaitUntil};
 use crate::domain::time::rfc3339;
-use crate::ports::{Attachment, Carrier, CarrierError, Mailer, OutgoingEmail, Unavailable};
+use crate::ports::{
+    Attachment, Carrier, CarrierError, LinePlan, LineRequest, Mailer, OutgoingEmail, Unavailable,
+};
 
 /// A worker holds a job this long at most: longer than the function's 30 s timeout (so two
 /// live workers never hold it), short enough that a job whose worker died resumes within a
@@ -22,7 +25,7 @@ const WATCH_DELAY_SECONDS: u32 = (CLAIM_MS / 1000 + 1) as u32;
 const LOST_AFTER_MS: i64 = 10_000;
 /// A worker waits this long at most for a permit before it sends the job back in line.
 const PERMIT_WAIT_MS: i64 = 5_000;
-/// A call still in progress at the carrier is looked up again this much later.
+/// A job whose line went to another purchase of the same person settles again this much later.
 const IN_PROGRESS_RETRY_SECONDS: u32 = 5;
 /// A failed email is retried after this long; the activation stands meanwhile.
 const EMAIL_RETRY_SECONDS: u32 = 30;
@@ -33,6 +36,8 @@ const EMAIL_RETRY_SECONDS: u32 = 30;
 pub struct Worker {
     pub deps: Deps,
     pub carrier: Arc<dyn Carrier>,
+    /// Features, top-ups, reversals, usage readings (see `ports::LineServices`).
+    pub line_services: Arc<dyn crate::ports::LineServices>,
     pub mailer: Arc<dyn Mailer>,
     /// Real carrier failures before a job is parked on the dead-letter queue.
     pub max_attempts: u32,
@@ -170,7 +175,7 @@ pub async fn process(w: &Worker, message: &Job) -> Result<Handled, Unavailable> 
 
     // One worker per job: a duplicate delivery finds the claim taken and stops here, before
     // it could spend a permit or call the carrier.
-    let Some(_claimed) = w
+    let Some(claimed) = w
         .deps
         .activations
         .claim_activation(&job.uid, &job.purchase_id, now_ms(w), CLAIM_MS)
@@ -178,20 +183,36 @@ pub async fn process(w: &Worker, message: &Job) -> Result<Handled, Unavailable> 
     else {
         return Ok(Handled::AlreadyDone);
     };
-
-    // Look before calling: an earlier call of ours (a worker that died, an answer that timed
-    // out) may have made the line. The lookup also opens the connection the call will use,
-    // so a permitted call reaches the carrier within the throttle's guard.
-    match w.carrier.find_activation(&job.purchase_id).await {
-        Ok(Some(line)) => {
-            tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "the carrier already made this line");
-            return activated(w, &job, line).await;
-        }
-        Ok(None) => {}
-        Err(e) => return carrier_error(w, &job, e).await,
+    match at_the_carrier(w, &job, &claimed).await {
+        Ok(handled) => Ok(handled),
+        Err(Halt::Carrier(e)) => carrier_error(w, &job, e).await,
+        Err(Halt::Store(e)) => Err(e),
     }
+}
 
-    let permit = match permit(w, &job).await? {
+/// The claimed job at the carrier (see `app::carrier_line` for why this makes one line per
+/// purchase without an idempotency key): the person's end user, their lines, an earlier call
+/// settled, else a permit, the call recorded, the call.
+async fn at_the_carrier(w: &Worker, job: &Job, claimed: &Activation) -> Result<Handled, Halt> {
+    let end_user_id = carrier_line::end_user(w, &job.uid).await?;
+    // Look before calling: an earlier call of ours (a worker that died, an answer that timed
+    // out) may have made the line. The listing also opens the connection the call will use,
+    // so a permitted call reaches the carrier within the throttle's guard.
+    let listed = w.carrier.lines(&end_user_id).await?;
+    if let Some(call) = &claimed.carrier_call
+        && let Some(line) = carrier_line::settle(w, claimed, call, &listed).await?
+    {
+        tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "the carrier made this line in an earlier call");
+        return Ok(activated(w, job, line).await?);
+    }
+    // A beta line asks for a number in an area code the carrier offers (the first it lists).
+    let area_code = if claimed.beta {
+        w.carrier.area_codes().await?.into_iter().next()
+    } else {
+        None
+    };
+
+    let permit = match permit(w, job).await? {
         Ok(permit) => permit,
         Err(back_in_line) => return Ok(back_in_line),
     };
@@ -202,12 +223,48 @@ pub async fn process(w: &Worker, message: &Job) -> Result<Handled, Unavailable> 
         permit.limit,
         f64::from(permit.used) * 100.0 / f64::from(permit.limit.max(1))
     );
-
-    let number = activation.requested_number.as_deref();
-    match w.carrier.activate(&job.purchase_id, &job.uid, number).await {
-        Ok(line) => activated(w, &job, line).await,
-        Err(e) => carrier_error(w, &job, e).await,
+    let call = CarrierCall {
+        end_user_id: end_user_id.clone(),
+        started_at_ms: now_ms(w),
+        lines_before: listed.into_iter().map(|l| l.line.line_id).collect(),
+    };
+    if !w
+        .deps
+        .activations
+        .record_carrier_call(&job.uid, &job.purchase_id, claimed.claimed_until_ms, &call)
+        .await?
+    {
+        // The claim ran out (a slow store): whoever holds the job now calls, not us.
+        return Ok(Handled::AlreadyDone);
     }
+    let request = LineRequest {
+        end_user_id,
+        plan: if claimed.beta {
+            LinePlan::Beta
+        } else {
+            LinePlan::Esim
+        },
+        area_code,
+    };
+    let made = w.carrier.make_line(&request).await?;
+    if w.deps
+        .activations
+        .attribute_line(&made.line.line_id, &job.uid, &job.purchase_id)
+        .await?
+    {
+        return Ok(activated(w, job, made.line).await?);
+    }
+    // A purchase of the same person settling its own unsettled call took this line as its
+    // own; the line that call made (if any) is ours to settle on: look again in a moment.
+    tracing::warn!(uid = %job.uid.short(), purchase = %job.purchase_id, "the line made was attributed to another purchase; settling again");
+    w.deps.queue.send(job, IN_PROGRESS_RETRY_SECONDS).await?;
+    w.deps
+        .activations
+        .release_activation(&job.uid, &job.purchase_id, None)
+        .await?;
+    Ok(Handled::Waiting {
+        delay_seconds: IN_PROGRESS_RETRY_SECONDS,
+    })
 }
 
 /// The hard promise: a permit against the recorded starts, taken right before the call and
@@ -299,23 +356,14 @@ async fn activated(w: &Worker, job: &Job, line: Line) -> Result<Handled, Unavail
     }
 }
 
-/// What the carrier's answer means for the job: still in progress is no failure (look it up
-/// soon); a refusal is final (asking again would spend a permit for the same answer); any
-/// other failure is retried from the end of the line, a bounded number of times.
+/// What the carrier's answer means for the job: a refusal is final (asking again would spend a
+/// permit for the same answer); any other failure is retried from the end of the line, a
+/// bounded number of times (the retry settles first: the failed call may have made the line).
 async fn carrier_error(w: &Worker, job: &Job, e: CarrierError) -> Result<Handled, Unavailable> {
     match e {
-        CarrierError::InProgress => {
-            tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "the carrier is still working on it; looking again soon");
-            w.deps.queue.send(job, IN_PROGRESS_RETRY_SECONDS).await?;
-            w.deps
-                .activations
-                .release_activation(&job.uid, &job.purchase_id, None)
-                .await?;
-            Ok(Handled::Waiting {
-                delay_seconds: IN_PROGRESS_RETRY_SECONDS,
-            })
+        CarrierError::Refused(_) | CarrierError::AlreadyExists | CarrierError::NotSupported(_) => {
+            fail_for_good(w, job, job.attempts + 1, &e).await
         }
-        CarrierError::Refused(_) => fail_for_good(w, job, job.attempts + 1, &e).await,
         CarrierError::Failed(_) => {
             let attempts = job.attempts + 1;
             tracing::warn!(uid = %job.uid.short(), purchase = %job.purchase_id, attempts, error = %e, "carrier call failed");
@@ -445,8 +493,9 @@ mod tests {
     use crate::adapters::memory::MemoryWorld;
     use crate::app::esim::{ActivationAnswer, status_answer};
     use crate::app::payments::apply_event;
+    use crate::domain::purchases::Purchase;
     use crate::domain::users::{Email, Uid, User};
-    use crate::ports::{ActivationStore, Clock, ThrottleStore};
+    use crate::ports::{ActivationStore, Carrier, Clock, ThrottleStore, UserStore};
 
     async fn paid(world: &MemoryWorld, n: usize) -> Vec<Job> {
         let deps = world.deps();
@@ -460,6 +509,7 @@ mod tests {
                 stripe_customer_id: None,
                 wallet: None,
                 roles: vec![],
+                carrier_end_user_id: None,
             };
             deps.users.create_user(&user).await.unwrap();
             let event = crate::adapters::memory::paid_event(
@@ -491,7 +541,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(lpa_code.as_deref(), Some("LPA:1$smdp.test$CODE-in-0"));
+        assert_eq!(lpa_code.as_deref(), Some("LPA:1$smdp.test$CODE-1"));
         assert!(qr_code.is_some_and(|q| q.starts_with("data:image/png;base64,")));
         // Delivered again: nothing more happens.
         assert_eq!(
@@ -688,24 +738,97 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_call_still_in_progress_is_looked_up_again_without_an_attempt() {
+    async fn the_person_becomes_one_end_user_found_again_by_email() {
         let world = MemoryWorld::new();
         let jobs = paid(&world, 1).await;
-        world.carrier.in_progress_next.store(1, Ordering::SeqCst);
+        // An earlier attempt made the end user and crashed before recording it.
+        let earlier = world
+            .carrier
+            .create_end_user(&crate::ports::NewEndUser {
+                first_name: "DOTM".into(),
+                last_name: "Customer".into(),
+                email: Some(Email::parse("user0@example.com").unwrap()),
+            })
+            .await
+            .unwrap();
         assert_eq!(
             process(&world.worker(), &jobs[0]).await.unwrap(),
-            Handled::Waiting {
-                delay_seconds: IN_PROGRESS_RETRY_SECONDS
-            }
-        );
-        let again = last_job(&world);
-        assert_eq!(again.attempts, 0, "no attempt counted");
-        world.clock.advance_ms(5_000);
-        assert_eq!(
-            process(&world.worker(), &again).await.unwrap(),
             Handled::Activated
         );
-        assert!(world.carrier.lookups.load(Ordering::SeqCst) >= 2);
+        assert_eq!(
+            world.carrier.end_users.lock().unwrap().len(),
+            1,
+            "no second end user"
+        );
+        let user = world.users.user(&jobs[0].uid).await.unwrap().unwrap();
+        assert_eq!(user.carrier_end_user_id.as_deref(), Some(earlier.as_str()));
+        assert_eq!(world.carrier.lines.lock().unwrap()[&earlier].len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_purchases_of_one_person_whose_answers_were_lost_get_one_line_each() {
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        // A second activation of the same person (a beta line), in line behind the first.
+        let deps = world.deps();
+        let beta = Purchase {
+            purchase_id: "beta-1".into(),
+            ..deps
+                .purchases
+                .purchases(&jobs[0].uid)
+                .await
+                .unwrap()
+                .remove(0)
+        };
+        crate::app::activation_line::enqueue_line(&deps, &beta, true, true)
+            .await
+            .unwrap();
+        let beta_job = last_job(&world);
+        world.carrier.lose_answers.store(2, Ordering::SeqCst);
+        for job in [&jobs[0], &beta_job] {
+            assert!(matches!(
+                process(&world.worker(), job).await.unwrap(),
+                Handled::Retrying { attempts: 1 }
+            ));
+        }
+        assert_eq!(world.carrier.all_lines().len(), 2, "both calls made a line");
+        // Both settle: the lines made are found, each attributed once, no third call.
+        let retries: Vec<Job> = {
+            let sent = world.queue.sent.lock().unwrap();
+            let mut latest: Vec<Job> = Vec::new();
+            for (job, _) in sent.iter().filter(|(j, _)| !j.watch && j.attempts == 1) {
+                latest.retain(|j| j.purchase_id != job.purchase_id);
+                latest.push(job.clone());
+            }
+            latest
+        };
+        assert_eq!(retries.len(), 2);
+        world.clock.advance_ms(20_000);
+        for job in &retries {
+            assert_eq!(
+                process(&world.worker(), job).await.unwrap(),
+                Handled::Activated
+            );
+        }
+        assert_eq!(
+            world.carrier.calls.load(Ordering::SeqCst),
+            2,
+            "no second call"
+        );
+        let lines: Vec<String> = world
+            .activations
+            .all()
+            .into_iter()
+            .map(|a| a.line.unwrap().line_id)
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_ne!(lines[0], lines[1], "one line each");
+        // The beta line asked for an area code the carrier offers.
+        let asked = world.carrier.area_codes_asked.lock().unwrap().clone();
+        assert!(
+            asked.values().any(|a| a.as_deref() == Some("212")),
+            "{asked:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,6 +1,7 @@
 //! The beta program: `POST /api/beta-request` and `beta_program`, the admins' decision (from
-//! the API or from an emailed link), and what an approval gives: a phone number DOTM chooses,
-//! a line activated through the same queue and throttle as a paid eSIM, the `beta` role.
+//! the API or from an emailed link), and what an approval gives: a line on the carrier's beta
+//! plan, with a number in an area code the carrier offers, activated through the same queue and
+//! throttle as a paid eSIM, and the `beta` role.
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -10,7 +11,6 @@ use crate::app::{Deps, activation_line};
 use crate::domain::activation::{Notice, NoticeTask};
 use crate::domain::beta::{BETA_SERVICE, BetaRequest, BetaStatus, Decision, DecisionLink};
 use crate::domain::handoff::token_hash;
-use crate::domain::nanp::PhoneNumber;
 use crate::domain::purchases::Purchase;
 use crate::domain::time::rfc3339;
 use crate::domain::users::{Identity, Uid};
@@ -230,14 +230,14 @@ async fn provision(deps: &Deps, request: &BetaRequest) -> Result<(), Unavailable
     if let Some(existing) = deps.activations.activation(&request.uid, &line_id).await? {
         // Queued before (a crash may have lost the job): send it again.
         let purchase = beta_purchase(request, &line_id, &existing.created_at);
-        activation_line::enqueue(deps, &purchase, true).await?;
+        activation_line::enqueue_line(deps, &purchase, true, true).await?;
         return Ok(());
     }
-    let number = pick_number(deps, &request.uid).await?;
     let now = rfc3339(deps.clock.now_unix());
     let purchase = beta_purchase(request, &line_id, &now);
     deps.purchases.record_purchase(&purchase).await?;
-    activation_line::enqueue_with_number(deps, &purchase, true, Some(&number)).await?;
+    // The carrier gives the number: the worker asks for one in an area code it offers.
+    activation_line::enqueue_line(deps, &purchase, true, true).await?;
     Ok(())
 }
 
@@ -253,25 +253,6 @@ fn beta_purchase(request: &BetaRequest, line_id: &str, at: &str) -> Purchase {
         paid_at: at.to_owned(),
         event_id: "beta-approval".into(),
     }
-}
-
-async fn pick_number(deps: &Deps, uid: &Uid) -> Result<PhoneNumber, Unavailable> {
-    for _ in 0..20 {
-        let token = deps.random.token()?;
-        let mut bytes = token.bytes().cycle();
-        let number = PhoneNumber::from_random(|| {
-            (0..8).fold(0u64, |acc, _| {
-                (acc << 8) | u64::from(bytes.next().unwrap_or(0))
-            })
-        });
-        if deps.beta.claim_number(&number, uid).await? {
-            return Ok(number);
-        }
-    }
-    Err(Unavailable::new(
-        "beta number",
-        "no free number in 20 draws",
-    ))
 }
 
 /// What an emailed link decides, if it is one of ours and has not expired (used or not).
@@ -362,8 +343,7 @@ mod tests {
             .await
             .unwrap()
             .expect("the beta line is in the activation queue");
-        let number = activation.requested_number.expect("DOTM chose the number");
-        assert!(PhoneNumber::parse(&number).is_ok(), "{number}");
+        assert!(activation.beta, "a beta line, on the carrier's beta plan");
         assert_eq!(world.queue.sent.lock().unwrap().len(), 1);
         assert!(accounts::has_role(&deps, &link.uid, "beta").await.unwrap());
 

@@ -9,7 +9,7 @@ use crate::domain::entitlements;
 use crate::domain::html::escape;
 use crate::domain::money::Cents;
 use crate::domain::users::Uid;
-use crate::ports::{CarrierError, OutgoingEmail, Unavailable};
+use crate::ports::{CarrierError, LineRef, OutgoingEmail, Unavailable};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Fulfilled {
@@ -34,42 +34,71 @@ fn carrier(e: CarrierError) -> Unavailable {
     Unavailable::new("carrier line update", e)
 }
 
+/// A top-up sent to a carrier that has no idempotency key is recorded first and never sent
+/// again (at most once: a lost answer leaves it for an operator, never a second booster).
+const TOP_UP_MARKER_SECONDS: i64 = 400 * 24 * 3600;
+
+/// One line service call: done, or not supported by this carrier (logged, counted, the
+/// entitlement kept), or a failure the task is retried for.
+fn settled(result: Result<(), CarrierError>) -> Result<bool, Unavailable> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e @ CarrierError::NotSupported(_)) => {
+            crate::app::carrier_line::unsupported(&e);
+            Ok(false)
+        }
+        Err(e) => Err(carrier(e)),
+    }
+}
+
 async fn sync_line(w: &Worker, uid: &Uid) -> Result<usize, Unavailable> {
     let activations = w.deps.activations.activations(uid).await?;
-    let Some(line) = activations.iter().find_map(|a| a.line.as_ref()) else {
+    let Some((line, call)) = activations
+        .iter()
+        .find_map(|a| a.line.as_ref().map(|l| (l, a.carrier_call.as_ref())))
+    else {
         return Ok(0);
     };
     let granted = w.deps.entitlements.entitlements(uid).await?;
     let plan = entitlements::line_plan(&granted, w.deps.clock.now_unix());
-    let iccid = line.iccid.as_str();
+    let target = LineRef {
+        iccid: line.iccid.clone(),
+        end_user_id: call.map(|c| c.end_user_id.clone()).unwrap_or_default(),
+    };
+    let services = w.line_services.as_ref();
     let mut calls = 0;
-    for feature in &plan.features_on {
-        w.carrier
-            .set_feature(iccid, feature, true)
-            .await
-            .map_err(carrier)?;
-        calls += 1;
-    }
-    for feature in &plan.features_off {
-        w.carrier
-            .set_feature(iccid, feature, false)
-            .await
-            .map_err(carrier)?;
-        calls += 1;
+    for (feature, on) in plan
+        .features_on
+        .iter()
+        .map(|f| (f, true))
+        .chain(plan.features_off.iter().map(|f| (f, false)))
+    {
+        calls += usize::from(settled(services.set_feature(&target, feature, on).await)?);
     }
     for (reference, mb) in &plan.top_ups {
-        w.carrier
-            .top_up(iccid, reference, *mb)
-            .await
-            .map_err(carrier)?;
-        calls += 1;
+        if !services.top_ups_idempotent() {
+            let key = format!("CARRIER_TOPUP#{}#{reference}", target.iccid);
+            let now = w.deps.clock.now_unix();
+            if !w
+                .deps
+                .handoff
+                .use_once(&key, now + TOP_UP_MARKER_SECONDS)
+                .await?
+            {
+                continue;
+            }
+            if let Err(e) = services.top_up(&target, reference, *mb).await {
+                tracing::error!(uid = %uid.short(), reference, error = %e, "a data booster may not have reached the carrier; it is not sent again: check it at the carrier");
+                crate::app::carrier_line::unsupported(&e);
+                continue;
+            }
+            calls += 1;
+            continue;
+        }
+        calls += usize::from(settled(services.top_up(&target, reference, *mb).await)?);
     }
     for reference in &plan.reversals {
-        w.carrier
-            .reverse_top_up(iccid, reference)
-            .await
-            .map_err(carrier)?;
-        calls += 1;
+        calls += usize::from(settled(services.reverse_top_up(&target, reference).await)?);
     }
     Ok(calls)
 }

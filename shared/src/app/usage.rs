@@ -47,6 +47,11 @@ pub enum UsageView {
     NoLine {
         message: String,
     },
+    /// The carrier offers no usage readings (OXIO shows no API for them).
+    Unsupported {
+        iccid: String,
+        message: String,
+    },
 }
 
 fn view(u: &LineUsage, cached: bool) -> UsageView {
@@ -83,6 +88,15 @@ pub async fn usage(
             message: "No active DOT eSIM yet: activate_esim starts one.".into(),
         });
     };
+    if !deps.carrier_usage {
+        // OXIO shows no API for usage readings: say so rather than "measuring" for ever.
+        return Ok(UsageView::Unsupported {
+            iccid: line.iccid.clone(),
+            message: "Data usage readings are not available from our carrier yet; your phone's \
+                      settings (Mobile Data) show what the line has used."
+                .into(),
+        });
+    }
     let iccid = line.iccid.as_str();
     let now = deps.clock.now_unix();
     let last = deps.usage.cached_usage(iccid).await?;
@@ -169,10 +183,14 @@ pub async fn refresh(w: &Worker, task: &UsageTask) -> Result<usize, Unavailable>
     {
         return Ok(0);
     }
-    let mut reading = match w.carrier.usage(&task.iccid).await {
+    let mut reading = match w.line_services.usage(&task.iccid).await {
         Ok(reading) => reading,
         Err(CarrierError::Refused(why)) => {
             tracing::warn!(iccid = %task.iccid, why, "the carrier has no usage for this line");
+            return Ok(0);
+        }
+        Err(e @ CarrierError::NotSupported(_)) => {
+            crate::app::carrier_line::unsupported(&e);
             return Ok(0);
         }
         Err(e) => return Err(Unavailable::new("carrier usage", e)),

@@ -23,6 +23,9 @@ pub enum Status {
 /// What the carrier gives for an activated line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
+    /// The carrier's id of the line (OXIO `lineId`); empty on lines recorded before DOTM kept it.
+    #[serde(default)]
+    pub line_id: String,
     pub phone_number: String,
     pub iccid: String,
     pub smdp_address: String,
@@ -39,6 +42,21 @@ impl Line {
     pub fn code(&self) -> Result<crate::domain::lpa::ActivationCode, crate::domain::lpa::LpaError> {
         crate::domain::lpa::ActivationCode::new(&self.smdp_address, &self.activation_code)
     }
+}
+
+/// A line-creation call this activation started at the carrier, recorded *before* the call.
+///
+/// OXIO has no idempotency key, so "did my call make a line?" can only be answered by listing
+/// the person's lines: a line listed now that was not among `lines_before` was made since, and
+/// (claimed through `ActivationStore::attribute_line`) belongs to the purchase that recorded
+/// the call. See `app::carrier_line` for the whole argument.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarrierCall {
+    /// The OXIO end user the line was asked for.
+    pub end_user_id: String,
+    pub started_at_ms: i64,
+    /// The end user's line ids just before the call.
+    pub lines_before: Vec<String>,
 }
 
 /// `USER#<uid>` / `ACTIVATION#<purchase id>`.
@@ -66,11 +84,14 @@ pub struct Activation {
     pub activated_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_reason: Option<String>,
-    /// The number DOTM chose for this line (the beta program); none: the carrier picks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested_number: Option<String>,
     #[serde(default)]
     pub emailed: bool,
+    /// The last line-creation call started for this activation (see [`CarrierCall`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_call: Option<CarrierCall>,
+    /// A beta program line (the carrier's beta plan, in an area code the carrier offers).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub beta: bool,
 }
 
 impl Activation {
@@ -89,7 +110,8 @@ impl Activation {
             activated_at: None,
             failed_reason: None,
             emailed: false,
-            requested_number: None,
+            carrier_call: None,
+            beta: false,
         }
     }
 
@@ -198,6 +220,7 @@ mod tests {
     #[test]
     fn the_lpa_string_follows_sgp22() {
         let line = Line {
+            line_id: "l-1".into(),
             phone_number: "+15551234567".into(),
             iccid: "8901260000000000001".into(),
             smdp_address: "smdp.example.com".into(),

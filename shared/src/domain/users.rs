@@ -142,6 +142,9 @@ pub struct User {
     pub wallet: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The person's OXIO end user, once the carrier knows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_end_user_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -193,6 +196,7 @@ mod tests {
             stripe_customer_id: None,
             wallet: None,
             roles: vec![],
+            carrier_end_user_id: None,
         };
         let json = serde_json::to_value(&user).unwrap();
         for absent in ["email", "stripe_customer_id", "wallet"] {

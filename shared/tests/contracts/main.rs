@@ -4,6 +4,7 @@
 //! from the conditional writes they imitate: both pass the same assertions.
 
 mod aws;
+mod carrier;
 mod commerce;
 mod conversation;
 mod ports;

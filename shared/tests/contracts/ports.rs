@@ -29,6 +29,7 @@ fn user(id: &str, email: Option<&str>, created_at: &str) -> User {
         stripe_customer_id: None,
         wallet: None,
         roles: vec![],
+        carrier_end_user_id: None,
     }
 }
 
@@ -102,6 +103,18 @@ pub async fn users(store: &dyn UserStore) {
     let stored = store.user(&uid("ada")).await.unwrap().unwrap();
     assert_eq!(stored.wallet.as_deref(), Some(wallet.to_string().as_str()));
     assert_eq!(stored.stripe_customer_id.as_deref(), Some("cus_1"));
+    // The first OXIO end user stays too.
+    for (offered, expected) in [("eu-1", "eu-1"), ("eu-2", "eu-1")] {
+        assert_eq!(
+            store
+                .set_carrier_end_user(&uid("ada"), offered)
+                .await
+                .unwrap(),
+            expected
+        );
+    }
+    let stored = store.user(&uid("ada")).await.unwrap().unwrap();
+    assert_eq!(stored.carrier_end_user_id.as_deref(), Some("eu-1"));
 }
 
 fn purchase(id: &str, paid_at: &str) -> Purchase {
@@ -220,6 +233,7 @@ pub async fn payment_events(store: &dyn PaymentEventStore) {
 
 fn line() -> Line {
     Line {
+        line_id: "line-1".into(),
         phone_number: "+15550100100".into(),
         iccid: "8901000000000000001".into(),
         smdp_address: "smdp.test".into(),
@@ -300,6 +314,48 @@ pub async fn activations(store: &dyn ActivationStore) {
         0,
         "a claimed job is out of line"
     );
+    // The carrier call is recorded only under the claim that is stored.
+    let call = dotm::domain::activation::CarrierCall {
+        end_user_id: "eu-1".into(),
+        started_at_ms: 10_500,
+        lines_before: vec!["line-0".into()],
+    };
+    assert!(
+        !store
+            .record_carrier_call(&a, "in_a", 1, &call)
+            .await
+            .unwrap(),
+        "not with another claim"
+    );
+    assert!(
+        store
+            .record_carrier_call(&a, "in_a", claimed.claimed_until_ms, &call)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .activation(&a, "in_a")
+            .await
+            .unwrap()
+            .unwrap()
+            .carrier_call,
+        Some(call.clone())
+    );
+    // A carrier line belongs to one purchase for ever.
+    assert!(store.attribute_line("line-9", &a, "in_a").await.unwrap());
+    assert!(
+        store.attribute_line("line-9", &a, "in_a").await.unwrap(),
+        "again: still ours"
+    );
+    assert!(!store.attribute_line("line-9", &b, "in_b").await.unwrap());
+    assert!(
+        !store
+            .attribute_line("line-9", &a, "in_other")
+            .await
+            .unwrap()
+    );
+    assert!(store.attribute_line("line-10", &b, "in_b").await.unwrap());
     // Back in line with a new ETA: no attempt spent.
     store
         .release_activation(&a, "in_a", Some(90_000))

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{DynamoStore, conditional, from_item, s, to_item, user_pk};
-use crate::domain::activation::{Activation, Line, WAITING};
+use super::{DynamoStore, conditional, from_item, s, to_item, user_pk, value};
+use crate::domain::activation::{Activation, CarrierCall, Line, WAITING};
 use crate::domain::throttle::Reservation;
 use crate::domain::users::Uid;
 use crate::ports::{ActivationStore, Unavailable};
@@ -174,6 +174,58 @@ impl ActivationStore for DynamoStore {
             ],
         )
         .await
+    }
+
+    async fn record_carrier_call(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        claimed_until_ms: i64,
+        call: &CarrierCall,
+    ) -> Result<bool, Unavailable> {
+        let call = value(call)?;
+        let recorded = self
+            .update_activation(
+                uid,
+                purchase_id,
+                "SET carrier_call = :call",
+                Some("#status = :activating AND claimed_until_ms = :until"),
+                vec![
+                    (":call", call),
+                    (":activating", s("activating")),
+                    (":until", AttributeValue::N(claimed_until_ms.to_string())),
+                ],
+            )
+            .await?;
+        Ok(recorded.is_some())
+    }
+
+    async fn attribute_line(
+        &self,
+        line_id: &str,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<bool, Unavailable> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("CARRIER_LINE#{line_id}")))
+            .item("sk", s("OWNER"))
+            .item("uid", s(uid.as_str()))
+            .item("purchase_id", s(purchase_id))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (uid = :uid AND purchase_id = :purchase)",
+            )
+            .expression_attribute_values(":uid", s(uid.as_str()))
+            .expression_attribute_values(":purchase", s(purchase_id))
+            .send()
+            .await;
+        let written = conditional(
+            "dynamodb carrier line",
+            result.map_err(|e| e.into_service_error()),
+        )?;
+        Ok(written.is_some())
     }
 
     async fn release_activation(

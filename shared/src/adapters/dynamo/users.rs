@@ -94,6 +94,37 @@ impl UserStore for DynamoStore {
         }
     }
 
+    async fn set_carrier_end_user(
+        &self,
+        uid: &Uid,
+        end_user_id: &str,
+    ) -> Result<String, Unavailable> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET carrier_end_user_id = if_not_exists(carrier_end_user_id, :e)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":e", s(end_user_id))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("dynamodb set end user", e.into_service_error()))?;
+        match out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("carrier_end_user_id"))
+        {
+            Some(AttributeValue::S(id)) => Ok(id.clone()),
+            _ => Err(Unavailable::new(
+                "dynamodb set end user",
+                "no end user stored",
+            )),
+        }
+    }
+
     async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable> {
         self.client
             .update_item()

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::lock;
-use crate::domain::activation::{Activation, Line, Status, WAITING};
+use crate::domain::activation::{Activation, CarrierCall, Line, Status, WAITING};
 use crate::domain::throttle::Reservation;
 use crate::domain::users::Uid;
 use crate::ports::{ActivationStore, Unavailable};
@@ -15,6 +15,8 @@ use crate::ports::{ActivationStore, Unavailable};
 #[derive(Default)]
 pub struct MemoryActivations {
     rows: Mutex<HashMap<String, Activation>>,
+    /// Carrier line id -> the purchase it belongs to.
+    line_owners: Mutex<HashMap<String, String>>,
 }
 
 impl MemoryActivations {
@@ -107,6 +109,37 @@ impl ActivationStore for MemoryActivations {
             }
         })?;
         Ok(claimed.then_some(a))
+    }
+
+    async fn record_carrier_call(
+        &self,
+        uid: &Uid,
+        purchase_id: &str,
+        claimed_until_ms: i64,
+        call: &CarrierCall,
+    ) -> Result<bool, Unavailable> {
+        let mut recorded = false;
+        self.change(uid, purchase_id, |a| {
+            if a.status == Status::Activating && a.claimed_until_ms == claimed_until_ms {
+                a.carrier_call = Some(call.clone());
+                recorded = true;
+            }
+        })?;
+        Ok(recorded)
+    }
+
+    async fn attribute_line(
+        &self,
+        line_id: &str,
+        uid: &Uid,
+        purchase_id: &str,
+    ) -> Result<bool, Unavailable> {
+        let owner = format!("{uid}#{purchase_id}");
+        let mut owners = lock(&self.line_owners);
+        Ok(*owners
+            .entry(line_id.to_owned())
+            .or_insert_with(|| owner.clone())
+            == owner)
     }
 
     async fn release_activation(

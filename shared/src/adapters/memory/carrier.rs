@@ -1,4 +1,5 @@
-//! `Carrier` in memory: one line per purchase id, failures on request.
+//! `Carrier` and `LineServices` in memory: OXIO's behaviour (end users unique by email, a new
+//! line on every call, no idempotency key), failures on request.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -9,22 +10,137 @@ use async_trait::async_trait;
 use super::lock;
 use crate::domain::activation::Line;
 use crate::domain::usage::LineUsage;
-use crate::domain::users::Uid;
-use crate::ports::{Carrier, CarrierError};
+use crate::domain::users::Email;
+use crate::ports::{
+    Carrier, CarrierError, CarrierLine, LineRef, LineRequest, LineServices, NewEndUser,
+};
 
-/// One line per purchase id; fails the next `fail_next` calls.
+/// The area codes the memory carrier offers.
+pub const AREA_CODES: [&str; 3] = ["212", "415", "646"];
+
+/// OXIO in memory. Every `make_line` call that is not failed makes a new line.
 #[derive(Default)]
 pub struct MemoryCarrier {
+    /// `make_line` calls.
     pub calls: AtomicUsize,
+    /// The next calls fail before reaching the carrier (no line made).
     pub fail_next: AtomicUsize,
     /// The next calls make the line but their answer is lost on the way back (a timeout).
     pub lose_answers: AtomicUsize,
-    /// The next calls are answered 409: still in progress at the carrier.
-    pub in_progress_next: AtomicUsize,
     pub refuse: AtomicBool,
-    /// Lines made, by purchase id (the idempotency key).
-    pub lines: Mutex<BTreeMap<String, Line>>,
+    /// `lines` calls.
     pub lookups: AtomicUsize,
+    /// End user id -> email.
+    pub end_users: Mutex<BTreeMap<String, Option<String>>>,
+    /// End user id -> lines, in creation order.
+    pub lines: Mutex<BTreeMap<String, Vec<Line>>>,
+    /// Area codes asked for, per line id.
+    pub area_codes_asked: Mutex<BTreeMap<String, Option<String>>>,
+}
+
+impl MemoryCarrier {
+    /// Every line made, for every end user.
+    pub fn all_lines(&self) -> Vec<Line> {
+        lock(&self.lines).values().flatten().cloned().collect()
+    }
+}
+
+fn take_one(counter: &AtomicUsize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+#[async_trait]
+impl Carrier for MemoryCarrier {
+    async fn find_end_user(&self, email: &Email) -> Result<Option<String>, CarrierError> {
+        Ok(lock(&self.end_users)
+            .iter()
+            .find(|(_, e)| {
+                e.as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email.as_str()))
+            })
+            .map(|(id, _)| id.clone()))
+    }
+
+    async fn create_end_user(&self, who: &NewEndUser) -> Result<String, CarrierError> {
+        let mut users = lock(&self.end_users);
+        let email = who.email.as_ref().map(|e| e.as_str().to_owned());
+        if let Some(email) = &email
+            && users
+                .values()
+                .any(|e| e.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+        {
+            return Err(CarrierError::AlreadyExists);
+        }
+        let id = format!("eu-{}", users.len() + 1);
+        users.insert(id.clone(), email);
+        Ok(id)
+    }
+
+    async fn lines(&self, end_user_id: &str) -> Result<Vec<CarrierLine>, CarrierError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        if !lock(&self.end_users).contains_key(end_user_id) {
+            return Err(CarrierError::Refused("404 end user not found".into()));
+        }
+        Ok(lock(&self.lines)
+            .get(end_user_id)
+            .into_iter()
+            .flatten()
+            .map(|line| CarrierLine {
+                status: "ACTIVE".into(),
+                line: line.clone(),
+            })
+            .collect())
+    }
+
+    async fn make_line(&self, request: &LineRequest) -> Result<CarrierLine, CarrierError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.refuse.load(Ordering::SeqCst) {
+            return Err(CarrierError::Refused("400 invalid plan".into()));
+        }
+        if take_one(&self.fail_next) {
+            return Err(CarrierError::Failed("HTTP 503".into()));
+        }
+        if !lock(&self.end_users).contains_key(&request.end_user_id) {
+            return Err(CarrierError::Refused("404 end user not found".into()));
+        }
+        let line = {
+            let mut lines = lock(&self.lines);
+            let n = lines.values().map(Vec::len).sum::<usize>() + 1;
+            let area = request.area_code.as_deref().unwrap_or("646");
+            let line = Line {
+                line_id: format!("line-{n}"),
+                phone_number: format!("+1{area}555{n:04}"),
+                iccid: format!("89010000000000{n:05}"),
+                smdp_address: "smdp.test".into(),
+                // Matching IDs use A-Z a-z 0-9 and `-` only (SGP.22).
+                activation_code: format!("CODE-{n}"),
+            };
+            lines
+                .entry(request.end_user_id.clone())
+                .or_default()
+                .push(line.clone());
+            line
+        };
+        lock(&self.area_codes_asked).insert(line.line_id.clone(), request.area_code.clone());
+        if take_one(&self.lose_answers) {
+            return Err(CarrierError::Failed("timeout".into()));
+        }
+        Ok(CarrierLine {
+            status: "ACTIVE".into(),
+            line,
+        })
+    }
+
+    async fn area_codes(&self) -> Result<Vec<String>, CarrierError> {
+        Ok(AREA_CODES.iter().map(|c| (*c).to_owned()).collect())
+    }
+}
+
+/// Line services in memory: every service supported, top-ups idempotent by reference.
+#[derive(Default)]
+pub struct MemoryLineServices {
     /// (iccid, feature) turned on.
     pub features: Mutex<BTreeSet<(String, String)>>,
     /// (iccid, reference) -> MB, for top-ups not reversed.
@@ -37,53 +153,15 @@ pub struct MemoryCarrier {
 /// What every line includes before top-ups (the sandbox carrier's figure too).
 pub const PLAN_MB: u64 = 1024;
 
-fn take_one(counter: &AtomicUsize) -> bool {
-    counter
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-}
-
 #[async_trait]
-impl Carrier for MemoryCarrier {
-    async fn activate(
+impl LineServices for MemoryLineServices {
+    async fn set_feature(
         &self,
-        purchase_id: &str,
-        _uid: &Uid,
-        number: Option<&str>,
-    ) -> Result<Line, CarrierError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.refuse.load(Ordering::SeqCst) {
-            return Err(CarrierError::Refused("422 invalid plan".into()));
-        }
-        if take_one(&self.fail_next) {
-            return Err(CarrierError::Failed("503".into()));
-        }
-        if take_one(&self.in_progress_next) {
-            return Err(CarrierError::InProgress);
-        }
-        let line = lock(&self.lines)
-            .entry(purchase_id.to_owned())
-            .or_insert_with(|| Line {
-                phone_number: number.unwrap_or("+15550100100").into(),
-                iccid: "8901000000000000001".into(),
-                smdp_address: "smdp.test".into(),
-                // Matching IDs use A-Z a-z 0-9 and `-` only (SGP.22).
-                activation_code: format!("CODE-{}", purchase_id.replace('_', "-")),
-            })
-            .clone();
-        if take_one(&self.lose_answers) {
-            return Err(CarrierError::Failed("timeout".into()));
-        }
-        Ok(line)
-    }
-
-    async fn find_activation(&self, purchase_id: &str) -> Result<Option<Line>, CarrierError> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        Ok(lock(&self.lines).get(purchase_id).cloned())
-    }
-
-    async fn set_feature(&self, iccid: &str, feature: &str, on: bool) -> Result<(), CarrierError> {
-        let key = (iccid.to_owned(), feature.to_owned());
+        line: &LineRef,
+        feature: &str,
+        on: bool,
+    ) -> Result<(), CarrierError> {
+        let key = (line.iccid.clone(), feature.to_owned());
         let mut features = lock(&self.features);
         if on {
             features.insert(key);
@@ -93,13 +171,13 @@ impl Carrier for MemoryCarrier {
         Ok(())
     }
 
-    async fn top_up(&self, iccid: &str, reference: &str, mb: u64) -> Result<(), CarrierError> {
-        lock(&self.top_ups).insert((iccid.to_owned(), reference.to_owned()), mb);
+    async fn top_up(&self, line: &LineRef, reference: &str, mb: u64) -> Result<(), CarrierError> {
+        lock(&self.top_ups).insert((line.iccid.clone(), reference.to_owned()), mb);
         Ok(())
     }
 
-    async fn reverse_top_up(&self, iccid: &str, reference: &str) -> Result<(), CarrierError> {
-        lock(&self.top_ups).remove(&(iccid.to_owned(), reference.to_owned()));
+    async fn reverse_top_up(&self, line: &LineRef, reference: &str) -> Result<(), CarrierError> {
+        lock(&self.top_ups).remove(&(line.iccid.clone(), reference.to_owned()));
         Ok(())
     }
 
@@ -124,5 +202,9 @@ impl Carrier for MemoryCarrier {
             as_of: "2026-12-01T00:00:00Z".into(),
             fetched_at: 0,
         })
+    }
+
+    fn top_ups_idempotent(&self) -> bool {
+        true
     }
 }

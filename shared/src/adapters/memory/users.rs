@@ -70,6 +70,18 @@ impl UserStore for MemoryUsers {
         })
     }
 
+    async fn set_carrier_end_user(
+        &self,
+        uid: &Uid,
+        end_user_id: &str,
+    ) -> Result<String, Unavailable> {
+        self.change(uid, |user| {
+            user.carrier_end_user_id
+                .get_or_insert_with(|| end_user_id.to_owned())
+                .clone()
+        })
+    }
+
     async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable> {
         self.change(uid, |user| user.wallet = Some(wallet.to_string()))
     }
