@@ -38,6 +38,9 @@ PORT_RANGE = range(3400, 3500)
 SCRUBBED = {
     "MCP_ALLOWED_HOSTS", "MCP_ALLOWED_ORIGINS", "DOTM_STACK_ID", "CARGO_LAMBDA_IGNORE_FILE",
     "_DOTM_UP_WORKER", "_DOTM_TEST_WORKER", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+    # The test stack's carrier: a `make up` given CARRIER_API_BASE would use that carrier.
+    "CARRIER_API_BASE", "CARRIER_LINE_SERVICES", "OXIO_API_KEY", "OXIO_AUTH_TOKEN",
+    "OXIO_BRAND_ID", "OXIO_ESIM_PLAN_ID", "OXIO_BETA_PLAN_ID", "OXIO_BOOSTER_PLAN_ID",
 }
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")

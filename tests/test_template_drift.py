@@ -195,7 +195,7 @@ def test_drift_check_notices_a_changed_template(clients, stack_name):
     # The minter key moved into the Stripe secret (the api could read it), the mail key dropped.
     res["StripeApiSecret"]["Properties"]["SecretString"] = \
         '{"stripe_secret_key":"","minter_private_key":""}'
-    res["FulfilmentSecret"]["Properties"]["SecretString"] = '{"oxio_api_key":""}'
+    res["FulfilmentSecret"]["Properties"]["SecretString"] = '{"oxio_api_key":"","oxio_auth_token":""}'
     diffs = "\n".join(drift(changed, clients, stack_name))
     for needle in ("RedrivePolicy", "VisibilityTimeout", "TTL", "AttributeDefinitions",
                    "nope is missing", "StripeApiSecret: secret lacks keys ['minter_private_key']",

@@ -22,10 +22,12 @@
 #         put into MinterSecret as minter_private_key)
 #       Defaults that the caller may set first: STACK_NAME (dotm-local), FIREBASE_PROJECT_ID
 #       (dotm-local), STRIPE_SECRET_KEY (sk_test_local), STRIPE_WEBHOOK_SECRET (whsec_local),
-#       OXIO_API_KEY (oxio_test_local), OXIO_AUTH_TOKEN (oxio_token_local), OXIO_BRAND_ID
-#       (6f1c0d2e-8a4b-4c3d-9e5f-0d07a1b2c3d4), OXIO_ESIM_PLAN_ID (dotm-esim-global),
-#       OXIO_BETA_PLAN_ID (dotm-beta), OXIO_BOOSTER_PLAN_ID (dotm-booster-10gb),
-#       RESEND_API_KEY (re_test_local),
+#       RESEND_API_KEY (re_test_local), and another carrier than the sandbox's: CARRIER_API_BASE
+#       with OXIO_API_KEY, OXIO_AUTH_TOKEN, OXIO_BRAND_ID (required then), OXIO_ESIM_PLAN_ID,
+#       OXIO_BETA_PLAN_ID, OXIO_BOOSTER_PLAN_ID, CARRIER_LINE_SERVICES (none); without
+#       CARRIER_API_BASE the sandbox's carrier and its own credentials are used (oxio_test_local,
+#       oxio_token_local, brand 6f1c0d2e-8a4b-4c3d-9e5f-0d07a1b2c3d4, plans dotm-esim-global,
+#       dotm-beta, dotm-booster-10gb; CARRIER_LINE_SERVICES=sandbox),
 #       MAIL_FROM ("DOTM <esim@dotm.local>"), ADMIN_UIDS (dotm-admin).
 #       Returns non-zero (after showing the logs' tails) if something does not come up.
 #   event_source_start LAMBDA_PORT LOGDIR
@@ -101,15 +103,35 @@ providers_start() {
   export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_local}"
   export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local}"
   export FIREBASE_PROJECT_ID="${FIREBASE_PROJECT_ID:-dotm-local}"
-  export OXIO_API_KEY="${OXIO_API_KEY:-oxio_test_local}"
-  export OXIO_AUTH_TOKEN="${OXIO_AUTH_TOKEN:-oxio_token_local}"
-  export OXIO_BRAND_ID="${OXIO_BRAND_ID:-6f1c0d2e-8a4b-4c3d-9e5f-0d07a1b2c3d4}"
-  export OXIO_ESIM_PLAN_ID="${OXIO_ESIM_PLAN_ID:-dotm-esim-global}"
-  export OXIO_BETA_PLAN_ID="${OXIO_BETA_PLAN_ID:-dotm-beta}"
-  export OXIO_BOOSTER_PLAN_ID="${OXIO_BOOSTER_PLAN_ID:-dotm-booster-10gb}"
-  # The functions use the sandbox's line-services extension (top-ups, reversals, features,
-  # usage: OXIO has no API for them).
-  export CARRIER_LINE_SERVICES=sandbox
+  # The carrier: the sandbox's, unless CARRIER_API_BASE names another OXIO-shaped server (OXIO
+  # staging from a laptop, README "The carrier"). Then its credentials, brand and plans come from
+  # the environment, the sandbox keeps its own (an operator's key is never handed to it), and the
+  # line services OXIO has no API for are reported as not supported (CARRIER_LINE_SERVICES=none).
+  local sandbox_oxio_key=oxio_test_local sandbox_oxio_token=oxio_token_local
+  local sandbox_oxio_brand=6f1c0d2e-8a4b-4c3d-9e5f-0d07a1b2c3d4
+  local sandbox_oxio_plans=dotm-esim-global,dotm-beta,dotm-booster-10gb
+  PROVIDERS_CARRIER="${CARRIER_API_BASE:-}"
+  if [[ -n "$PROVIDERS_CARRIER" ]]; then
+    local v
+    for v in OXIO_API_KEY OXIO_AUTH_TOKEN OXIO_BRAND_ID; do
+      [[ -n "${!v:-}" ]] || {
+        log "error: CARRIER_API_BASE=$PROVIDERS_CARRIER needs $v in the environment too"
+        return 1
+      }
+    done
+    export OXIO_API_KEY OXIO_AUTH_TOKEN OXIO_BRAND_ID
+    export OXIO_ESIM_PLAN_ID="${OXIO_ESIM_PLAN_ID:-}" OXIO_BETA_PLAN_ID="${OXIO_BETA_PLAN_ID:-}"
+    export OXIO_BOOSTER_PLAN_ID="${OXIO_BOOSTER_PLAN_ID:-}"
+    export CARRIER_LINE_SERVICES="${CARRIER_LINE_SERVICES:-none}"
+  else
+    export OXIO_API_KEY="$sandbox_oxio_key" OXIO_AUTH_TOKEN="$sandbox_oxio_token"
+    export OXIO_BRAND_ID="$sandbox_oxio_brand"
+    export OXIO_ESIM_PLAN_ID=dotm-esim-global OXIO_BETA_PLAN_ID=dotm-beta
+    export OXIO_BOOSTER_PLAN_ID=dotm-booster-10gb
+    # The functions use the sandbox's line-services extension (top-ups, reversals, features,
+    # usage: OXIO has no API for them).
+    export CARRIER_LINE_SERVICES=sandbox
+  fi
   export RESEND_API_KEY="${RESEND_API_KEY:-re_test_local}"
   local stack_name="${STACK_NAME:-dotm-local}"
 
@@ -125,8 +147,8 @@ providers_start() {
     --port "$sandbox_port" --webhook-url "$webhook_url" \
     --webhook-secret "$STRIPE_WEBHOOK_SECRET" --stripe-key "$STRIPE_SECRET_KEY" \
     --firebase-project "$FIREBASE_PROJECT_ID" \
-    --oxio-key "$OXIO_API_KEY" --oxio-token "$OXIO_AUTH_TOKEN" --oxio-brand "$OXIO_BRAND_ID" \
-    --oxio-plans "$OXIO_ESIM_PLAN_ID,$OXIO_BETA_PLAN_ID,$OXIO_BOOSTER_PLAN_ID" \
+    --oxio-key "$sandbox_oxio_key" --oxio-token "$sandbox_oxio_token" \
+    --oxio-brand "$sandbox_oxio_brand" --oxio-plans "$sandbox_oxio_plans" \
     --resend-key "$RESEND_API_KEY" </dev/null >>"$logdir/sandbox.log" 2>&1 &
   PROVIDERS_PGIDS+=("$!")
 
@@ -173,7 +195,8 @@ providers_start() {
   export DOTM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
   export FIREBASE_JWKS_URL="$DOTM_SANDBOX_URL/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
   export STRIPE_API_BASE="$DOTM_SANDBOX_URL/"
-  export CARRIER_API_BASE="$DOTM_SANDBOX_URL"
+  export CARRIER_API_BASE="${PROVIDERS_CARRIER:-$DOTM_SANDBOX_URL}"
+  log "carrier: $CARRIER_API_BASE (line services: $CARRIER_LINE_SERVICES)"
   export MAIL_API_BASE="$DOTM_SANDBOX_URL"
   # The OAuth flow's sign-in page (template parameter OAuthSigninUrl): the sandbox's Firebase
   # sign-in stand-in, which POSTs id_token and request back to the `continue` URL.

@@ -28,6 +28,10 @@ if [[ "${_DOTM_TEST_WORKER:-}" != 1 ]]; then
   run_supervised env _DOTM_TEST_WORKER=1 "$ROOT/infra/scripts/test.sh" "$@"
 fi
 unset _DOTM_TEST_WORKER
+# The end-to-end tests need the sandbox's carrier (its hooks, faults and call log): another
+# carrier named in the environment (README, "The carrier") is for `make up` only.
+unset CARRIER_API_BASE CARRIER_LINE_SERVICES OXIO_API_KEY OXIO_AUTH_TOKEN OXIO_BRAND_ID \
+  OXIO_ESIM_PLAN_ID OXIO_BETA_PLAN_ID OXIO_BOOSTER_PLAN_ID
 
 TEST_PORT="${TEST_PORT:-3100}"
 TEST_LAMBDA_PORT="${TEST_LAMBDA_PORT:-9100}"

@@ -89,6 +89,8 @@ pub trait UserStore: Send + Sync {
         customer_id: &str,
     ) -> Result<String, Unavailable>;
     async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable>;
+    /// The area code the person wants their next line in (replaces an earlier wish).
+    async fn set_area_code(&self, uid: &Uid, area_code: &str) -> Result<(), Unavailable>;
     /// Stores the person's OXIO end user unless one is stored; returns the stored one.
     async fn set_carrier_end_user(
         &self,

@@ -18,6 +18,7 @@ use dotm::app::orders::{OrderRequest, OrderView};
 use dotm::app::rewards::{self, RewardsView};
 use dotm::app::subscriptions::SubscriptionView;
 use dotm::app::usage::{self, UsageView};
+use dotm::domain::nanp::AreaCode;
 use dotm::domain::purchases::PurchaseView;
 use dotm::domain::wallet::Wallet;
 use dotm::ports::Unavailable;
@@ -74,12 +75,13 @@ pub fn routes() -> (Router<ApiPorts>, Value) {
     let subscription = r.schema::<SubscriptionView>();
     let beta = r.schema::<BetaView>();
     let esim = r.schema::<ActivationAnswer>();
+    let activate_request = r.schema::<ActivateRequest>();
     let usage = r.schema::<UsageView>();
     r.add(M::GET, "/api/health", health, Op::new("Liveness and version", Public))
         .add(M::GET, "/api/me", me, Op::new("The caller's profile: roles, beta status, membership, wallet, lines (reading writes nothing)", SignedIn).gives(profile.clone()))
         .add(M::POST, "/api/me", register, Op::new("Register the caller (201 the first time)", SignedIn).gives(profile))
         .add(M::GET, "/api/user-purchases", user_purchases, Op::new("The caller's paid purchases, newest first", SignedIn))
-        .add(M::POST, "/api/esim/activate", activate_esim, Op::new("The DOT eSIM: the $1.00 invoice, then its activation state", SignedIn).gives(esim))
+        .add(M::POST, "/api/esim/activate", activate_esim, Op::new("The DOT eSIM: the $1.00 invoice, then its activation state (optionally in an area code)", SignedIn).takes(activate_request).gives(esim))
         .add(M::GET, "/api/esim/usage", esim_usage, Op::new("Data used and left on the caller's line (the carrier is asked at most once a minute)", SignedIn).gives(usage))
         .add(M::GET, "/api/user-phone-numbers", user_phone_numbers, Op::new("The caller's active lines with their QR codes", SignedIn))
         .add(M::GET, "/api/activation-stats", activation_stats, Op::new("How busy the activation line is (no personal data)", Public))
@@ -145,14 +147,40 @@ async fn user_purchases(State(p): Ports, Caller(who): Caller) -> Result<Json<Val
     Ok(Json(json!({"success": true, "purchases": list})))
 }
 
+/// `POST /api/esim/activate`'s body, all optional (an empty body is fine).
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+pub struct ActivateRequest {
+    /// The North American area code (3 digits, e.g. "212") the person wants their number in;
+    /// if the carrier has no numbers there when the line is made, it picks one and says so.
+    #[serde(default)]
+    pub area_code: Option<String>,
+}
+
 /// Same answer as the MCP tool. Any `email`/`firebase_uid` in the body is ignored: the
 /// identity comes from the token only.
 async fn activate_esim(
     State(p): Ports,
     Caller(who): Caller,
+    body: axum::body::Bytes,
 ) -> Result<Json<ActivationAnswer>, ApiError> {
+    let request: ActivateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ActivateRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            Problem::bad_request(
+                "invalid-body",
+                format!(r#"send {{}} or {{"area_code": "212"}}: {e}"#),
+            )
+        })?
+    };
+    let area_code = request
+        .area_code
+        .as_deref()
+        .map(AreaCode::parse)
+        .transpose()
+        .map_err(|e| Problem::bad_request("bad-area-code", e.to_string()))?;
     Ok(Json(
-        esim::activate(&p.deps, p.invoicing.as_ref(), &who).await?,
+        esim::activate(&p.deps, p.invoicing.as_ref(), &who, area_code.as_ref()).await?,
     ))
 }
 

@@ -142,10 +142,7 @@ async fn after_payment_activate_answers_queued_then_active_with_the_line() {
         .unwrap();
     let answer = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
     assert_eq!(answer.body["status"], "active", "{}", answer.body);
-    assert_eq!(
-        answer.body["lpa_code"],
-        "LPA:1$smdp.test$CODE-in-ada-esim-beta"
-    );
+    assert_eq!(answer.body["lpa_code"], "LPA:1$smdp.test$CODE-1");
     let numbers = api
         .call("GET", "/api/user-phone-numbers", Some(ADA), "")
         .await;
@@ -247,4 +244,97 @@ async fn a_wallet_is_checked_normalised_and_rewards_listed() {
         .await;
     assert_eq!(anonymous.status, StatusCode::FORBIDDEN);
     assert_eq!(anonymous.body["type"], "urn:dotm:problem:anonymous");
+}
+
+/// Pays ada's invoice and runs the worker on her job; her activation answer after it.
+async fn pay_and_activate(api: &common::TestApi) -> serde_json::Value {
+    let deps = api.world.deps();
+    dotm::app::payments::apply_event(
+        &deps,
+        &dotm::adapters::memory::paid_event(&deps, "evt_1", "in_ada-esim_beta", "ada").await,
+        0,
+    )
+    .await
+    .unwrap();
+    let (job, _) = api.world.queue.sent.lock().unwrap().pop().unwrap();
+    dotm::app::activation_worker::process(&api.world.worker(), &job)
+        .await
+        .unwrap();
+    api.call("POST", "/api/esim/activate", Some(ADA), "")
+        .await
+        .body
+}
+
+#[tokio::test]
+async fn an_area_code_the_carrier_offers_gives_a_number_in_it() {
+    let api = api();
+    let asked = api
+        .call(
+            "POST",
+            "/api/esim/activate",
+            Some(ADA),
+            r#"{"area_code": "415"}"#,
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert_eq!(asked.body["status"], "payment_required");
+    let active = pay_and_activate(&api).await;
+    assert_eq!(active["status"], "active", "{active}");
+    let number = active["phone_number"].as_str().unwrap();
+    assert!(number.starts_with("+1415"), "{number}");
+    assert!(!active["message"].as_str().unwrap().contains("no numbers"));
+}
+
+#[tokio::test]
+async fn an_area_code_the_carrier_does_not_offer_is_said_and_the_carrier_picks() {
+    let api = api();
+    api.call(
+        "POST",
+        "/api/esim/activate",
+        Some(ADA),
+        r#"{"area_code": "907"}"#,
+    )
+    .await;
+    let active = pay_and_activate(&api).await;
+    assert_eq!(active["status"], "active", "{active}");
+    assert!(
+        !active["phone_number"]
+            .as_str()
+            .unwrap()
+            .starts_with("+1907")
+    );
+    let message = active["message"].as_str().unwrap();
+    assert!(message.contains("no numbers in area code 907"), "{message}");
+}
+
+#[tokio::test]
+async fn a_bad_area_code_or_body_is_a_clear_problem_and_writes_nothing() {
+    let api = api();
+    for (body, kind, says) in [
+        (r#"{"area_code": "911"}"#, "bad-area-code", "911"),
+        (
+            r#"{"area_code": "12"}"#,
+            "bad-area-code",
+            "North American area code",
+        ),
+        (r#"{"area_code": 212}"#, "invalid-body", "area_code"),
+        ("not json", "invalid-body", "area_code"),
+    ] {
+        let answer = api
+            .call("POST", "/api/esim/activate", Some(ADA), body)
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(answer.content_type, "application/problem+json");
+        assert_eq!(
+            answer.body["type"],
+            format!("urn:dotm:problem:{kind}"),
+            "{body}"
+        );
+        assert!(
+            answer.body["detail"].as_str().unwrap().contains(says),
+            "{body}: {}",
+            answer.body
+        );
+    }
+    assert_eq!(api.world.invoicing.invoice_calls.load(Ordering::SeqCst), 0);
 }

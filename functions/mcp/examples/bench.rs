@@ -140,6 +140,7 @@ fn user(i: usize, run: &str) -> Result<User, Error> {
         wallet: None,
         roles: vec![],
         carrier_end_user_id: None,
+        area_code: None,
     })
 }
 

@@ -12,6 +12,7 @@ use dotm::app::subscriptions::{self, SubscriptionError};
 use dotm::app::usage::{self, UsageView};
 use dotm::domain::catalog::{self, Category};
 use dotm::domain::handoff::PayTarget;
+use dotm::domain::nanp::AreaCode;
 use dotm::domain::pricing::{self, Quote};
 use dotm::domain::rewards::CashbackRate;
 use dotm::domain::search;
@@ -252,9 +253,17 @@ arguments are ignored.",
         InputResponses(responses): InputResponses,
         Parameters(args): Parameters<JsonObject>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if let Err(e) = parse::<ActivateEsimArgs>("activate_esim", args.clone()) {
-            return refuse(e).map(Into::into);
-        }
+        let area_code =
+            match parse::<ActivateEsimArgs>("activate_esim", args.clone()).and_then(|a| {
+                a.area_code
+                    .as_deref()
+                    .map(AreaCode::parse)
+                    .transpose()
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(area_code) => area_code,
+                Err(e) => return refuse(e).map(Into::into),
+            };
         let Some(identity) = caller(&parts) else {
             return refuse(SIGN_IN.into()).map(Into::into);
         };
@@ -263,7 +272,13 @@ arguments are ignored.",
             .resume(&identity, "activate_esim", &args, state, responses.as_ref())
             .await?;
         let deps = &self.ports.deps;
-        let found = esim::activate(deps, self.ports.invoicing.as_ref(), &identity).await;
+        let found = esim::activate(
+            deps,
+            self.ports.invoicing.as_ref(),
+            &identity,
+            area_code.as_ref(),
+        )
+        .await;
         let answer = match found {
             Ok(answer) => answer,
             Err(e) => return esim_failure(e).map(Into::into),

@@ -328,10 +328,15 @@ pub struct MembershipsAnswer {
     pub recommendation: String,
 }
 
-/// `activate_esim` takes no arguments that matter: the person is whoever signed the bearer
-/// token. Assistants often pass what they know, so these are accepted and ignored.
+/// `activate_esim`: the person is whoever signed the bearer token. Assistants often pass what
+/// they know, so `email` and `firebase_uid` are accepted and ignored.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct ActivateEsimArgs {
+    /// Optional: the North American area code (3 digits, e.g. "212") the person wants their
+    /// number in. The carrier's offer decides: if it has no numbers there when the line is
+    /// made, it picks one and the answer says so.
+    #[serde(default)]
+    pub area_code: Option<String>,
     /// Ignored: the signed-in account's email is used.
     #[serde(default)]
     pub email: Option<String>,

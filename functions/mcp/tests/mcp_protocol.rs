@@ -512,3 +512,26 @@ async fn activate_esim_acts_for_the_token_only() {
             .contains("$1.00")
     );
 }
+
+#[tokio::test]
+async fn activate_esim_takes_an_area_code_and_refuses_a_bad_one() {
+    let ada = Some("uid:ada:ada@example.com");
+    let result = call_signed("activate_esim", ada, json!({"area_code": "212"})).await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    assert_eq!(result["structuredContent"]["status"], "payment_required");
+    for (bad, says) in [
+        (
+            json!({"area_code": "911"}),
+            "not a North American area code",
+        ),
+        (
+            json!({"area_code": 212}),
+            "Invalid arguments for activate_esim",
+        ),
+    ] {
+        let result = call_signed("activate_esim", ada, bad.clone()).await;
+        assert_eq!(result["isError"], json!(true), "{bad}: {result}");
+        let text = result["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains(says), "{bad}: {text}");
+    }
+}

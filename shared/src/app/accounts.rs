@@ -187,6 +187,7 @@ async fn find_or_create(deps: &Deps, identity: &Identity) -> Result<(User, bool)
         wallet: None,
         roles: Vec::new(),
         carrier_end_user_id: None,
+        area_code: None,
     };
     let stored = claimed(deps.users.create_user(&user).await)?;
     // `create_user` answers the stored profile when a racing first call won: only the

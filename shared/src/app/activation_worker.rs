@@ -194,7 +194,8 @@ pub async fn process(w: &Worker, message: &Job) -> Result<Handled, Unavailable> 
 /// purchase without an idempotency key): the person's end user, their lines, an earlier call
 /// settled, else a permit, the call recorded, the call.
 async fn at_the_carrier(w: &Worker, job: &Job, claimed: &Activation) -> Result<Handled, Halt> {
-    let end_user_id = carrier_line::end_user(w, &job.uid).await?;
+    let person = carrier_line::person(w, &job.uid).await?;
+    let end_user_id = person.end_user_id;
     // Look before calling: an earlier call of ours (a worker that died, an answer that timed
     // out) may have made the line. The listing also opens the connection the call will use,
     // so a permitted call reaches the carrier within the throttle's guard.
@@ -205,12 +206,7 @@ async fn at_the_carrier(w: &Worker, job: &Job, claimed: &Activation) -> Result<H
         tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "the carrier made this line in an earlier call");
         return Ok(activated(w, job, line).await?);
     }
-    // A beta line asks for a number in an area code the carrier offers (the first it lists).
-    let area_code = if claimed.beta {
-        w.carrier.area_codes().await?.into_iter().next()
-    } else {
-        None
-    };
+    let area_code = carrier_line::area_code(w, person.area_code.as_deref(), claimed.beta).await?;
 
     let permit = match permit(w, job).await? {
         Ok(permit) => permit,
@@ -227,6 +223,8 @@ async fn at_the_carrier(w: &Worker, job: &Job, claimed: &Activation) -> Result<H
         end_user_id: end_user_id.clone(),
         started_at_ms: now_ms(w),
         lines_before: listed.into_iter().map(|l| l.line.line_id).collect(),
+        area_code_wanted: person.area_code,
+        area_code_asked: area_code.clone(),
     };
     if !w
         .deps
@@ -510,6 +508,7 @@ mod tests {
                 wallet: None,
                 roles: vec![],
                 carrier_end_user_id: None,
+                area_code: None,
             };
             deps.users.create_user(&user).await.unwrap();
             let event = crate::adapters::memory::paid_event(

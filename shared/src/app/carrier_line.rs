@@ -56,14 +56,25 @@ impl From<Unavailable> for Halt {
     }
 }
 
+/// The person as the carrier knows them, and what they asked of their number.
+pub struct Person {
+    pub end_user_id: String,
+    /// The area code the person wants (`activate_esim {area_code}`).
+    pub area_code: Option<String>,
+}
+
 /// The person's OXIO end user: stored, else found by email, else made (once).
-pub async fn end_user(w: &Worker, uid: &Uid) -> Result<String, Halt> {
+pub async fn person(w: &Worker, uid: &Uid) -> Result<Person, Halt> {
     let user =
         w.deps.users.user(uid).await?.ok_or_else(|| {
             Unavailable::new("profile", format!("no profile for {}", uid.short()))
         })?;
-    if let Some(id) = user.carrier_end_user_id {
-        return Ok(id);
+    let area_code = user.area_code.clone();
+    if let Some(end_user_id) = user.carrier_end_user_id {
+        return Ok(Person {
+            end_user_id,
+            area_code,
+        });
     }
     // Only a verified address identifies the person at the carrier.
     let email = user.email;
@@ -92,9 +103,41 @@ pub async fn end_user(w: &Worker, uid: &Uid) -> Result<String, Halt> {
             }
         }
     };
-    let stored = w.deps.users.set_carrier_end_user(uid, &id).await?;
+    let end_user_id = w.deps.users.set_carrier_end_user(uid, &id).await?;
     tracing::info!(uid = %uid.short(), "the carrier knows this person");
-    Ok(stored)
+    Ok(Person {
+        end_user_id,
+        area_code,
+    })
+}
+
+/// The area code to ask the carrier for, checked against what it offers now: the person's wish
+/// when offered; a beta line's first offered code otherwise; else none (the carrier picks).
+/// Only asked of the carrier when there is something to check.
+pub async fn area_code(
+    w: &Worker,
+    wanted: Option<&str>,
+    beta: bool,
+) -> Result<Option<String>, CarrierError> {
+    if wanted.is_none() && !beta {
+        return Ok(None);
+    }
+    let offered = w.carrier.area_codes().await?;
+    if let Some(wanted) = wanted {
+        if offered.iter().any(|c| c == wanted) {
+            return Ok(Some(wanted.to_owned()));
+        }
+        tracing::info!(
+            area_code = wanted,
+            offered = offered.len(),
+            "the carrier offers no numbers in the area code asked for"
+        );
+    }
+    Ok(if beta {
+        offered.into_iter().next()
+    } else {
+        None
+    })
 }
 
 /// The line an earlier, unsettled call of this activation made, attributed to it; `None` when

@@ -12,6 +12,7 @@ use crate::app::{Deps, activation_line};
 use crate::domain::activation::{Activation, Status};
 use crate::domain::catalog;
 use crate::domain::money::Cents;
+use crate::domain::nanp::AreaCode;
 use crate::domain::orders::{ClaimState, PaymentClaim, Pays};
 use crate::domain::purchases::{OpenInvoice, Purchase};
 use crate::domain::time::{rfc3339, rfc3339_ms};
@@ -86,15 +87,23 @@ pub enum ActivationAnswer {
     NotStarted { message: String },
 }
 
+/// `area_code`: the area code the person wants their number in (kept on the profile; the worker
+/// asks the carrier for it when it makes the line, if the carrier offers it then).
 pub async fn activate(
     deps: &Deps,
     invoicing: &dyn Invoicing,
     identity: &Identity,
+    area_code: Option<&AreaCode>,
 ) -> Result<ActivationAnswer, EsimError> {
     if identity.anonymous {
         return Err(AccountError::Anonymous.into());
     }
     let user = accounts::find_or_create_user(deps, identity).await?;
+    if let Some(code) = area_code
+        && user.area_code.as_deref() != Some(code.as_str())
+    {
+        deps.users.set_area_code(&user.uid, code.as_str()).await?;
+    }
     if let Some(paid) = paid_esim(deps, identity).await? {
         // A purchase whose enqueue crashed half-way is finished here (activating is a write).
         let activation = activation_line::enqueue(deps, &paid, false).await?;
@@ -235,6 +244,21 @@ fn queued(purchase_id: &str, jobs_ahead: u64, slot_ms: i64, now_ms: i64) -> Acti
 }
 
 /// What the person sees of an activation.
+/// Said when the person asked for an area code the carrier had no numbers in.
+fn area_code_note(a: &Activation) -> String {
+    match a.carrier_call.as_ref() {
+        Some(call)
+            if call.area_code_wanted.is_some() && call.area_code_wanted != call.area_code_asked =>
+        {
+            format!(
+                " The carrier had no numbers in area code {}, so it chose this one.",
+                call.area_code_wanted.as_deref().unwrap_or_default()
+            )
+        }
+        _ => String::new(),
+    }
+}
+
 pub async fn status_answer(deps: &Deps, a: &Activation) -> Result<ActivationAnswer, Unavailable> {
     let now = deps.clock.now_unix();
     Ok(match (a.status, &a.line) {
@@ -247,9 +271,10 @@ pub async fn status_answer(deps: &Deps, a: &Activation) -> Result<ActivationAnsw
             qr_code: Some(crate::domain::qr::data_url(&line.lpa()).map_err(|e| Unavailable::new("qr", e))?),
             activated_at: a.activated_at.clone().unwrap_or_default(),
             message: format!(
-                "Your DOT eSIM is active: {}. Scan the QR code (also emailed to you) in your phone's eSIM settings, or enter {}.",
+                "Your DOT eSIM is active: {}. Scan the QR code (also emailed to you) in your phone's eSIM settings, or enter {}.{}",
                 line.phone_number,
-                line.lpa()
+                line.lpa(),
+                area_code_note(a)
             ),
         },
         (Status::Failed, _) => ActivationAnswer::Failed {
@@ -289,7 +314,7 @@ mod tests {
     async fn the_first_call_sends_one_invoice_and_later_calls_reuse_it() {
         let world = MemoryWorld::new();
         let deps = world.deps();
-        let first = activate(&deps, world.invoicing.as_ref(), &ada())
+        let first = activate(&deps, world.invoicing.as_ref(), &ada(), None)
             .await
             .unwrap();
         let ActivationAnswer::PaymentRequired {
@@ -302,7 +327,7 @@ mod tests {
         };
         assert_eq!(*amount_cents, 100);
         assert!(invoice_url.starts_with("https://"));
-        let again = activate(&deps, world.invoicing.as_ref(), &ada())
+        let again = activate(&deps, world.invoicing.as_ref(), &ada(), None)
             .await
             .unwrap();
         assert!(matches!(again, ActivationAnswer::PaymentRequired { .. }));
@@ -317,7 +342,7 @@ mod tests {
     async fn payment_queues_the_activation_at_once_and_only_once() {
         let world = MemoryWorld::new();
         let deps = world.deps();
-        activate(&deps, world.invoicing.as_ref(), &ada())
+        activate(&deps, world.invoicing.as_ref(), &ada(), None)
             .await
             .unwrap();
         let event = paid_event(&deps, "evt_1", "in_ada-uid-esim_beta", "ada-uid").await;
@@ -328,7 +353,7 @@ mod tests {
             1,
             "queued by the webhook"
         );
-        let answer = activate(&deps, world.invoicing.as_ref(), &ada())
+        let answer = activate(&deps, world.invoicing.as_ref(), &ada(), None)
             .await
             .unwrap();
         let ActivationAnswer::Queued {
@@ -433,7 +458,7 @@ mod tests {
         let world = MemoryWorld::new();
         let nobody = Identity::verified(Uid::parse("phone-only").unwrap(), None);
         assert!(matches!(
-            activate(&world.deps(), world.invoicing.as_ref(), &nobody).await,
+            activate(&world.deps(), world.invoicing.as_ref(), &nobody, None).await,
             Err(EsimError::NoEmail)
         ));
         assert_eq!(world.invoicing.invoice_calls.load(Ordering::SeqCst), 0);
@@ -442,7 +467,7 @@ mod tests {
             ..Identity::verified(Uid::parse("who").unwrap(), None)
         };
         assert!(matches!(
-            activate(&world.deps(), world.invoicing.as_ref(), &unverified).await,
+            activate(&world.deps(), world.invoicing.as_ref(), &unverified, None).await,
             Err(EsimError::NoEmail)
         ));
         let anonymous = Identity {
@@ -450,7 +475,7 @@ mod tests {
             ..Identity::verified(Uid::parse("anon").unwrap(), None)
         };
         assert!(matches!(
-            activate(&world.deps(), world.invoicing.as_ref(), &anonymous).await,
+            activate(&world.deps(), world.invoicing.as_ref(), &anonymous, None).await,
             Err(EsimError::Account(AccountError::Anonymous))
         ));
         assert_eq!(world.invoicing.invoice_calls.load(Ordering::SeqCst), 0);

@@ -57,6 +57,13 @@ pub struct CarrierCall {
     pub started_at_ms: i64,
     /// The end user's line ids just before the call.
     pub lines_before: Vec<String>,
+    /// The area code the person asked for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_code_wanted: Option<String>,
+    /// The area code the call asked the carrier for (`preferredAreaCode`): the wanted one when
+    /// the carrier offered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_code_asked: Option<String>,
 }
 
 /// `USER#<uid>` / `ACTIVATION#<purchase id>`.

@@ -18,6 +18,31 @@ fn n11(code: &[u8]) -> bool {
     code[1] == b'1' && code[2] == b'1'
 }
 
+/// A NANP area code (NPA) a person may ask their number to be in: three digits, the first 2-9,
+/// not an N11 service code. Whether the carrier has numbers there is the carrier's to say.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AreaCode(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a North American area code: three digits, the first 2-9, not an N11 code such as 411"
+)]
+pub struct NotAreaCode(pub String);
+
+impl AreaCode {
+    pub fn parse(text: &str) -> Result<AreaCode, NotAreaCode> {
+        let code = text.trim().as_bytes();
+        if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) || code[0] < b'2' || n11(code) {
+            return Err(NotAreaCode(text.chars().take(10).collect()));
+        }
+        Ok(AreaCode(text.trim().to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl PhoneNumber {
     pub fn parse(text: &str) -> Result<PhoneNumber, NotNanp> {
         let bad = || NotNanp(text.chars().take(20).collect());
@@ -76,6 +101,16 @@ impl From<PhoneNumber> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn area_codes_follow_the_plan() {
+        for good in ["212", "646", " 303 ", "999"] {
+            assert!(AreaCode::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "12", "2125", "112", "411", "911", "a12", "０12", "21 2"] {
+            assert!(AreaCode::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_rules_of_the_plan() {

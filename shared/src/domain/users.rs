@@ -145,6 +145,9 @@ pub struct User {
     /// The person's OXIO end user, once the carrier knows them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carrier_end_user_id: Option<String>,
+    /// The area code the person asked their next line's number to be in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_code: Option<String>,
 }
 
 #[cfg(test)]
@@ -197,6 +200,7 @@ mod tests {
             wallet: None,
             roles: vec![],
             carrier_end_user_id: None,
+            area_code: None,
         };
         let json = serde_json::to_value(&user).unwrap();
         for absent in ["email", "stripe_customer_id", "wallet"] {

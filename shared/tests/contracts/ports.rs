@@ -30,6 +30,7 @@ fn user(id: &str, email: Option<&str>, created_at: &str) -> User {
         wallet: None,
         roles: vec![],
         carrier_end_user_id: None,
+        area_code: None,
     }
 }
 
@@ -115,6 +116,11 @@ pub async fn users(store: &dyn UserStore) {
     }
     let stored = store.user(&uid("ada")).await.unwrap().unwrap();
     assert_eq!(stored.carrier_end_user_id.as_deref(), Some("eu-1"));
+    // The latest area code wished for.
+    store.set_area_code(&uid("ada"), "212").await.unwrap();
+    store.set_area_code(&uid("ada"), "646").await.unwrap();
+    let stored = store.user(&uid("ada")).await.unwrap().unwrap();
+    assert_eq!(stored.area_code.as_deref(), Some("646"));
 }
 
 fn purchase(id: &str, paid_at: &str) -> Purchase {
@@ -319,6 +325,8 @@ pub async fn activations(store: &dyn ActivationStore) {
         end_user_id: "eu-1".into(),
         started_at_ms: 10_500,
         lines_before: vec!["line-0".into()],
+        area_code_wanted: Some("999".into()),
+        area_code_asked: None,
     };
     assert!(
         !store

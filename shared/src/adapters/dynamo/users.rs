@@ -94,6 +94,21 @@ impl UserStore for DynamoStore {
         }
     }
 
+    async fn set_area_code(&self, uid: &Uid, area_code: &str) -> Result<(), Unavailable> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET area_code = :a")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":a", s(area_code))
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("dynamodb set area code", e.into_service_error()))?;
+        Ok(())
+    }
+
     async fn set_carrier_end_user(
         &self,
         uid: &Uid,

@@ -70,6 +70,10 @@ impl UserStore for MemoryUsers {
         })
     }
 
+    async fn set_area_code(&self, uid: &Uid, area_code: &str) -> Result<(), Unavailable> {
+        self.change(uid, |user| user.area_code = Some(area_code.to_owned()))
+    }
+
     async fn set_carrier_end_user(
         &self,
         uid: &Uid,
