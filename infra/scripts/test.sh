@@ -62,11 +62,9 @@ if [[ "${TEST_E2E_ONLY:-0}" != 1 ]]; then
   cfn-lint template.yaml
   sam validate --lint --template template.yaml
 
-  step "module cycles in shared/src (../shared/tools/module_cycles.py)"
+  step "module cycles in shared/src (infra/tools/module_cycles.py)"
   # The crate's layers point inward only; a cycle between its modules means one does not.
-  cycles_tool="$ROOT/../shared/tools/module_cycles.py"
-  [[ -f "$cycles_tool" ]] || die "$cycles_tool is missing (the team's tools folder beside the project)"
-  python3 "$cycles_tool" "$ROOT/shared/src"
+  python3 "$ROOT/infra/tools/module_cycles.py" "$ROOT/shared/src"
 
   step "cargo fmt --all -- --check"
   cargo fmt --all -- --check

@@ -194,19 +194,25 @@ pub async fn process(w: &Worker, message: &Job) -> Result<Handled, Unavailable> 
 /// purchase without an idempotency key): the person's end user, their lines, an earlier call
 /// settled, else a permit, the call recorded, the call.
 async fn at_the_carrier(w: &Worker, job: &Job, claimed: &Activation) -> Result<Handled, Halt> {
-    let person = carrier_line::person(w, &job.uid).await?;
+    let person = carrier_line::person(w.carrier.as_ref(), w.deps.users.as_ref(), &job.uid).await?;
     let end_user_id = person.end_user_id;
     // Look before calling: an earlier call of ours (a worker that died, an answer that timed
     // out) may have made the line. The listing also opens the connection the call will use,
     // so a permitted call reaches the carrier within the throttle's guard.
     let listed = w.carrier.lines(&end_user_id).await?;
     if let Some(call) = &claimed.carrier_call
-        && let Some(line) = carrier_line::settle(w, claimed, call, &listed).await?
+        && let Some(line) =
+            carrier_line::settle(w.deps.activations.as_ref(), claimed, call, &listed).await?
     {
         tracing::info!(uid = %job.uid.short(), purchase = %job.purchase_id, "the carrier made this line in an earlier call");
         return Ok(activated(w, job, line).await?);
     }
-    let area_code = carrier_line::area_code(w, person.area_code.as_deref(), claimed.beta).await?;
+    let area_code = carrier_line::area_code(
+        w.carrier.as_ref(),
+        person.area_code.as_deref(),
+        claimed.beta,
+    )
+    .await?;
 
     let permit = match permit(w, job).await? {
         Ok(permit) => permit,

@@ -31,10 +31,11 @@
 //! Every DOTM line of a person is made by this module: a line made for them by hand at the
 //! carrier while a call of theirs is unsettled could be attributed to it.
 
-use crate::app::activation_worker::Worker;
 use crate::domain::activation::{Activation, CarrierCall, Line};
 use crate::domain::users::Uid;
-use crate::ports::{CarrierError, CarrierLine, NewEndUser, Unavailable};
+use crate::ports::{
+    ActivationStore, Carrier, CarrierError, CarrierLine, NewEndUser, Unavailable, UserStore,
+};
 
 /// Why a carrier step stopped: the carrier's answer (the job decides what it means), or our
 /// own store.
@@ -64,11 +65,15 @@ pub struct Person {
 }
 
 /// The person's OXIO end user: stored, else found by email, else made (once).
-pub async fn person(w: &Worker, uid: &Uid) -> Result<Person, Halt> {
-    let user =
-        w.deps.users.user(uid).await?.ok_or_else(|| {
-            Unavailable::new("profile", format!("no profile for {}", uid.short()))
-        })?;
+pub async fn person(
+    carrier: &dyn Carrier,
+    users: &dyn UserStore,
+    uid: &Uid,
+) -> Result<Person, Halt> {
+    let user = users
+        .user(uid)
+        .await?
+        .ok_or_else(|| Unavailable::new("profile", format!("no profile for {}", uid.short())))?;
     let area_code = user.area_code.clone();
     if let Some(end_user_id) = user.carrier_end_user_id {
         return Ok(Person {
@@ -79,7 +84,7 @@ pub async fn person(w: &Worker, uid: &Uid) -> Result<Person, Halt> {
     // Only a verified address identifies the person at the carrier.
     let email = user.email;
     let found = match &email {
-        Some(email) => w.carrier.find_end_user(email).await?,
+        Some(email) => carrier.find_end_user(email).await?,
         None => None,
     };
     let id = match found {
@@ -91,11 +96,11 @@ pub async fn person(w: &Worker, uid: &Uid) -> Result<Person, Halt> {
                 last_name: "Customer".into(),
                 email: email.clone(),
             };
-            match (w.carrier.create_end_user(&who).await, &email) {
+            match (carrier.create_end_user(&who).await, &email) {
                 (Ok(id), _) => id,
                 // Made by an earlier attempt that crashed before recording it.
                 (Err(CarrierError::AlreadyExists), Some(email)) => {
-                    w.carrier.find_end_user(email).await?.ok_or_else(|| {
+                    carrier.find_end_user(email).await?.ok_or_else(|| {
                         CarrierError::Failed("end user exists but was not found".into())
                     })?
                 }
@@ -103,7 +108,7 @@ pub async fn person(w: &Worker, uid: &Uid) -> Result<Person, Halt> {
             }
         }
     };
-    let end_user_id = w.deps.users.set_carrier_end_user(uid, &id).await?;
+    let end_user_id = users.set_carrier_end_user(uid, &id).await?;
     tracing::info!(uid = %uid.short(), "the carrier knows this person");
     Ok(Person {
         end_user_id,
@@ -115,14 +120,14 @@ pub async fn person(w: &Worker, uid: &Uid) -> Result<Person, Halt> {
 /// when offered; a beta line's first offered code otherwise; else none (the carrier picks).
 /// Only asked of the carrier when there is something to check.
 pub async fn area_code(
-    w: &Worker,
+    carrier: &dyn Carrier,
     wanted: Option<&str>,
     beta: bool,
 ) -> Result<Option<String>, CarrierError> {
     if wanted.is_none() && !beta {
         return Ok(None);
     }
-    let offered = w.carrier.area_codes().await?;
+    let offered = carrier.area_codes().await?;
     if let Some(wanted) = wanted {
         if offered.iter().any(|c| c == wanted) {
             return Ok(Some(wanted.to_owned()));
@@ -143,7 +148,7 @@ pub async fn area_code(
 /// The line an earlier, unsettled call of this activation made, attributed to it; `None` when
 /// that call made no line (then calling again is safe).
 pub async fn settle(
-    w: &Worker,
+    activations: &dyn ActivationStore,
     activation: &Activation,
     call: &CarrierCall,
     listed: &[CarrierLine],
@@ -152,8 +157,7 @@ pub async fn settle(
         .iter()
         .filter(|l| !l.line.line_id.is_empty() && !call.lines_before.contains(&l.line.line_id))
     {
-        if w.deps
-            .activations
+        if activations
             .attribute_line(
                 &candidate.line.line_id,
                 &activation.uid,
