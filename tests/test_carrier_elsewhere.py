@@ -11,7 +11,6 @@ carrier's line.
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from private_sandbox import PrivateSandbox
-from test_shutdown import clean_up, free_ports, own_env, tail, wait_healthy
+from test_shutdown import clean_up, start_make_up, tail, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY, TOKEN = "oxio_key_elsewhere", "oxio_token_elsewhere"
@@ -39,21 +38,13 @@ def elsewhere():
 
 
 def test_make_up_makes_its_lines_at_the_carrier_it_is_given(elsewhere, tmp_path: Path) -> None:
-    port, lambda_port, sandbox_port, moto_port, chain_port = ports = free_ports(5)
-    marker = f"DOTM_ELSEWHERE_TEST={uuid.uuid4().hex}"
-    logdir = tmp_path / "stack"
-    log = tmp_path / "make-up.log"
-    env = own_env(
-        marker, PORT=str(port), LAMBDA_PORT=str(lambda_port), SANDBOX_PORT=str(sandbox_port),
-        MOTO_PORT=str(moto_port), CHAIN_PORT=str(chain_port), UP_LOGDIR=str(logdir),
+    make, ports, marker, logdir, log = start_make_up(
+        tmp_path, "DOTM_ELSEWHERE_TEST",
         CARRIER_API_BASE=elsewhere.url, OXIO_API_KEY=KEY, OXIO_AUTH_TOKEN=TOKEN,
         OXIO_BRAND_ID=BRAND, OXIO_ESIM_PLAN_ID=PLANS[0], OXIO_BETA_PLAN_ID=PLANS[1],
         OXIO_BOOSTER_PLAN_ID=PLANS[2],
     )
-    with open(log, "wb") as out:
-        make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=env,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    port, sandbox_port = ports[0], ports[2]
     try:
         wait_healthy(make, port, log)
         assert f"carrier: {elsewhere.url} (line services: none)" in log.read_text(), tail(log)
@@ -92,6 +83,11 @@ def test_make_up_makes_its_lines_at_the_carrier_it_is_given(elsewhere, tmp_path:
         calls = other.get("/__sandbox/carrier/calls", params={"email": email}).json()["calls"]
         assert [c["status"] for c in calls] == [201], calls
         assert calls[0]["plan_id"] == PLANS[0], calls
+        # OXIO shows no usage readings (line services "none"): the answer says so.
+        usage = api.get("/api/esim/usage", headers=auth)
+        assert usage.status_code == 200, usage.text
+        assert usage.json()["status"] == "unsupported", usage.json()
+        assert "not available from our carrier" in usage.json()["message"]
         # The stack's own sandbox made nothing.
         mine = local.get("/__sandbox/carrier/calls", params={"email": email}).json()["calls"]
         assert mine == [], mine

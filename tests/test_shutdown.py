@@ -148,6 +148,24 @@ def own_env(marker: str, **settings: str) -> dict[str, str]:
     return env
 
 
+def start_make_up(tmp_path: Path, marker_name: str, **settings: str):
+    """A `make up` of its own on free ports, in a session of its own: (the process, its ports
+    [gateway, functions, sandbox, moto, chain], its marker, its log folder, make's log)."""
+    port, lambda_port, sandbox_port, moto_port, chain_port = ports = free_ports(5)
+    marker = f"{marker_name}={uuid.uuid4().hex}"
+    logdir = tmp_path / "stack"
+    log = tmp_path / "make-up.log"
+    env = own_env(
+        marker, PORT=str(port), LAMBDA_PORT=str(lambda_port), SANDBOX_PORT=str(sandbox_port),
+        MOTO_PORT=str(moto_port), CHAIN_PORT=str(chain_port), UP_LOGDIR=str(logdir), **settings,
+    )
+    with open(log, "wb") as out:
+        make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return make, ports, marker, logdir, log
+
+
 def stop(make: subprocess.Popen, case: Case, what: str, ports: list[int], marker: str,
          logdir: Path, log: Path) -> float:
     """Sends `case`'s signals to `make` and checks that everything it started stopped; returns
@@ -198,19 +216,9 @@ def clean_up(make: subprocess.Popen, ports: list[int], marker: str, logdir: Path
 
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 def test_make_up_leaves_nothing_behind(case: Case, tmp_path: Path) -> None:
-    port, lambda_port, sandbox_port, moto_port, chain_port = ports = free_ports(5)
-    marker = f"DOTM_SHUTDOWN_TEST={uuid.uuid4().hex}"
-    logdir = tmp_path / "stack"
-    log = tmp_path / "make-up.log"
-    env = own_env(
-        marker, PORT=str(port), LAMBDA_PORT=str(lambda_port), SANDBOX_PORT=str(sandbox_port),
-        MOTO_PORT=str(moto_port), CHAIN_PORT=str(chain_port), UP_LOGDIR=str(logdir),
-    )
     started = time.monotonic()
-    with open(log, "wb") as out:
-        make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=env,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    make, ports, marker, logdir, log = start_make_up(tmp_path, "DOTM_SHUTDOWN_TEST")
+    port = ports[0]
     try:
         wait_healthy(make, port, log)
         up = time.monotonic() - started

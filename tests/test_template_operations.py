@@ -52,7 +52,7 @@ def test_alarms_cover_dlq_queue_age_errors_and_throttles(template):
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "MintDeadLetterQueue.QueueName"),
             ("AWS/SQS", "ApproximateAgeOfOldestMessage", "ActivationQueue.QueueName")]
     want += [("AWS/Lambda", m, fn) for fn in EXPECTED for m in ("Errors", "Throttles")]
-    want += [("DOTM", "UnmatchedPayments", None)]
+    want += [("DOTM", "UnmatchedPayments", None), ("DOTM", "CarrierUnsupported", None)]
     assert sorted(have, key=str) == sorted(want, key=str)
     age = template["Resources"]["ActivationQueueAgeAlarm"]["Properties"]
     assert ref(age["Threshold"]) == "ActivationQueueAgeAlarmSeconds"
@@ -69,6 +69,18 @@ def test_unmatched_payments_are_counted_from_the_webhooks_log_lines(template):
     (t,) = f["MetricTransformations"]
     assert (t["MetricNamespace"], t["MetricName"], t["MetricValue"]) == (
         "DOTM", "UnmatchedPayments", "1")
+
+
+def test_carrier_unsupported_is_counted_from_the_workers_log_lines(template):
+    f = template["Resources"]["CarrierUnsupportedMetric"]["Properties"]
+    assert ref(f["LogGroupName"]) == "ActivationWorkerLogGroup"
+    # dotm::app::carrier_line::unsupported logs `"fields": {"metric": "carrier_unsupported"}`.
+    assert f["FilterPattern"] == '{ $.fields.metric = "carrier_unsupported" }'
+    (t,) = f["MetricTransformations"]
+    assert (t["MetricNamespace"], t["MetricName"], t["MetricValue"]) == (
+        "DOTM", "CarrierUnsupported", "1")
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["CARRIER_LINE_SERVICES"] == "none", "production never uses the sandbox's extension"
 
 
 def test_alarm_email_is_optional(template):

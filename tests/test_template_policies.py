@@ -69,7 +69,7 @@ QUEUE_CONSUMER = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageV
 SECRET_KEYS = {
     "StripeApiSecret": {"stripe_secret_key"},
     "StripeWebhookSecret": {"stripe_webhook_secret"},
-    "FulfilmentSecret": {"oxio_api_key", "resend_api_key"},
+    "FulfilmentSecret": {"oxio_api_key", "oxio_auth_token", "resend_api_key"},
     "MinterSecret": {"minter_private_key"},
     "OAuthSigningSecret": {"signing_key_pkcs8", "public_jwk", "state_key"},
     "McpStateSecret": {"request_state_key"},

@@ -14,22 +14,7 @@ fn message(id: &str, body: &str) -> SqsMessage {
 async fn good_jobs_are_done_and_only_bad_ones_are_reported() {
     let world = MemoryWorld::new();
     // The person who paid (activate_esim made their profile with the invoice).
-    world
-        .deps()
-        .users
-        .create_user(&dotm::domain::users::User {
-            uid: dotm::domain::users::Uid::parse("ada").unwrap(),
-            email: Some(dotm::domain::users::Email::parse("ada@example.com").unwrap()),
-            contact_email: None,
-            created_at: "t".into(),
-            stripe_customer_id: None,
-            wallet: None,
-            roles: vec![],
-            carrier_end_user_id: None,
-            area_code: None,
-        })
-        .await
-        .unwrap();
+    world.register("ada", "ada@example.com").await;
     dotm::app::payments::apply_event(
         &world.deps(),
         &paid_event(&world.deps(), "evt_1", "in_1", "ada").await,

@@ -124,22 +124,12 @@ async fn purchases_start_empty() {
 async fn after_payment_activate_answers_queued_then_active_with_the_line() {
     let api = api();
     api.call("POST", "/api/esim/activate", Some(ADA), "").await;
-    let deps = api.world.deps();
-    dotm::app::payments::apply_event(
-        &deps,
-        &dotm::adapters::memory::paid_event(&deps, "evt_1", "in_ada-esim_beta", "ada").await,
-        0,
-    )
-    .await
-    .unwrap();
+    pay(&api).await;
     let answer = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
     assert_eq!(answer.body["status"], "queued", "{}", answer.body);
     assert_eq!(answer.body["position"], 1);
 
-    let (job, _) = api.world.queue.sent.lock().unwrap().pop().unwrap();
-    dotm::app::activation_worker::process(&api.world.worker(), &job)
-        .await
-        .unwrap();
+    run_worker(&api).await;
     let answer = api.call("POST", "/api/esim/activate", Some(ADA), "").await;
     assert_eq!(answer.body["status"], "active", "{}", answer.body);
     assert_eq!(answer.body["lpa_code"], "LPA:1$smdp.test$CODE-1");
@@ -246,8 +236,8 @@ async fn a_wallet_is_checked_normalised_and_rewards_listed() {
     assert_eq!(anonymous.body["type"], "urn:dotm:problem:anonymous");
 }
 
-/// Pays ada's invoice and runs the worker on her job; her activation answer after it.
-async fn pay_and_activate(api: &common::TestApi) -> serde_json::Value {
+/// Stripe says ada's $1 invoice is paid.
+async fn pay(api: &common::TestApi) {
     let deps = api.world.deps();
     dotm::app::payments::apply_event(
         &deps,
@@ -256,10 +246,20 @@ async fn pay_and_activate(api: &common::TestApi) -> serde_json::Value {
     )
     .await
     .unwrap();
+}
+
+/// The worker takes the last job sent.
+async fn run_worker(api: &common::TestApi) {
     let (job, _) = api.world.queue.sent.lock().unwrap().pop().unwrap();
     dotm::app::activation_worker::process(&api.world.worker(), &job)
         .await
         .unwrap();
+}
+
+/// Pays ada's invoice and runs the worker on her job; her activation answer after it.
+async fn pay_and_activate(api: &common::TestApi) -> serde_json::Value {
+    pay(api).await;
+    run_worker(api).await;
     api.call("POST", "/api/esim/activate", Some(ADA), "")
         .await
         .body

@@ -238,7 +238,13 @@ impl Carrier for OxioCarrier {
             .send()
             .await
             .map_err(sent_error)?;
-        let created: EndUser = answer("create end user", response).await?;
+        // A second end user with the same email is refused ("already exists"; the status is
+        // unconfirmed, the sandbox answers 409).
+        let created: EndUser = answer_or("create end user", response, |status, text| {
+            (status == reqwest::StatusCode::CONFLICT || text.contains("already exists"))
+                .then_some(CarrierError::AlreadyExists)
+        })
+        .await?;
         Ok(created.end_user_id)
     }
 
@@ -359,12 +365,21 @@ fn error_text(status: reqwest::StatusCode, body: &str) -> String {
     text
 }
 
-/// The answer's body, or what kind of failure it is: 5xx, 408 and 429 may pass; a 409 from
-/// end-user creation means the email is taken; any other 4xx is the carrier's final word.
-/// The carrier's own words go to the logs (via the error), never to the person.
+/// The answer's body, or what kind of failure it is: 5xx, 408 and 429 may pass; any other 4xx
+/// is the carrier's final word. The carrier's own words go to the logs (via the error), never
+/// to the person.
 pub(crate) async fn answer<T: serde::de::DeserializeOwned>(
     what: &'static str,
     response: reqwest::Response,
+) -> Result<T, CarrierError> {
+    answer_or(what, response, |_, _| None).await
+}
+
+/// [`answer`], with a say of the caller's over a refusal (`refused(status, error text)`).
+async fn answer_or<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    response: reqwest::Response,
+    refused: impl FnOnce(reqwest::StatusCode, &str) -> Option<CarrierError>,
 ) -> Result<T, CarrierError> {
     let status = response.status();
     if status.is_success() {
@@ -382,10 +397,5 @@ pub(crate) async fn answer<T: serde::de::DeserializeOwned>(
     {
         return Err(CarrierError::Failed(format!("{what}: {text}")));
     }
-    if what == "create end user"
-        && (status == reqwest::StatusCode::CONFLICT || text.contains("already exists"))
-    {
-        return Err(CarrierError::AlreadyExists);
-    }
-    Err(CarrierError::Refused(format!("{what}: {text}")))
+    Err(refused(status, &text).unwrap_or_else(|| CarrierError::Refused(format!("{what}: {text}"))))
 }

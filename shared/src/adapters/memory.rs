@@ -209,6 +209,24 @@ impl MemoryWorld {
         }
     }
 
+    /// A registered person with a verified email (what `activate_esim` leaves behind).
+    pub async fn register(&self, uid: &str, email: &str) -> Uid {
+        let uid = Uid::parse(uid).unwrap_or_else(|_| unreachable!("a test uid"));
+        let user = crate::domain::users::User {
+            uid: uid.clone(),
+            email: crate::domain::users::Email::parse(email).ok(),
+            contact_email: None,
+            created_at: "2026-12-01T00:00:00Z".into(),
+            stripe_customer_id: None,
+            wallet: None,
+            roles: vec![],
+            carrier_end_user_id: None,
+            area_code: None,
+        };
+        let _ = crate::ports::UserStore::create_user(self.users.as_ref(), &user).await;
+        uid
+    }
+
     pub fn reward_minter(&self) -> crate::app::rewards::RewardMinter {
         crate::app::rewards::RewardMinter {
             deps: self.deps(),

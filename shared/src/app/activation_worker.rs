@@ -498,25 +498,15 @@ mod tests {
     use crate::app::esim::{ActivationAnswer, status_answer};
     use crate::app::payments::apply_event;
     use crate::domain::purchases::Purchase;
-    use crate::domain::users::{Email, Uid, User};
+    use crate::domain::users::Email;
     use crate::ports::{ActivationStore, Carrier, Clock, ThrottleStore, UserStore};
 
     async fn paid(world: &MemoryWorld, n: usize) -> Vec<Job> {
         let deps = world.deps();
         for i in 0..n {
-            let uid = Uid::parse(&format!("user-{i}")).unwrap();
-            let user = User {
-                uid: uid.clone(),
-                email: Some(Email::parse(&format!("user{i}@example.com")).unwrap()),
-                contact_email: None,
-                created_at: "t".into(),
-                stripe_customer_id: None,
-                wallet: None,
-                roles: vec![],
-                carrier_end_user_id: None,
-                area_code: None,
-            };
-            deps.users.create_user(&user).await.unwrap();
+            let uid = world
+                .register(&format!("user-{i}"), &format!("user{i}@example.com"))
+                .await;
             let event = crate::adapters::memory::paid_event(
                 &deps,
                 &format!("evt_{i}"),

@@ -14,6 +14,37 @@ struct EmailClaim {
     uid: String,
 }
 
+impl DynamoStore {
+    /// Sets a profile attribute unless it is set (`if_not_exists`: the first value wins);
+    /// returns the stored value.
+    async fn set_profile_once(
+        &self,
+        uid: &Uid,
+        attribute: &'static str,
+        value: &str,
+        what: &'static str,
+    ) -> Result<String, Unavailable> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(uid)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET #a = if_not_exists(#a, :v)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", s(value))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new(what, e.into_service_error()))?;
+        match out.attributes.as_ref().and_then(|a| a.get(attribute)) {
+            Some(AttributeValue::S(stored)) => Ok(stored.clone()),
+            _ => Err(Unavailable::new(what, format!("no {attribute} stored"))),
+        }
+    }
+}
+
 #[async_trait]
 impl UserStore for DynamoStore {
     async fn user(&self, uid: &Uid) -> Result<Option<User>, Unavailable> {
@@ -68,30 +99,13 @@ impl UserStore for DynamoStore {
         uid: &Uid,
         customer_id: &str,
     ) -> Result<String, Unavailable> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(user_pk(uid)))
-            .key("sk", s("PROFILE"))
-            .update_expression("SET stripe_customer_id = if_not_exists(stripe_customer_id, :c)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":c", s(customer_id))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| Unavailable::new("dynamodb set customer", e.into_service_error()))?;
-        match out
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get("stripe_customer_id"))
-        {
-            Some(AttributeValue::S(id)) => Ok(id.clone()),
-            _ => Err(Unavailable::new(
-                "dynamodb set customer",
-                "no customer id stored",
-            )),
-        }
+        self.set_profile_once(
+            uid,
+            "stripe_customer_id",
+            customer_id,
+            "dynamodb set customer",
+        )
+        .await
     }
 
     async fn set_area_code(&self, uid: &Uid, area_code: &str) -> Result<(), Unavailable> {
@@ -114,30 +128,13 @@ impl UserStore for DynamoStore {
         uid: &Uid,
         end_user_id: &str,
     ) -> Result<String, Unavailable> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(user_pk(uid)))
-            .key("sk", s("PROFILE"))
-            .update_expression("SET carrier_end_user_id = if_not_exists(carrier_end_user_id, :e)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":e", s(end_user_id))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| Unavailable::new("dynamodb set end user", e.into_service_error()))?;
-        match out
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get("carrier_end_user_id"))
-        {
-            Some(AttributeValue::S(id)) => Ok(id.clone()),
-            _ => Err(Unavailable::new(
-                "dynamodb set end user",
-                "no end user stored",
-            )),
-        }
+        self.set_profile_once(
+            uid,
+            "carrier_end_user_id",
+            end_user_id,
+            "dynamodb set end user",
+        )
+        .await
     }
 
     async fn set_wallet(&self, uid: &Uid, wallet: &Wallet) -> Result<(), Unavailable> {
