@@ -293,6 +293,76 @@ async fn recording_server() -> (String, Arc<Mutex<Vec<Seen>>>) {
 }
 
 #[tokio::test]
+async fn a_booster_is_oxios_unconfirmed_subscription_and_the_rest_is_not_supported() {
+    use dotm::adapters::carrier::OxioLineServices;
+    use dotm::ports::{LineRef, LineServices};
+    let (url, seen) = recording_server().await;
+    let carrier = |booster: Option<&str>| {
+        std::sync::Arc::new(
+            OxioCarrier::new(
+                &url,
+                OxioCredentials {
+                    api_key: "key".into(),
+                    auth_token: "token".into(),
+                },
+                CarrierSettings {
+                    booster_plan_id: booster.map(str::to_owned),
+                    ..CarrierSettings::default()
+                },
+                Duration::from_secs(2),
+            )
+            .unwrap(),
+        )
+    };
+    let services = OxioLineServices {
+        carrier: carrier(Some("plan-booster")),
+    };
+    let line = LineRef {
+        iccid: "8901260000000000019".into(),
+        end_user_id: "eu-9".into(),
+    };
+    assert!(
+        !services.top_ups_idempotent(),
+        "OXIO has no idempotency key"
+    );
+    services
+        .top_up(&line, "in_1-global_data_10gb-1", 10_240)
+        .await
+        .unwrap();
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(
+        (sent[0].method.as_str(), sent[0].path_and_query.as_str()),
+        ("POST", "/v3/subscriptions")
+    );
+    assert_eq!(
+        sent[0].body,
+        serde_json::json!({"endUserId": "eu-9", "planId": "plan-booster"})
+    );
+    for unsupported in [
+        services.set_feature(&line, "vpn_access", true).await,
+        services
+            .reverse_top_up(&line, "in_1-global_data_10gb-1")
+            .await,
+        services.usage(&line.iccid).await.map(|_| ()),
+        OxioLineServices {
+            carrier: carrier(None),
+        }
+        .top_up(&line, "r", 10_240)
+        .await,
+    ] {
+        assert!(
+            matches!(unsupported, Err(CarrierError::NotSupported(_))),
+            "{unsupported:?}"
+        );
+    }
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "nothing sent for what OXIO lacks"
+    );
+}
+
+#[tokio::test]
 async fn the_adapter_sends_oxios_requests() {
     let (url, seen) = recording_server().await;
     let c = OxioCarrier::new(
