@@ -52,7 +52,8 @@ def test_alarms_cover_dlq_queue_age_errors_and_throttles(template):
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "MintDeadLetterQueue.QueueName"),
             ("AWS/SQS", "ApproximateAgeOfOldestMessage", "ActivationQueue.QueueName")]
     want += [("AWS/Lambda", m, fn) for fn in EXPECTED for m in ("Errors", "Throttles")]
-    want += [("DOTM", "UnmatchedPayments", None), ("DOTM", "CarrierUnsupported", None)]
+    want += [("DOTM", "UnmatchedPayments", None), ("DOTM", "CarrierUnsupported", None),
+             ("DOTM", "MailRefused", None)]
     assert sorted(have, key=str) == sorted(want, key=str)
     age = template["Resources"]["ActivationQueueAgeAlarm"]["Properties"]
     assert ref(age["Threshold"]) == "ActivationQueueAgeAlarmSeconds"
@@ -81,6 +82,14 @@ def test_carrier_unsupported_is_counted_from_the_workers_log_lines(template):
         "DOTM", "CarrierUnsupported", "1")
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["CARRIER_LINE_SERVICES"] == "none", "production never uses the sandbox's extension"
+
+
+def test_refused_mail_is_counted_and_the_sender_has_no_placeholder(template):
+    f = template["Resources"]["MailRefusedMetric"]["Properties"]
+    assert ref(f["LogGroupName"]) == "ActivationWorkerLogGroup"
+    # dotm::app::mail::deliver logs `"fields": {"metric": "mail_refused"}`.
+    assert f["FilterPattern"] == '{ $.fields.metric = "mail_refused" }'
+    assert "Default" not in template["Parameters"]["MailFrom"], "a deploy must name its sender"
 
 
 def test_alarm_email_is_optional(template):

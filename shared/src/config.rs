@@ -42,7 +42,9 @@ pub struct Config {
     /// `CARRIER_LINE_SERVICES`: who serves features, top-ups, reversals and usage readings.
     pub line_services: LineServicesKind,
     pub mail_api_base: String,
-    pub mail_from: String,
+    /// `MAIL_FROM`: the sender, on a domain verified at Resend. No default: a placeholder
+    /// sender gets every email refused, so the worker refuses to start without one.
+    pub mail_from: Option<String>,
     pub chain_rpc_url: Option<String>,
     pub dotm_token_address: Option<String>,
     pub secrets: SecretIds,
@@ -194,7 +196,7 @@ impl Config {
             },
             mail_api_base: value("MAIL_API_BASE")
                 .unwrap_or_else(|| "https://api.resend.com".into()),
-            mail_from: value("MAIL_FROM").unwrap_or_else(|| "DOTM <esim@dotm.example>".into()),
+            mail_from: value("MAIL_FROM"),
             chain_rpc_url: value("CHAIN_RPC_URL"),
             dotm_token_address: value("DOTM_TOKEN_ADDRESS"),
             secrets: SecretIds {

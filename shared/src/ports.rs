@@ -352,9 +352,21 @@ pub struct OutgoingEmail {
     pub idempotency_key: String,
 }
 
+/// Why an email was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// A 4xx other than 429: the provider refused this email for good (a sender domain not
+    /// verified, a bad address); sending it again would get the same answer. Its reason is kept.
+    #[error("the mail provider refused the email ({0})")]
+    Refused(String),
+    /// 429, 5xx, no answer: the same email may go through later.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), Unavailable>;
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
 }
 
 /// DOTM rewards as records, and the lease that lets one minter send at a time.

@@ -180,6 +180,8 @@ pub async fn stripe_webhook(config: &Config) -> Result<WebhookPorts, WiringError
 }
 
 pub async fn activation_worker(config: &Config) -> Result<Worker, WiringError> {
+    // First: without a real sender every email is refused, so the worker does not start.
+    let mail_from = required(&config.mail_from, "MAIL_FROM")?;
     let aws = aws().await;
     let sm = secrets_client(&aws);
     let fulfilment: FulfilmentKeys = secrets::load(
@@ -219,12 +221,8 @@ pub async fn activation_worker(config: &Config) -> Result<Worker, WiringError> {
             })
         }
     };
-    let mailer = ResendMailer::new(
-        &config.mail_api_base,
-        &fulfilment.resend_api_key,
-        &config.mail_from,
-    )
-    .map_err(|e| Unavailable::new("mail client", e))?;
+    let mailer = ResendMailer::new(&config.mail_api_base, &fulfilment.resend_api_key, mail_from)
+        .map_err(|e| Unavailable::new("mail client", e))?;
     Ok(Worker {
         deps: deps(store(&aws, config), &aws, config),
         carrier,

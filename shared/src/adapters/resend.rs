@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use serde_json::json;
 
-use crate::ports::{Mailer, OutgoingEmail, Unavailable};
+use crate::ports::{MailError, Mailer, OutgoingEmail, Unavailable};
 
 pub struct ResendMailer {
     http: reqwest::Client,
@@ -30,17 +30,21 @@ impl ResendMailer {
 
 #[async_trait]
 impl Mailer for ResendMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), Unavailable> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
         let attachments: Vec<_> = email
             .attachments
             .iter()
             .map(|a| {
-                json!({
+                let mut attachment = json!({
                     "filename": a.filename,
                     "content": base64::engine::general_purpose::STANDARD.encode(&a.content),
                     "content_type": a.content_type,
-                    "content_id": a.content_id,
-                })
+                });
+                // Only an inline image has one; Resend's schema has no null for it.
+                if let Some(id) = &a.content_id {
+                    attachment["content_id"] = json!(id);
+                }
+                attachment
             })
             .collect();
         let response = self
@@ -59,12 +63,24 @@ impl Mailer for ResendMailer {
             .send()
             .await
             .map_err(|e| Unavailable::new("mail", e))?;
-        if !response.status().is_success() {
-            return Err(Unavailable::new(
-                "mail",
-                format!("HTTP {}", response.status()),
-            ));
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
         }
-        Ok(())
+        // Resend's error body: `{"statusCode", "name", "message"}`; the reason is kept.
+        let body = response.text().await.unwrap_or_default();
+        let reason = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                let name = v.get("name")?.as_str()?.to_owned();
+                let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("");
+                Some(format!("{name}: {message}"))
+            })
+            .unwrap_or_else(|| body.chars().take(200).collect());
+        let text = format!("HTTP {status}: {reason}");
+        if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(MailError::Refused(text));
+        }
+        Err(Unavailable::new("mail", text).into())
     }
 }

@@ -439,7 +439,7 @@ async fn email(w: &Worker, job: &Job, activation: &Activation) -> Result<Handled
     };
     let message =
         activation_email(to, line, &job.purchase_id).map_err(|e| Unavailable::new("qr", e))?;
-    if let Err(e) = w.mailer.send(&message).await {
+    if let Err(e) = crate::app::mail::deliver(w.mailer.as_ref(), &message).await {
         tracing::warn!(uid = %job.uid.short(), error = %e, "activation email failed; retrying later");
         w.deps.queue.send(job, EMAIL_RETRY_SECONDS).await?;
         return Ok(Handled::Waiting {
@@ -729,6 +729,42 @@ mod tests {
             world.throttle.throttle().await.unwrap().starts.len(),
             before,
             "a lookup takes no permit"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_activation_email_refused_for_good_is_not_retried() {
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        world.mailer.refuse_next.store(1, Ordering::SeqCst);
+        assert_eq!(
+            process(&world.worker(), &jobs[0]).await.unwrap(),
+            Handled::Activated
+        );
+        assert!(world.mailer.sent.lock().unwrap().is_empty());
+        assert!(
+            activation_of(&world, "in_0").emailed,
+            "settled, not retried"
+        );
+        assert!(
+            world
+                .queue
+                .sent
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|(j, _)| j.watch),
+            "no email retry queued"
+        );
+        // A failure that may pass is retried.
+        let world = MemoryWorld::new();
+        let jobs = paid(&world, 1).await;
+        world.mailer.fail_next.store(1, Ordering::SeqCst);
+        assert_eq!(
+            process(&world.worker(), &jobs[0]).await.unwrap(),
+            Handled::Waiting {
+                delay_seconds: EMAIL_RETRY_SECONDS
+            }
         );
     }
 

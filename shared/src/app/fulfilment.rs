@@ -168,15 +168,17 @@ async fn receipt(w: &Worker, task: &FulfilTask, invoice_id: &str) -> Result<bool
             format!("<p><a href=\"{0}\">{0}</a></p>", escape(&link))
         }
     );
-    w.mailer
-        .send(&OutgoingEmail {
+    crate::app::mail::deliver(
+        w.mailer.as_ref(),
+        &OutgoingEmail {
             to,
             subject: format!("Your DOTM receipt: {} USD", total.display()),
             text,
             html,
             attachments: Vec::new(),
             idempotency_key: format!("dotm-receipt-{invoice_id}"),
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(true)
 }

@@ -74,3 +74,27 @@ pub const LOW_DATA: Template = Template {
     text: include_str!("../../templates/mail/low_data.txt"),
     html: include_str!("../../templates/mail/low_data.html"),
 };
+
+/// Sends one email. A refusal for good (a 4xx: an unverified sender domain, a bad address) is
+/// not retried: it is logged with its reason and counted (`metric` `mail_refused`, the
+/// template's `MailRefused` alarm), and the email is settled. Anything else comes back to be
+/// retried.
+pub async fn deliver(
+    mailer: &dyn crate::ports::Mailer,
+    email: &crate::ports::OutgoingEmail,
+) -> Result<(), crate::ports::Unavailable> {
+    match mailer.send(email).await {
+        Ok(()) => Ok(()),
+        Err(crate::ports::MailError::Refused(reason)) => {
+            tracing::error!(
+                metric = "mail_refused",
+                to = %email.to.masked(),
+                key = %email.idempotency_key,
+                reason,
+                "the mail provider refused an email for good; not retried"
+            );
+            Ok(())
+        }
+        Err(crate::ports::MailError::Unavailable(e)) => Err(e),
+    }
+}

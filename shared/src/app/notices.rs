@@ -65,7 +65,7 @@ pub async fn send(w: &Worker, notice: &Notice) -> Result<usize, Unavailable> {
         }
     }
     for message in &outgoing {
-        w.mailer.send(message).await?;
+        crate::app::mail::deliver(w.mailer.as_ref(), message).await?;
     }
     Ok(outgoing.len())
 }

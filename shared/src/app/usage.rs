@@ -222,9 +222,11 @@ pub async fn refresh(w: &Worker, task: &UsageTask) -> Result<usize, Unavailable>
         .await?;
         // The email's idempotency key is the marker's, so a crash between the two sends
         // nothing twice; the marker keeps later readings from sending it again.
-        w.mailer
-            .send(&low_data_email(to, &reading, threshold, &top_up, &key))
-            .await?;
+        mail::deliver(
+            w.mailer.as_ref(),
+            &low_data_email(to, &reading, threshold, &top_up, &key),
+        )
+        .await?;
         deps.handoff
             .use_once(&key, now + NOTICE_MARKER_SECONDS)
             .await?;

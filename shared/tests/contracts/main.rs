@@ -7,7 +7,9 @@ mod aws;
 mod carrier;
 mod commerce;
 mod conversation;
+mod mail;
 mod ports;
+mod recording;
 
 use std::sync::Arc;
 
