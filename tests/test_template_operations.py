@@ -53,7 +53,7 @@ def test_alarms_cover_dlq_queue_age_errors_and_throttles(template):
             ("AWS/SQS", "ApproximateAgeOfOldestMessage", "ActivationQueue.QueueName")]
     want += [("AWS/Lambda", m, fn) for fn in EXPECTED for m in ("Errors", "Throttles")]
     want += [("DOTM", "UnmatchedPayments", None), ("DOTM", "CarrierUnsupported", None),
-             ("DOTM", "MailRefused", None)]
+             ("DOTM", "MailRefused", None), ("DOTM", "ChainMismatch", None)]
     assert sorted(have, key=str) == sorted(want, key=str)
     age = template["Resources"]["ActivationQueueAgeAlarm"]["Properties"]
     assert ref(age["Threshold"]) == "ActivationQueueAgeAlarmSeconds"

@@ -46,6 +46,9 @@ pub struct Config {
     /// sender gets every email refused, so the worker refuses to start without one.
     pub mail_from: Option<String>,
     pub chain_rpc_url: Option<String>,
+    /// `CHAIN_ID`: the chain `CHAIN_RPC_URL` must serve (1 mainnet, 11155111 Sepolia, 31337
+    /// anvil); the minter signs for it and refuses to start on another.
+    pub chain_id: Option<u64>,
     pub dotm_token_address: Option<String>,
     pub secrets: SecretIds,
     /// How clients reach this deployment (`https://api.dotm.example`); unset: the request's
@@ -198,6 +201,14 @@ impl Config {
                 .unwrap_or_else(|| "https://api.resend.com".into()),
             mail_from: value("MAIL_FROM"),
             chain_rpc_url: value("CHAIN_RPC_URL"),
+            chain_id: match value("CHAIN_ID") {
+                Some(id) => Some(
+                    id.trim()
+                        .parse()
+                        .map_err(|_| ConfigError::NotANumber("CHAIN_ID", id.clone()))?,
+                ),
+                None => None,
+            },
             dotm_token_address: value("DOTM_TOKEN_ADDRESS"),
             secrets: SecretIds {
                 stripe_api: value("STRIPE_API_SECRET_ID"),

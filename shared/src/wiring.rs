@@ -238,11 +238,15 @@ pub async fn reward_minter(config: &Config) -> Result<RewardMinter, WiringError>
     let sm = secrets_client(&aws);
     let keys: MinterKeys =
         secrets::load(&sm, required(&config.secrets.minter, "MINTER_SECRET_ID")?).await?;
+    let chain_id = config.chain_id.ok_or(ConfigError::Missing("CHAIN_ID"))?;
     let minter = ChainMinter::new(
         required(&config.chain_rpc_url, "CHAIN_RPC_URL")?,
         required(&config.dotm_token_address, "DOTM_TOKEN_ADDRESS")?,
         &keys.minter_private_key,
+        chain_id,
     )?;
+    // Cold start: never mint on a chain the settings do not name.
+    minter.check_chain().await?;
     Ok(RewardMinter {
         deps: deps(store(&aws, config), &aws, config),
         minter: Arc::new(minter),

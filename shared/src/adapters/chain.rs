@@ -70,10 +70,18 @@ impl ChainBalances {
 pub struct ChainMinter {
     provider: DynProvider,
     token: Address,
+    chain_id: u64,
 }
 
 impl ChainMinter {
-    pub fn new(rpc_url: &str, token: &str, minter_key: &str) -> Result<Self, Unavailable> {
+    /// Signs for `chain_id` (`CHAIN_ID`), whatever the RPC says; [`ChainMinter::check_chain`]
+    /// makes sure the RPC serves that chain.
+    pub fn new(
+        rpc_url: &str,
+        token: &str,
+        minter_key: &str,
+        chain_id: u64,
+    ) -> Result<Self, Unavailable> {
         let signer: PrivateKeySigner = minter_key.trim().parse().map_err(|_| {
             Unavailable::new(
                 "chain",
@@ -84,11 +92,35 @@ impl ChainMinter {
         let provider = ProviderBuilder::default()
             .with_gas_estimation()
             .with_simple_nonce_management()
-            .fetch_chain_id()
+            .with_chain_id(chain_id)
             .wallet(signer)
             .connect_reqwest(rpc_client()?, url)
             .erased();
-        Ok(ChainMinter { provider, token })
+        Ok(ChainMinter {
+            provider,
+            token,
+            chain_id,
+        })
+    }
+
+    /// The RPC serves the chain `CHAIN_ID` names: a minter pointed at another chain (a testnet
+    /// RPC with mainnet settings, or the reverse) mints nothing and says why.
+    pub async fn check_chain(&self) -> Result<(), Unavailable> {
+        let served = self.provider.get_chain_id().await.map_err(chain_err)?;
+        if served != self.chain_id {
+            let why = format!(
+                "CHAIN_RPC_URL serves chain {served} but CHAIN_ID is {}: refusing to mint",
+                self.chain_id
+            );
+            tracing::error!(
+                metric = "chain_mismatch",
+                served,
+                configured = self.chain_id,
+                "{why}"
+            );
+            return Err(chain_err(why));
+        }
+        Ok(())
     }
 
     fn contract(&self) -> DOTM::DOTMInstance<DynProvider> {
