@@ -62,33 +62,32 @@ def test_alarms_cover_dlq_queue_age_errors_and_throttles(template):
     assert (dlq["ComparisonOperator"], int(dlq["Threshold"])) == ("GreaterThanThreshold", 0)
 
 
-def test_unmatched_payments_are_counted_from_the_webhooks_log_lines(template):
-    f = template["Resources"]["UnmatchedPaymentsMetric"]["Properties"]
-    assert ref(f["LogGroupName"]) == "StripeWebhookLogGroup"
-    # The JSON log line of dotm::app::payments carries `"fields": {"metric": "unmatched_payment"}`.
-    assert f["FilterPattern"] == '{ $.fields.metric = "unmatched_payment" }'
-    (t,) = f["MetricTransformations"]
-    assert (t["MetricNamespace"], t["MetricName"], t["MetricValue"]) == (
-        "DOTM", "UnmatchedPayments", "1")
+# Log lines with `"fields": {"metric": ...}` that the template counts (and alarms on):
+# (metric filter, log group, the field's value, metric name, who logs it).
+LOG_METRICS = [
+    ("UnmatchedPaymentsMetric", "StripeWebhookLogGroup", "unmatched_payment", "UnmatchedPayments"),
+    ("CarrierUnsupportedMetric", "ActivationWorkerLogGroup", "carrier_unsupported",
+     "CarrierUnsupported"),  # dotm::app::carrier_line::unsupported
+    ("MailRefusedMetric", "ActivationWorkerLogGroup", "mail_refused",
+     "MailRefused"),  # dotm::app::mail::deliver
+    ("ChainMismatchMetric", "RewardMinterLogGroup", "chain_mismatch",
+     "ChainMismatch"),  # dotm::adapters::chain::ChainMinter::check_chain
+]
 
 
-def test_carrier_unsupported_is_counted_from_the_workers_log_lines(template):
-    f = template["Resources"]["CarrierUnsupportedMetric"]["Properties"]
-    assert ref(f["LogGroupName"]) == "ActivationWorkerLogGroup"
-    # dotm::app::carrier_line::unsupported logs `"fields": {"metric": "carrier_unsupported"}`.
-    assert f["FilterPattern"] == '{ $.fields.metric = "carrier_unsupported" }'
+@pytest.mark.parametrize("lid,group,field,metric", LOG_METRICS, ids=[m[0] for m in LOG_METRICS])
+def test_log_lines_are_counted_as_metrics(template, lid: str, group: str, field: str,
+                                          metric: str) -> None:
+    f = template["Resources"][lid]["Properties"]
+    assert ref(f["LogGroupName"]) == group
+    assert f["FilterPattern"] == f'{{ $.fields.metric = "{field}" }}'
     (t,) = f["MetricTransformations"]
-    assert (t["MetricNamespace"], t["MetricName"], t["MetricValue"]) == (
-        "DOTM", "CarrierUnsupported", "1")
+    assert (t["MetricNamespace"], t["MetricName"], t["MetricValue"]) == ("DOTM", metric, "1")
+
+
+def test_production_never_uses_the_sandbox_line_services_and_names_its_sender(template):
     env = template["Globals"]["Function"]["Environment"]["Variables"]
-    assert env["CARRIER_LINE_SERVICES"] == "none", "production never uses the sandbox's extension"
-
-
-def test_refused_mail_is_counted_and_the_sender_has_no_placeholder(template):
-    f = template["Resources"]["MailRefusedMetric"]["Properties"]
-    assert ref(f["LogGroupName"]) == "ActivationWorkerLogGroup"
-    # dotm::app::mail::deliver logs `"fields": {"metric": "mail_refused"}`.
-    assert f["FilterPattern"] == '{ $.fields.metric = "mail_refused" }'
+    assert env["CARRIER_LINE_SERVICES"] == "none"
     assert "Default" not in template["Parameters"]["MailFrom"], "a deploy must name its sender"
 
 
