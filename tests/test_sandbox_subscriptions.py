@@ -51,6 +51,20 @@ REQUIRED = {
 }
 
 
+def period(sub: dict) -> tuple[int, int]:
+    """A subscription's current period: on its items since API version 2025-03-31.basil."""
+    item = sub["items"]["data"][0]
+    return item["current_period_start"], item["current_period_end"]
+
+
+def intent(stripe, paid: dict) -> str:
+    """The payment intent that paid an invoice, from its invoice payment (an invoice names no
+    charge or payment intent since 2025-03-31.basil)."""
+    tie = ok(stripe.get(f"/invoice_payments/{paid['invoice_payment']}"))
+    assert tie["invoice"] == paid["invoice"]["id"] and tie["status"] == "paid"
+    return tie["payment"]["payment_intent"]
+
+
 def has_required(obj: dict, kind: str) -> None:
     missing = REQUIRED[kind] - set(obj)
     assert not missing, f"{kind} lacks {sorted(missing)}"
@@ -247,13 +261,12 @@ def test_send_invoice_subscription_is_active_with_a_draft_first_invoice(stripe, 
     assert sub["days_until_due"] == 7 and sub["cancel_at_period_end"] is False
     assert sub["canceled_at"] is None and sub["ended_at"] is None
     assert sub["metadata"] == {"firebase_uid": "u-sub", "scope": "s1"}
-    assert sub["current_period_end"] > sub["current_period_start"]
+    assert "current_period_end" not in sub, "since basil the period is on the items"
     has_required(sub, "subscription")
     [item] = sub["items"]["data"]
     assert item["id"].startswith("si_") and item["quantity"] == 1
     assert item["price"]["id"] == p["id"] and item["price"]["object"] == "price"
-    assert (item["current_period_start"], item["current_period_end"]) == \
-        (sub["current_period_start"], sub["current_period_end"])
+    assert item["current_period_end"] > item["current_period_start"] == sub["start_date"]
     has_required(item, "subscription_item")
     has_required(item["plan"], "plan")
 
@@ -267,9 +280,10 @@ def test_send_invoice_subscription_is_active_with_a_draft_first_invoice(stripe, 
     assert inv["metadata"] == {}, "subscription metadata is not copied onto the invoice"
     assert inv["amount_due"] == 999 and inv["hosted_invoice_url"] is None
     [line] = inv["lines"]["data"]
-    assert (line["amount"], line["quantity"], line["price"]["id"]) == (999, 1, p["id"])
-    assert line["period"] == {"start": sub["current_period_start"],
-                              "end": sub["current_period_end"]}
+    assert (line["amount"], line["quantity"]) == (999, 1)
+    assert line["pricing"]["price_details"]["price"] == p["id"] and "price" not in line
+    assert line["period"] == {"start": period(sub)[0],
+                              "end": period(sub)[1]}
     assert line["parent"]["subscription_item_details"]["subscription_item"] == item["id"]
     has_required(line, "line_item")
 
@@ -314,11 +328,15 @@ def test_paying_the_first_invoice_makes_a_charge_on_the_invoice(stripe, sandbox,
     paid = ok(sandbox.post(f"/invoices/{iid}/pay", json={}))
     inv = paid["invoice"]
     assert inv["status"] == "paid" and inv["amount_paid"] == 1500
-    assert paid["charge"].startswith("ch_") and inv["charge"] == paid["charge"]
-    assert inv["payment_intent"].startswith("pi_") and paid["delivery"]["status"] == 200
+    assert paid["charge"].startswith("ch_") and "charge" not in inv and "payment_intent" not in inv
+    pi = intent(stripe, paid)
+    assert pi.startswith("pi_") and paid["delivery"]["status"] == 200
     [ev] = received(rx, lambda e: e["id"] == paid["event_id"])
     obj = ev["data"]["object"]
-    assert ev["type"] == "invoice.paid" and obj["charge"] == paid["charge"]
+    assert ev["type"] == "invoice.paid" and obj["id"] == iid and "charge" not in obj
+    [tie] = received(rx, lambda e: e["type"] == "invoice_payment.paid"
+                     and e["data"]["object"]["invoice"] == iid)
+    assert tie["data"]["object"]["payment"] == {"type": "payment_intent", "payment_intent": pi}
     assert obj["parent"]["subscription_details"]["metadata"] == {"firebase_uid": "u-pay"}
     assert obj["billing_reason"] == "subscription_create" and obj["metadata"] == {}
     [charge] = ok(sandbox.get("/charges", params={"invoice": iid}))["data"]
@@ -327,13 +345,13 @@ def test_paying_the_first_invoice_makes_a_charge_on_the_invoice(stripe, sandbox,
         (1500, 1500, 0)
     assert charge["paid"] is True and charge["status"] == "succeeded"
     assert charge["refunded"] is False and charge["disputed"] is False
-    assert charge["invoice"] == iid and charge["payment_intent"] == inv["payment_intent"]
+    assert "invoice" not in charge and charge["payment_intent"] == pi
     assert charge["customer"] == sub["customer"] and charge["disputes"] == []
     has_required(charge, "charge")
     got = ok(stripe.get(f"/charges/{charge['id']}"))
     assert got == {k: v for k, v in charge.items() if k != "disputes"}
     events = ok(sandbox.get("/events", params={"subscription": sub["id"]}))["data"]
-    assert [e["type"] for e in events] == ["invoice.paid"]
+    assert [e["type"] for e in events] == ["invoice.paid", "invoice_payment.paid"]
     assert events[0]["invoice"] == iid and events[0]["subscription"] == sub["id"]
 
 
@@ -364,7 +382,7 @@ def test_update_sends_subscription_updated_with_previous_attributes(stripe, sand
     assert again.json() == upd.json() and again.headers["idempotent-replayed"] == "true"
     s = ok(upd)
     assert s["cancel_at_period_end"] is True and s["status"] == "active"
-    assert s["cancel_at"] == s["current_period_end"] and s["canceled_at"] is not None
+    assert s["cancel_at"] == period(s)[1] and s["canceled_at"] is not None
     [ev] = received(rx, lambda e: e["type"] == "customer.subscription.updated"
                     and e["data"]["object"]["id"] == sid)
     assert ev["data"]["object"]["cancel_at_period_end"] is True
@@ -394,20 +412,19 @@ def test_advance_renews_with_a_sent_invoice_for_the_next_period(stripe, sandbox,
     ok(sandbox.post(f"/invoices/{first}/pay", json={}))
     adv = ok(sandbox.post(f"/subscriptions/{sub['id']}/advance", json={}))
     s, inv = adv["subscription"], adv["invoice"]
-    assert s["current_period_start"] == sub["current_period_end"]
-    start = time.gmtime(sub["current_period_start"])
-    end = time.gmtime(s["current_period_end"])
+    assert period(s)[0] == period(sub)[1]
+    start = time.gmtime(period(sub)[0])
+    end = time.gmtime(period(s)[1])
     months = (end.tm_year - start.tm_year) * 12 + end.tm_mon - start.tm_mon
     last_day = calendar.monthrange(end.tm_year, end.tm_mon)[1]
     assert months == 2 and end.tm_mday == min(start.tm_mday, last_day), "calendar months"
     assert end[3:6] == start[3:6], "same time of day"
-    assert s["items"]["data"][0]["current_period_start"] == s["current_period_start"]
     assert s["latest_invoice"] == inv["id"] != first and s["status"] == "active"
     assert inv["status"] == "open" and inv["billing_reason"] == "subscription_cycle"
     assert inv["subscription"] == sub["id"] and inv["amount_due"] == 700
     assert inv["parent"]["subscription_details"]["metadata"] == {"firebase_uid": "u-renew"}
-    assert inv["lines"]["data"][0]["period"] == {"start": s["current_period_start"],
-                                                 "end": s["current_period_end"]}
+    assert inv["lines"]["data"][0]["period"] == {"start": period(s)[0],
+                                                 "end": period(s)[1]}
     assert inv["hosted_invoice_url"] and httpx.get(inv["hosted_invoice_url"]).status_code == 200
     [listed] = [i for i in ok(sandbox.get("/invoices"))["data"] if i["id"] == inv["id"]]
     assert len(listed["sandbox"]["sent_at"]) == 1, "sent"
@@ -415,23 +432,23 @@ def test_advance_renews_with_a_sent_invoice_for_the_next_period(stripe, sandbox,
     [ev] = received(rx, lambda e: e["id"] == adv["event_id"])
     assert ev["type"] == "customer.subscription.updated"
     prev = ev["data"]["previous_attributes"]
-    assert prev["current_period_start"] == sub["current_period_start"]
-    assert prev["current_period_end"] == sub["current_period_end"]
+    assert period(prev) == period(sub)
     assert prev["latest_invoice"] == first
     paid = ok(sandbox.post(f"/invoices/{inv['id']}/pay", json={}))
     assert paid["invoice"]["status"] == "paid"
     types = [e["type"] for e in ok(sandbox.get("/events", params={"subscription": sub["id"]}))
              ["data"]]
-    assert types == ["invoice.paid", "customer.subscription.updated", "invoice.paid"]
+    assert types == ["invoice.paid", "invoice_payment.paid", "customer.subscription.updated",
+                     "invoice.paid", "invoice_payment.paid"]
 
 
 def test_advance_after_cancel_at_period_end_ends_the_subscription(stripe, sandbox, rx):
     sub = subscribe(stripe, price(stripe)["id"], cancel_at_period_end="true")
-    assert sub["cancel_at_period_end"] is True and sub["cancel_at"] == sub["current_period_end"]
+    assert sub["cancel_at_period_end"] is True and sub["cancel_at"] == period(sub)[1]
     adv = ok(sandbox.post(f"/subscriptions/{sub['id']}/advance", json={}))
     assert adv["invoice"] is None
     s = adv["subscription"]
-    assert s["status"] == "canceled" and s["ended_at"] == sub["current_period_end"]
+    assert s["status"] == "canceled" and s["ended_at"] == period(sub)[1]
     [ev] = received(rx, lambda e: e["id"] == adv["event_id"])
     assert ev["type"] == "customer.subscription.deleted"
     assert ev["data"]["object"]["status"] == "canceled"
@@ -487,7 +504,7 @@ def test_refunds_partial_then_the_rest(stripe, sandbox, rx):
     assert ev["data"]["object"]["refunded"] is False
     e = err(stripe.post("/refunds", data={"charge": ch_id, "amount": "800"}))
     assert e["param"] == "amount"
-    rest = ok(stripe.post("/refunds", data={"payment_intent": paid["invoice"]["payment_intent"]}))
+    rest = ok(stripe.post("/refunds", data={"payment_intent": intent(stripe, paid)}))
     assert rest["amount"] == 700
     ch = ok(stripe.get(f"/charges/{ch_id}"))
     assert ch["amount_refunded"] == 1000 and ch["refunded"] is True
@@ -507,7 +524,7 @@ def test_refund_shortcut_and_its_errors(stripe, sandbox, rx):
     assert out["refund"]["amount"] == 200 and out["charge"]["amount_refunded"] == 200
     assert out["delivery"]["status"] == 200
     [ev] = received(rx, lambda e: e["id"] == out["event_id"])
-    assert ev["type"] == "charge.refunded" and ev["data"]["object"]["invoice"] == iid
+    assert ev["type"] == "charge.refunded" and ev["data"]["object"]["id"] == out["charge"]["id"]
     assert sandbox.post(f"/invoices/{iid}/refund", json={"amount": 601}).status_code == 400
     rest = ok(sandbox.post(f"/invoices/{iid}/refund", json={}))
     assert rest["refund"]["amount"] == 600 and rest["charge"]["refunded"] is True
@@ -524,7 +541,7 @@ def test_dispute_created_then_closed(stripe, sandbox, rx):
     d = out["dispute"]
     assert d["id"].startswith("dp_") and d["object"] == "dispute"
     assert (d["amount"], d["reason"], d["status"]) == (999, "fraudulent", "needs_response")
-    assert d["charge"] == paid["charge"] and d["payment_intent"] == paid["invoice"]["payment_intent"]
+    assert d["charge"] == paid["charge"] and d["payment_intent"] == intent(stripe, paid)
     assert d["currency"] == "usd"
     has_required(d, "dispute")
     [ev] = received(rx, lambda e: e["id"] == out["event_id"])
@@ -540,7 +557,8 @@ def test_dispute_created_then_closed(stripe, sandbox, rx):
     assert ev["type"] == "charge.dispute.closed" and ev["data"]["object"]["status"] == "lost"
     assert sandbox.post(f"/disputes/{d['id']}/close", json={"status": "won"}).status_code == 400
     types = [e["type"] for e in ok(sandbox.get("/events", params={"invoice": iid}))["data"]]
-    assert types == ["invoice.paid", "charge.dispute.created", "charge.dispute.closed"]
+    assert types == ["invoice.paid", "invoice_payment.paid", "charge.dispute.created",
+                     "charge.dispute.closed"]
     assert ok(stripe.get(f"/disputes/{d['id']}"))["status"] == "lost"
     other = paid_invoice(stripe, sandbox, 500)["invoice"]["id"]
     part = ok(sandbox.post(f"/invoices/{other}/dispute",

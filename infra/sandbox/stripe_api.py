@@ -45,6 +45,16 @@ The API (under /v1):
     POST /v1/refunds {charge | payment_intent, amount? (default: what is left), reason,
          metadata} -> charge.refunded; GET /v1/refunds/{id}, GET /v1/charges/{id},
          GET /v1/disputes/{id}
+    GET  /v1/invoice_payments[?invoice=&payment[type]=payment_intent&payment[payment_intent]=
+         &status=], GET /v1/invoice_payments/{id}: which payment paid which invoice (since
+         2025-03-31.basil an invoice names no charge or payment intent and a charge no invoice)
+    POST /v1/webhook_endpoints {url, enabled_events[], api_version, description, metadata},
+         GET /v1/webhook_endpoints, GET|POST|DELETE /v1/webhook_endpoints/{id}: recorded for
+         setup and preflight (its `secret`, on creation only, is the sandbox's --webhook-secret:
+         every delivery is signed with that one). Deliveries go to --webhook-url (or a test
+         endpoint's `webhook_url`), as `stripe listen --forward-to` forwards every event.
+    `Stripe-Version`: absent or 2026-09-30.endive (the one version the sandbox renders);
+    any other is a 400 naming it.
     `expand[]`: latest_invoice, customer and items.data.price.product on subscriptions, product
     (data.product on lists) on prices; other paths are accepted and left unexpanded.
 
@@ -57,9 +67,10 @@ Test endpoints (under /__sandbox/stripe/; the POSTs that make an event take an o
 in the background):
 
     POST invoices/{id}/pay {amount_paid?, currency?}   pay an open invoice: a charge (ch_, with a
-         payment intent pi_) is made and its ids put on the invoice; invoice.paid.
+         payment intent pi_) and an invoice payment (inpay_) tying the intent to the invoice are
+         made; invoice.paid (its first attempt answered), then invoice_payment.paid.
          `amount_paid`/`currency` override what the paid invoice says (a provider-side
-         mismatch). -> {invoice, charge, event_id, delivery}
+         mismatch). -> {invoice, charge, invoice_payment, event_id, delivery}
     POST invoices/{id}/fail        an open invoice's payment attempt fails (attempt_count + 1);
          invoice.payment_failed -> {invoice, event_id, delivery}
     POST invoices/{id}/refund {amount?, reason?}   refund the invoice's charge; charge.refunded
@@ -80,6 +91,7 @@ in the background):
     GET  invoices?customer_email=, customers?email=, subscriptions[?customer=], products,
          prices, charges[?invoice=] (each charge with its refunds and `disputes`)
     GET  hosted/{id}                the hosted invoice page (its button pays the invoice)
+    GET  requests                   the last 1000 /v1 calls: {method, path, stripe_version}
 """
 
 from __future__ import annotations
@@ -212,6 +224,16 @@ ALLOWED = {
     ("GET", "refund"): {"expand"},
     ("GET", "charge"): {"expand"},
     ("GET", "dispute"): {"expand"},
+    ("GET", "invoice_payments"): {"created", "ending_before", "invoice", "limit", "payment",
+                                  "starting_after", "status", "expand"},
+    ("GET", "invoice_payment"): {"expand"},
+    ("POST", "webhook_endpoints"): {"enabled_events", "url", "api_version", "connect",
+                                    "description", "metadata", "expand"},
+    ("GET", "webhook_endpoints"): {"ending_before", "limit", "starting_after", "expand"},
+    ("GET", "webhook_endpoint"): {"expand"},
+    ("POST", "webhook_endpoint"): {"enabled_events", "url", "description", "disabled",
+                                   "metadata", "expand"},
+    ("DELETE", "webhook_endpoint"): set(),
 }
 
 # Real Stripe parameters (so not `parameter_unknown`) that the sandbox does not implement: a 400
@@ -233,6 +255,7 @@ UNSUPPORTED = {
                                "days_until_due"},
     ("DELETE", "subscription"): {"invoice_now", "prorate"},
     ("POST", "refunds"): {"currency", "customer", "origin"},
+    ("POST", "webhook_endpoints"): {"connect"},
 }
 
 
@@ -388,6 +411,9 @@ class Stripe:
             self.charges: dict[str, dict] = {}
             self.refunds: dict[str, dict] = {}
             self.disputes: dict[str, dict] = {}
+            self.invoice_payments: dict[str, dict] = {}
+            self.webhook_endpoints: dict[str, dict] = {}
+            self.requests: list[dict] = []  # method, path, Stripe-Version of recent /v1 calls
             self.idem: dict[tuple, dict] = {}
             self.seq = 0  # insertion order: ties in `created` keep it
 
@@ -474,8 +500,17 @@ class Stripe:
 
     def handle_v1(self, req: Request) -> Response:
         request_id = so.new_id("req", 14)
+        version = req.headers.get("stripe-version")
+        with self.lock:
+            self.requests.append({"method": req.method, "path": req.path,
+                                  "stripe_version": version})
+            del self.requests[:-1000]
         try:
             self._auth(req)
+            if version is not None and version != so.API_VERSION:
+                # Stripe would answer in that version's shapes; the sandbox knows only one.
+                raise _invalid(f"Invalid Stripe API version: {version}. This sandbox speaks "
+                               f"only {so.API_VERSION}.", param="Stripe-Version", save=False)
             if req.method == "POST" or (req.method == "DELETE" and req.body):
                 ctype = req.headers.get("content-type", "application/x-www-form-urlencoded")
                 if req.body and not ctype.startswith("application/x-www-form-urlencoded"):
@@ -640,6 +675,32 @@ class Stripe:
             case ["disputes", did] if m == "GET":
                 _check_params(("GET", "dispute"), params)
                 return so.dispute(self._get("dispute", self.disputes, did))
+            case ["invoice_payments"] if m == "GET":
+                _check_params(("GET", "invoice_payments"), params)
+                return self.list_invoice_payments(req, params)
+            case ["invoice_payments", ipid] if m == "GET":
+                _check_params(("GET", "invoice_payment"), params)
+                return so.invoice_payment(self._get("invoice_payment", self.invoice_payments,
+                                                    ipid))
+            case ["webhook_endpoints"] if m == "POST":
+                _check_params(("POST", "webhook_endpoints"), params)
+                return self.create_webhook_endpoint(params)
+            case ["webhook_endpoints"] if m == "GET":
+                _check_params(("GET", "webhook_endpoints"), params)
+                return self._page(req, "/v1/webhook_endpoints",
+                                  list(self.webhook_endpoints.values()), so.webhook_endpoint)
+            case ["webhook_endpoints", weid] if m == "GET":
+                _check_params(("GET", "webhook_endpoint"), params)
+                return so.webhook_endpoint(self._get("webhook_endpoint", self.webhook_endpoints,
+                                                     weid))
+            case ["webhook_endpoints", weid] if m == "POST":
+                _check_params(("POST", "webhook_endpoint"), params)
+                return self.update_webhook_endpoint(weid, params)
+            case ["webhook_endpoints", weid] if m == "DELETE":
+                _check_params(("DELETE", "webhook_endpoint"), params)
+                we = self._get("webhook_endpoint", self.webhook_endpoints, weid)
+                del self.webhook_endpoints[weid]
+                return {"id": we["id"], "object": "webhook_endpoint", "deleted": True}
         raise _invalid(f"Unrecognized request URL ({m}: {req.path}). Please see "
                        "https://stripe.com/docs or we can help at https://support.stripe.com/.",
                        status=404)
@@ -1354,6 +1415,80 @@ class Stripe:
                        "noncompliant", "product_not_received", "product_unacceptable",
                        "subscription_canceled", "unrecognized")
 
+    # ---- invoice payments, webhook endpoints -----------------------------------------------
+
+    def list_invoice_payments(self, req: Request, params: dict) -> dict:
+        iid, status = _str(params, "invoice"), _str(params, "status")
+        payment = params.get("payment")
+        pi = None
+        if payment is not None:
+            if not isinstance(payment, dict):
+                raise _invalid("Invalid object", param="payment")
+            _reject_unknown(payment, {"type", "payment_intent", "payment_record"}, "payment")
+            if payment.get("type") not in ("payment_intent", "payment_record"):
+                raise _invalid("Invalid payment[type]: must be one of payment_intent or "
+                               "payment_record", param="payment[type]")
+            pi = payment.get("payment_intent")
+        if status not in (None, "canceled", "open", "paid"):
+            raise _invalid("Invalid status: must be one of canceled, open or paid",
+                           param="status")
+        recs = [ip for ip in self.invoice_payments.values()
+                if (iid is None or ip["invoice"] == iid)
+                and (pi is None or ip["payment_intent"] == pi)
+                and status in (None, "paid")]
+        return self._page(req, "/v1/invoice_payments", recs, so.invoice_payment)
+
+    def _record_invoice_payment(self, inv: dict, ch: dict) -> dict:
+        ip = {"id": so.new_id("inpay", 24), "invoice": inv["id"],
+              "payment_intent": ch["payment_intent"], "amount_paid": ch["amount"],
+              "amount_requested": self._invoice_obj(inv)["total"], "currency": ch["currency"],
+              "created": so.now(), "order": self._order()}
+        self.invoice_payments[ip["id"]] = ip
+        return ip
+
+    def _enabled_events(self, params: dict) -> list[str]:
+        events = _strs(params, "enabled_events")
+        if not events:
+            raise _missing("enabled_events")
+        for e in events:
+            if e != "*" and not re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", e):
+                raise _invalid(f"Invalid enabled_events: '{e}' is not a valid event type.",
+                               param="enabled_events")
+        return events
+
+    def create_webhook_endpoint(self, params: dict) -> dict:
+        url = _str(params, "url")
+        if not url:
+            raise _missing("url")
+        if not re.match(r"https?://", url):
+            raise _invalid("Invalid URL: URL must be publicly accessible.", param="url")
+        version = _str(params, "api_version")
+        if version is not None and version != so.API_VERSION:
+            raise _invalid(f"Invalid api_version: {version}. This sandbox renders events only "
+                           f"in {so.API_VERSION}.", param="api_version")
+        we = {"id": so.new_id("we", 24), "url": url, "enabled_events": self._enabled_events(params),
+              "api_version": version, "description": _str(params, "description"),
+              "metadata": _metadata(params), "created": so.now(), "order": self._order()}
+        self.webhook_endpoints[we["id"]] = we
+        # Stripe makes a signing secret per endpoint; the sandbox signs every delivery with its
+        # one --webhook-secret, so that is the secret it hands out.
+        return so.webhook_endpoint(we, secret=self.webhook_secret)
+
+    def update_webhook_endpoint(self, weid: str, params: dict) -> dict:
+        we = self._get("webhook_endpoint", self.webhook_endpoints, weid)
+        if "enabled_events" in params:
+            we["enabled_events"] = self._enabled_events(params)
+        if "url" in params:
+            we["url"] = _str(params, "url")
+        if "description" in params:
+            we["description"] = _str(params, "description")
+        disabled = _bool(params, "disabled")
+        if disabled is not None:
+            we["disabled"] = disabled
+        if "metadata" in params:
+            we["metadata"] = _metadata(params, we.get("metadata"))
+        return so.webhook_endpoint(we)
+
     # ---- payments and webhooks -------------------------------------------------------------
 
     def _mark_paid(self, inv: dict) -> None:
@@ -1497,14 +1632,22 @@ class Stripe:
                         total = self._invoice_obj(inv)["total"]
                         ch = self._charge_invoice(inv, total if amount is None else amount,
                                                   (currency or inv["currency"]).lower())
+                        ip = self._record_invoice_payment(inv, ch)
                         url = body.get("webhook_url")
                         rec = self._new_event("invoice.paid", inv, url)
+                        ip_rec = self._emit("invoice_payment.paid", so.invoice_payment(ip),
+                                            invoice=inv["id"], customer=inv["customer"],
+                                            subscription=inv.get("subscription"),
+                                            webhook_url=url)
                         sub_rec = self._after_paid(inv, url)
                         invoice_obj = self._invoice_obj(inv)
                     first = self.deliver(rec)  # outside the lock: the webhook may call us
-                    if sub_rec is not None:  # after invoice.paid's first attempt
+                    # After invoice.paid's first attempt; Stripe promises no order among them.
+                    self._deliver_later(ip_rec)
+                    if sub_rec is not None:
                         self._deliver_later(sub_rec)
                     return json_response(200, {"invoice": invoice_obj, "charge": ch["id"],
+                                               "invoice_payment": ip["id"],
                                                "event_id": rec["id"], "delivery": first})
                 case ["invoices", iid, "fail"] if m == "POST":
                     body = req.json()
@@ -1623,6 +1766,9 @@ class Stripe:
                                 for x in sorted(self.charges.values(), key=lambda x: x["order"])
                                 if inv_id is None or x["invoice"] == inv_id]
                     return json_response(200, {"data": data})
+                case ["requests"] if m == "GET":
+                    with self.lock:
+                        return json_response(200, {"data": list(self.requests)})
                 case ["events", eid, "redeliver"] if m == "POST":
                     body = req.json()
                     with self.lock:

@@ -218,7 +218,6 @@ def subscription_line_item(line: dict, invoice_id: str, price_obj: dict) -> dict
         },
         "period": {"start": line["period_start"], "end": line["period_end"]},
         "pretax_credit_amounts": [],
-        "price": price_obj,
         "pricing": {
             "type": "price_details",
             "price_details": {"price": price_obj["id"], "product": price_obj["product"]
@@ -255,7 +254,6 @@ def invoice(inv: dict, items: list[dict], customer_obj: dict | None,
         "subscription_details": {
             "metadata": dict(inv.get("subscription_metadata") or {}),
             "subscription": sub,
-            "subscription_proration_date": None,
         },
     }
     return {
@@ -282,7 +280,6 @@ def invoice(inv: dict, items: list[dict], customer_obj: dict | None,
         },
         "automatically_finalizes_at": None,
         "billing_reason": inv.get("billing_reason", "manual"),
-        "charge": inv.get("charge"),
         "collection_method": inv["collection_method"],
         "created": inv["created"],
         "currency": inv.get("paid_currency") or inv["currency"],
@@ -317,7 +314,6 @@ def invoice(inv: dict, items: list[dict], customer_obj: dict | None,
         "number": inv.get("number"),
         "on_behalf_of": None,
         "parent": parent,
-        "payment_intent": inv.get("payment_intent"),
         "payment_settings": {
             "default_mandate": None,
             "payment_method_options": None,
@@ -381,7 +377,6 @@ def product(p: dict) -> dict:
         "id": p["id"],
         "object": "product",
         "active": p["active"],
-        "attributes": [],
         "created": p["created"],
         "default_price": None,
         "description": p.get("description"),
@@ -491,7 +486,7 @@ def subscription(sub: dict, items: list[dict], latest_invoice, customer) -> dict
         "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
         "billing_cycle_anchor": sub["billing_cycle_anchor"],
         "billing_cycle_anchor_config": None,
-        "billing_mode": {"flexible": None, "type": "classic", "updated_at": None},
+        "billing_mode": {"flexible": None, "type": "classic"},
         "billing_schedules": [],
         "billing_thresholds": None,
         "cancel_at": sub.get("cancel_at"),
@@ -503,8 +498,6 @@ def subscription(sub: dict, items: list[dict], latest_invoice, customer) -> dict
         "collection_method": sub["collection_method"],
         "created": sub["created"],
         "currency": sub["currency"],
-        "current_period_end": sub["current_period_end"],
-        "current_period_start": sub["current_period_start"],
         "customer": customer,
         "customer_account": None,
         "days_until_due": sub.get("days_until_due"),
@@ -541,6 +534,45 @@ def subscription(sub: dict, items: list[dict], latest_invoice, customer) -> dict
 # ---- payments: charges, refunds, disputes -------------------------------------------------
 
 
+def invoice_payment(ip: dict) -> dict:
+    """The tie between a payment and the invoice it paid (API 2025-03-31.basil and later; an
+    invoice names no charge or payment intent, a charge no invoice)."""
+    return {
+        "id": ip["id"],
+        "object": "invoice_payment",
+        "amount_paid": ip["amount_paid"],
+        "amount_requested": ip["amount_requested"],
+        "created": ip["created"],
+        "currency": ip["currency"],
+        "invoice": ip["invoice"],
+        "is_default": True,
+        "livemode": False,
+        "payment": {"type": "payment_intent", "payment_intent": ip["payment_intent"]},
+        "status": "paid",
+        "status_transitions": {"canceled_at": None, "paid_at": ip["created"]},
+    }
+
+
+def webhook_endpoint(we: dict, *, secret: str | None = None) -> dict:
+    """`secret` only in the answer to its creation, as at Stripe."""
+    obj = {
+        "id": we["id"],
+        "object": "webhook_endpoint",
+        "api_version": we["api_version"],
+        "application": None,
+        "created": we["created"],
+        "description": we.get("description"),
+        "enabled_events": list(we["enabled_events"]),
+        "livemode": False,
+        "metadata": dict(we.get("metadata") or {}),
+        "status": "disabled" if we.get("disabled") else "enabled",
+        "url": we["url"],
+    }
+    if secret is not None:
+        obj["secret"] = secret
+    return obj
+
+
 def refund(r: dict) -> dict:
     return {
         "id": r["id"],
@@ -551,8 +583,7 @@ def refund(r: dict) -> dict:
         "created": r["created"],
         "currency": r["currency"],
         "destination_details": {
-            "card": {"reference": None, "reference_status": "pending",
-                     "reference_type": "acquirer_reference_number", "type": "refund"},
+            "card": {"type": "refund"},
             "type": "card",
         },
         "metadata": dict(r.get("metadata") or {}),
@@ -598,7 +629,6 @@ def charge(ch: dict, refunds: list[dict], customer_obj: dict | None) -> dict:
         "failure_code": None,
         "failure_message": None,
         "fraud_details": {},
-        "invoice": ch["invoice"],
         "livemode": False,
         "metadata": {},
         "on_behalf_of": None,
@@ -608,8 +638,6 @@ def charge(ch: dict, refunds: list[dict], customer_obj: dict | None) -> dict:
             "network_decline_code": None,
             "network_status": "approved_by_network",
             "reason": None,
-            "risk_level": "normal",
-            "risk_score": 20,
             "seller_message": "Payment complete.",
             "type": "authorized",
         },

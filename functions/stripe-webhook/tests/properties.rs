@@ -17,6 +17,7 @@ const SECRET: &str = "whsec_test";
 /// The event types the webhook acts on, and some it does not.
 const TYPES: &[&str] = &[
     "invoice.paid",
+    "invoice_payment.paid",
     "invoice.payment_failed",
     "charge.refunded",
     "charge.dispute.created",
@@ -37,6 +38,8 @@ const FIELDS: &[&str] = &[
     "paid_at",
     "charge",
     "invoice",
+    "payment",
+    "payment_intent",
     "refunded",
     "subscription",
     "parent",
@@ -124,18 +127,27 @@ fn stripe_object(kind: &'static str) -> BoxedStrategy<serde_json::Map<String, Va
                 json!({"id": id, "customer": customer, "amount_paid": amount,
                        "currency": currency, "created": created,
                        "status_transitions": {"paid_at": paid_at}, "subscription": sub,
-                       "billing_reason": reason, "charge": "ch_1",
+                       "billing_reason": reason,
                        "lines": ends.map(|e| json!({"data": e.iter()
                            .map(|end| json!({"period": {"end": end}})).collect::<Vec<_>>()}))})
             })
             .boxed(),
-        "charge.refunded" => (id("ch_1"), prop::option::of(id("in_1")), customer, any::<bool>())
-            .prop_map(|(id, invoice, customer, refunded)| {
-                json!({"id": id, "invoice": invoice, "customer": customer, "refunded": refunded})
+        "invoice_payment.paid" => (id("inpay_1"), id("in_1"), prop::option::of(id("pi_1")))
+            .prop_map(|(id, invoice, intent)| {
+                json!({"id": id, "object": "invoice_payment", "invoice": invoice,
+                       "payment": {"type": "payment_intent", "payment_intent": intent}})
             })
             .boxed(),
-        "charge.dispute.created" => (id("dp_1"), id("ch_1"))
-            .prop_map(|(id, charge)| json!({"id": id, "charge": charge}))
+        "charge.refunded" => (id("ch_1"), prop::option::of(id("pi_1")), customer, any::<bool>())
+            .prop_map(|(id, intent, customer, refunded)| {
+                json!({"id": id, "payment_intent": intent, "customer": customer,
+                       "refunded": refunded})
+            })
+            .boxed(),
+        "charge.dispute.created" => (id("dp_1"), id("ch_1"), prop::option::of(id("pi_1")))
+            .prop_map(|(id, charge, intent)| {
+                json!({"id": id, "charge": charge, "payment_intent": intent})
+            })
             .boxed(),
         "customer.subscription.updated" | "customer.subscription.deleted" => (
             id("sub_1"),

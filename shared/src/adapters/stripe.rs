@@ -18,6 +18,11 @@ use crate::domain::orders::InvoiceRef;
 use crate::domain::users::{Email, Uid};
 use crate::ports::{InvoiceLine, Invoicing, NewSubscription, Unavailable};
 
+/// The one Stripe API version DOTM speaks, on every request of both clients (async-stripe sends
+/// its own, which a test keeps equal to this) and on the webhook endpoint, so the account's
+/// default version never decides the shapes we read.
+pub const API_VERSION: &str = "2026-09-30.endive";
+
 /// Days a person has to pay an invoice.
 const DAYS_UNTIL_DUE: u32 = 7;
 /// Stripe answers 409 while a request with the same idempotency key is in flight.
@@ -185,5 +190,13 @@ impl Invoicing for StripeInvoicing {
 
     async fn cancel_at_period_end(&self, subscription_id: &str) -> Result<(), Unavailable> {
         self.billing.cancel_at_period_end(subscription_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pinned_version_is_the_one_async_stripe_sends() {
+        assert_eq!(stripe_shared::version::VERSION.as_str(), super::API_VERSION);
     }
 }

@@ -58,8 +58,6 @@ pub(crate) struct PaidInvoice {
     status_transitions: Transitions,
     created: i64,
     #[serde(default)]
-    charge: Option<String>,
-    #[serde(default)]
     subscription: Option<String>,
     #[serde(default)]
     parent: Option<Parent>,
@@ -125,6 +123,51 @@ impl PaidInvoice {
     }
 }
 
+/// The Stripe events DOTM acts on. The webhook endpoint is registered for exactly these
+/// (`make stripe-setup` reads [`Handled::ALL`]); any other type is acknowledged and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    InvoicePaid,
+    /// Ties a payment intent to its invoice: refunds and disputes name only the former.
+    InvoicePaymentPaid,
+    InvoicePaymentFailed,
+    ChargeRefunded,
+    DisputeCreated,
+    SubscriptionUpdated,
+    SubscriptionDeleted,
+}
+
+impl Handled {
+    pub const ALL: [Handled; 7] = [
+        Handled::InvoicePaid,
+        Handled::InvoicePaymentPaid,
+        Handled::InvoicePaymentFailed,
+        Handled::ChargeRefunded,
+        Handled::DisputeCreated,
+        Handled::SubscriptionUpdated,
+        Handled::SubscriptionDeleted,
+    ];
+
+    /// Stripe's name of the event type.
+    pub const fn event_type(self) -> &'static str {
+        match self {
+            Handled::InvoicePaid => "invoice.paid",
+            Handled::InvoicePaymentPaid => "invoice_payment.paid",
+            Handled::InvoicePaymentFailed => "invoice.payment_failed",
+            Handled::ChargeRefunded => "charge.refunded",
+            Handled::DisputeCreated => "charge.dispute.created",
+            Handled::SubscriptionUpdated => "customer.subscription.updated",
+            Handled::SubscriptionDeleted => "customer.subscription.deleted",
+        }
+    }
+
+    pub fn of(event_type: &str) -> Option<Handled> {
+        Handled::ALL
+            .into_iter()
+            .find(|h| h.event_type() == event_type)
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     Recorded {
@@ -157,15 +200,16 @@ pub async fn apply_event(deps: &Deps, payload: &[u8], now: i64) -> Result<Outcom
     if events.event_seen(&event.id).await? {
         return Ok(Outcome::Duplicate);
     }
-    let outcome = match event.kind.as_str() {
-        "invoice.paid" => paid_invoice(deps, &event).await?,
-        "invoice.payment_failed" => failed_invoice(deps, &event).await?,
-        "charge.refunded" => takebacks::refunded(deps, &event).await?,
-        "charge.dispute.created" => takebacks::disputed(deps, &event).await?,
-        "customer.subscription.updated" | "customer.subscription.deleted" => {
+    let outcome = match Handled::of(&event.kind) {
+        Some(Handled::InvoicePaid) => paid_invoice(deps, &event).await?,
+        Some(Handled::InvoicePaymentPaid) => takebacks::invoice_payment_paid(deps, &event).await?,
+        Some(Handled::InvoicePaymentFailed) => failed_invoice(deps, &event).await?,
+        Some(Handled::ChargeRefunded) => takebacks::refunded(deps, &event).await?,
+        Some(Handled::DisputeCreated) => takebacks::disputed(deps, &event).await?,
+        Some(Handled::SubscriptionUpdated | Handled::SubscriptionDeleted) => {
             subscriptions::apply_provider_state(deps, &event).await?
         }
-        other => Outcome::Ignored(format!("{other} events need nothing")),
+        None => Outcome::Ignored(format!("{} events need nothing", event.kind)),
     };
     events.mark_event_seen(&event.id, now).await?;
     Ok(outcome)
@@ -301,9 +345,6 @@ async fn paid_invoice(deps: &Deps, event: &Event) -> Result<Outcome, EventError>
     deps.orders
         .settle_claim(&invoice.id, ClaimState::Open, ClaimState::Paid)
         .await?;
-    if let Some(charge) = &invoice.charge {
-        deps.orders.save_charge(charge, &invoice.id).await?;
-    }
     match &claim.pays {
         Pays::Esim => {
             deps.purchases
@@ -543,7 +584,30 @@ mod tests {
             event,
             serde_json::json!({
             "id": invoice, "customer": "cus_ada", "amount_paid": amount, "currency": "usd",
-            "created": 1, "charge": format!("ch_{invoice}")}),
+            "created": 1}),
+        )
+    }
+
+    /// `invoice_payment.paid` as Stripe sends it: the payment intent `pi_<invoice>` paid it.
+    fn tie(event_id: &str, invoice: &str) -> Vec<u8> {
+        event(
+            event_id,
+            "invoice_payment.paid",
+            serde_json::json!({
+            "id": format!("inpay_{invoice}"), "object": "invoice_payment", "invoice": invoice,
+            "amount_paid": 2100, "currency": "usd", "status": "paid",
+            "payment": {"type": "payment_intent", "payment_intent": format!("pi_{invoice}")}}),
+        )
+    }
+
+    fn refund(event_id: &str, invoice: &str, customer: &str) -> Vec<u8> {
+        event(
+            event_id,
+            "charge.refunded",
+            serde_json::json!({
+            "id": format!("ch_{invoice}"), "object": "charge", "customer": customer,
+            "payment_intent": format!("pi_{invoice}"), "amount": 2100,
+            "amount_refunded": 2100, "refunded": true}),
         )
     }
 
@@ -570,15 +634,22 @@ mod tests {
                 .await
                 .unwrap();
         let invoice = order.payments[0].payment.invoice.invoice_id.clone();
-        let refund = event(
-            "evt_r",
-            "charge.refunded",
-            serde_json::json!({
-            "id": format!("ch_{invoice}"), "invoice": invoice, "customer": "cus_ada",
-            "amount": 2100, "amount_refunded": 2100, "refunded": true}),
+        // Stripe's events in the order they may come: the refund first, then the tie between
+        // the refunded payment and the invoice, then the invoice's payment.
+        let outcome = apply_event(&deps, &refund("evt_r", &invoice, "cus_ada"), 0)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Ignored(why) if why.contains("held")),
+            "{outcome:?}"
         );
-        let outcome = apply_event(&deps, &refund, 0).await.unwrap();
-        assert!(matches!(outcome, Outcome::Applied(_)), "{outcome:?}");
+        let outcome = apply_event(&deps, &tie("evt_t", &invoice), 0)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Applied(what) if what.contains("refunded")),
+            "{outcome:?}"
+        );
         let outcome = apply_event(&deps, &paid("evt_p", &invoice, 2100), 0)
             .await
             .unwrap();
@@ -621,14 +692,13 @@ mod tests {
         );
         let cashback = deps.rewards.rewards(&ada().uid).await.unwrap();
         assert_eq!(cashback.iter().filter(|r| r.key == invoice).count(), 1);
+        for id in ["evt_t1", "evt_t2"] {
+            apply_event(&deps, &tie(id, &invoice), 0).await.unwrap();
+        }
         for id in ["evt_3", "evt_4"] {
-            let refund = event(
-                id,
-                "charge.refunded",
-                serde_json::json!({
-                "id": format!("ch_{invoice}"), "customer": "cus_ada", "refunded": true}),
-            );
-            apply_event(&deps, &refund, 0).await.unwrap();
+            apply_event(&deps, &refund(id, &invoice, "cus_ada"), 0)
+                .await
+                .unwrap();
         }
         let after = deps.entitlements.entitlements(&ada().uid).await.unwrap();
         assert!(after.iter().all(|e| e.revoked), "{after:?}");
@@ -646,5 +716,71 @@ mod tests {
                 .filter(|r| r.key == invoice)
                 .all(|r| r.status == crate::domain::rewards::RewardStatus::Refused)
         );
+    }
+
+    #[tokio::test]
+    async fn a_refund_of_another_customers_payment_takes_nothing_back() {
+        let world = MemoryWorld::new();
+        let deps = world.deps();
+        let order = crate::app::orders::place(
+            &deps,
+            world.invoicing.as_ref(),
+            &ada(),
+            order_for(&[("global_data_10gb", 1)]),
+            None,
+        )
+        .await
+        .unwrap();
+        let invoice = order.payments[0].payment.invoice.invoice_id.clone();
+        apply_event(&deps, &paid("evt_p", &invoice, 2100), 0)
+            .await
+            .unwrap();
+        apply_event(&deps, &tie("evt_t", &invoice), 0)
+            .await
+            .unwrap();
+        let outcome = apply_event(&deps, &refund("evt_r", &invoice, "cus_eve"), 0)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Ignored(why) if why.contains("another customer")),
+            "{outcome:?}"
+        );
+        let granted = deps.entitlements.entitlements(&ada().uid).await.unwrap();
+        assert!(
+            !granted.is_empty() && granted.iter().all(|e| !e.revoked),
+            "{granted:?}"
+        );
+    }
+
+    /// `Handled::ALL` is what the webhook endpoint is registered for: each type in it must reach
+    /// a handler (which then refuses an empty object), and a type outside it must not.
+    #[tokio::test]
+    async fn every_registered_event_type_has_a_handler_and_no_other_type_does() {
+        let world = MemoryWorld::new();
+        let deps = world.deps();
+        for (i, handled) in Handled::ALL.into_iter().enumerate() {
+            let kind = handled.event_type();
+            assert_eq!(Handled::of(kind), Some(handled));
+            let empty = event(&format!("evt_{i}"), kind, serde_json::json!({}));
+            let outcome = apply_event(&deps, &empty, 0).await;
+            assert!(
+                matches!(outcome, Err(EventError::Malformed(_))),
+                "{kind}: {outcome:?}"
+            );
+        }
+        let mut kinds: Vec<_> = Handled::ALL.iter().map(|h| h.event_type()).collect();
+        kinds.dedup();
+        assert_eq!(kinds.len(), Handled::ALL.len());
+        for other in [
+            "charge.dispute.closed",
+            "invoice.finalized",
+            "payment_intent.succeeded",
+        ] {
+            let outcome = apply_event(&deps, &event(other, other, serde_json::json!({})), 0).await;
+            assert!(
+                matches!(&outcome, Ok(Outcome::Ignored(why)) if why.contains("need nothing")),
+                "{other}: {outcome:?}"
+            );
+        }
     }
 }

@@ -397,6 +397,26 @@ pub enum ClaimState {
     Revoked,
 }
 
+/// Why a payment's grant is taken back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Takeback {
+    /// Refunded in full.
+    Refunded,
+    /// Disputed: the amount left our balance when the dispute opened.
+    Disputed,
+}
+
+/// A refund or dispute that arrived before DOTM knew which invoice its payment paid (Stripe
+/// names the payment intent in refunds and disputes, and only `invoice_payment` objects tie a
+/// payment intent to an invoice; events come in any order). Applied when that tie arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldTakeback {
+    pub takeback: Takeback,
+    /// The refunded charge's customer, checked against the claim's when it is applied.
+    pub customer_id: Option<String>,
+}
+
 /// A payment the webhook could not match to a record of ours: it granted nothing, operators look.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnmatchedPayment {

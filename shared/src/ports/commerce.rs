@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::Unavailable;
 use crate::domain::entitlements::Entitlement;
 use crate::domain::orders::{CardStatus, ClaimState, Order, OrderPayment, OrderStatus};
-use crate::domain::orders::{PaymentClaim, UnmatchedPayment};
+use crate::domain::orders::{HeldTakeback, PaymentClaim, UnmatchedPayment};
 use crate::domain::subscriptions::{Subscription, SubscriptionStatus};
 use crate::domain::users::Uid;
 
@@ -71,9 +71,15 @@ pub trait OrderStore: Send + Sync {
         from: ClaimState,
         to: ClaimState,
     ) -> Result<bool, Unavailable>;
-    /// Remembers which invoice a provider charge paid (refunds and disputes name the charge).
-    async fn save_charge(&self, charge_id: &str, invoice_id: &str) -> Result<(), Unavailable>;
-    async fn charge_invoice(&self, charge_id: &str) -> Result<Option<String>, Unavailable>;
+    /// Remembers which invoice a payment paid (`payment_id`: Stripe's payment intent, or the
+    /// charge of a payment without one), as Stripe's `invoice_payment` says: refunds and
+    /// disputes name the payment, never the invoice. The first answer stays.
+    async fn save_payment(&self, payment_id: &str, invoice_id: &str) -> Result<(), Unavailable>;
+    async fn payment_invoice(&self, payment_id: &str) -> Result<Option<String>, Unavailable>;
+    /// Keeps a take-back whose payment's invoice is not known yet; the first one stays.
+    async fn hold_takeback(&self, payment_id: &str, held: &HeldTakeback)
+    -> Result<(), Unavailable>;
+    async fn held_takeback(&self, payment_id: &str) -> Result<Option<HeldTakeback>, Unavailable>;
     /// Keyed by invoice and event: recording one twice keeps one.
     async fn record_unmatched(&self, payment: &UnmatchedPayment) -> Result<(), Unavailable>;
     /// Newest first.

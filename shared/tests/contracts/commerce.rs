@@ -3,8 +3,8 @@
 
 use dotm::domain::entitlements::{Entitlement, Grant, MEMBER};
 use dotm::domain::orders::{
-    CardStatus, Cart, ClaimState, InvoiceRef, ItemRequest, Order, OrderPayment, OrderStatus,
-    PaymentClaim, Pays, UnmatchedPayment,
+    CardStatus, Cart, ClaimState, HeldTakeback, InvoiceRef, ItemRequest, Order, OrderPayment,
+    OrderStatus, PaymentClaim, Pays, Takeback, UnmatchedPayment,
 };
 use dotm::domain::subscriptions::{Subscription, SubscriptionStatus};
 use dotm::domain::users::Uid;
@@ -219,13 +219,36 @@ pub async fn orders(store: &dyn OrderStore) {
         ClaimState::Revoked
     );
 
-    store.save_charge("ch_1", "in_1").await.unwrap();
-    store.save_charge("ch_1", "in_other").await.unwrap();
+    store.save_payment("pi_1", "in_1").await.unwrap();
+    store.save_payment("pi_1", "in_other").await.unwrap();
     assert_eq!(
-        store.charge_invoice("ch_1").await.unwrap().as_deref(),
+        store.payment_invoice("pi_1").await.unwrap().as_deref(),
         Some("in_1")
     );
-    assert!(store.charge_invoice("ch_none").await.unwrap().is_none());
+    assert!(store.payment_invoice("pi_none").await.unwrap().is_none());
+    let held = |takeback, customer: &str| HeldTakeback {
+        takeback,
+        customer_id: Some(customer.into()),
+    };
+    assert!(store.held_takeback("pi_1").await.unwrap().is_none());
+    store
+        .hold_takeback("pi_1", &held(Takeback::Disputed, "cus_1"))
+        .await
+        .unwrap();
+    store
+        .hold_takeback("pi_1", &held(Takeback::Refunded, "cus_2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.held_takeback("pi_1").await.unwrap(),
+        Some(held(Takeback::Disputed, "cus_1")),
+        "the first take-back held stays"
+    );
+    assert_eq!(
+        store.payment_invoice("pi_1").await.unwrap().as_deref(),
+        Some("in_1"),
+        "a held take-back sits beside the tie, not over it"
+    );
 
     let unmatched = |event: &str, at: &str| UnmatchedPayment {
         invoice_id: "in_forged".into(),

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{DynamoStore, s, to_item, user_pk, value};
 use crate::domain::orders::{
-    CardStatus, ClaimState, Order, OrderPayment, OrderStatus, PaymentClaim, UnmatchedPayment,
+    CardStatus, ClaimState, HeldTakeback, Order, OrderPayment, OrderStatus, PaymentClaim,
+    UnmatchedPayment,
 };
 use crate::domain::users::Uid;
 use crate::ports::{OrderStore, RequestKey, Unavailable};
@@ -15,6 +16,10 @@ const UNMATCHED_PK: &str = "UNMATCHED";
 
 fn order_sk(order_id: &str) -> String {
     format!("ORDER#{order_id}")
+}
+
+fn payment_pk(payment_id: &str) -> String {
+    format!("PAYMENT#{payment_id}")
 }
 
 fn claim_pk(invoice_id: &str) -> String {
@@ -28,9 +33,10 @@ struct StoredKey {
     expires_at: i64,
 }
 
-/// Which invoice a charge (or an unmatched event) belongs to.
+/// Which invoice a payment paid (`PAYMENT#<payment intent>` / `INVOICE`, a take-back held for
+/// it beside it as `TAKEBACK`), or which invoice an unmatched event was about.
 #[derive(Serialize, Deserialize)]
-struct ChargeRecord {
+struct PaymentRecord {
     invoice_id: String,
 }
 
@@ -189,23 +195,32 @@ impl OrderStore for DynamoStore {
         self.apply("dynamodb settle claim", update).await
     }
 
-    async fn save_charge(&self, charge_id: &str, invoice_id: &str) -> Result<(), Unavailable> {
-        let record = ChargeRecord {
+    async fn save_payment(&self, payment_id: &str, invoice_id: &str) -> Result<(), Unavailable> {
+        let record = PaymentRecord {
             invoice_id: invoice_id.to_owned(),
         };
-        self.put_new(to_item(
-            format!("CHARGE#{charge_id}"),
-            "INVOICE".into(),
-            record,
-        )?)
-        .await?;
+        self.put_new(to_item(payment_pk(payment_id), "INVOICE".into(), record)?)
+            .await?;
         Ok(())
     }
 
-    async fn charge_invoice(&self, charge_id: &str) -> Result<Option<String>, Unavailable> {
-        let found: Option<ChargeRecord> =
-            self.get(format!("CHARGE#{charge_id}"), "INVOICE").await?;
+    async fn payment_invoice(&self, payment_id: &str) -> Result<Option<String>, Unavailable> {
+        let found: Option<PaymentRecord> = self.get(payment_pk(payment_id), "INVOICE").await?;
         Ok(found.map(|c| c.invoice_id))
+    }
+
+    async fn hold_takeback(
+        &self,
+        payment_id: &str,
+        held: &HeldTakeback,
+    ) -> Result<(), Unavailable> {
+        self.put_new(to_item(payment_pk(payment_id), "TAKEBACK".into(), held)?)
+            .await?;
+        Ok(())
+    }
+
+    async fn held_takeback(&self, payment_id: &str) -> Result<Option<HeldTakeback>, Unavailable> {
+        self.get(payment_pk(payment_id), "TAKEBACK").await
     }
 
     async fn record_unmatched(&self, payment: &UnmatchedPayment) -> Result<(), Unavailable> {
@@ -215,7 +230,7 @@ impl OrderStore for DynamoStore {
         );
         // A redelivery of the same event lands at another time: keyed by event it is one.
         let marker = format!("UNMATCHED_EVENT#{}", payment.event_id);
-        let record = ChargeRecord {
+        let record = PaymentRecord {
             invoice_id: payment.invoice_id.clone(),
         };
         if self

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use super::lock;
 use crate::domain::orders::{
-    CardStatus, ClaimState, Order, OrderPayment, OrderStatus, PaymentClaim, UnmatchedPayment,
+    CardStatus, ClaimState, HeldTakeback, Order, OrderPayment, OrderStatus, PaymentClaim,
+    UnmatchedPayment,
 };
 use crate::domain::users::Uid;
 use crate::ports::{OrderStore, RequestKey, Unavailable};
@@ -17,7 +18,8 @@ pub struct MemoryOrders {
     keys: Mutex<HashMap<(String, String), RequestKey>>,
     orders: Mutex<HashMap<(String, String), Order>>,
     claims: Mutex<HashMap<String, PaymentClaim>>,
-    charges: Mutex<HashMap<String, String>>,
+    payments: Mutex<HashMap<String, String>>,
+    held: Mutex<HashMap<String, HeldTakeback>>,
     unmatched: Mutex<HashMap<(String, String), UnmatchedPayment>>,
 }
 
@@ -157,15 +159,30 @@ impl OrderStore for MemoryOrders {
         }
     }
 
-    async fn save_charge(&self, charge_id: &str, invoice_id: &str) -> Result<(), Unavailable> {
-        lock(&self.charges)
-            .entry(charge_id.to_owned())
+    async fn save_payment(&self, payment_id: &str, invoice_id: &str) -> Result<(), Unavailable> {
+        lock(&self.payments)
+            .entry(payment_id.to_owned())
             .or_insert_with(|| invoice_id.to_owned());
         Ok(())
     }
 
-    async fn charge_invoice(&self, charge_id: &str) -> Result<Option<String>, Unavailable> {
-        Ok(lock(&self.charges).get(charge_id).cloned())
+    async fn payment_invoice(&self, payment_id: &str) -> Result<Option<String>, Unavailable> {
+        Ok(lock(&self.payments).get(payment_id).cloned())
+    }
+
+    async fn hold_takeback(
+        &self,
+        payment_id: &str,
+        held: &HeldTakeback,
+    ) -> Result<(), Unavailable> {
+        lock(&self.held)
+            .entry(payment_id.to_owned())
+            .or_insert_with(|| held.clone());
+        Ok(())
+    }
+
+    async fn held_takeback(&self, payment_id: &str) -> Result<Option<HeldTakeback>, Unavailable> {
+        Ok(lock(&self.held).get(payment_id).cloned())
     }
 
     async fn record_unmatched(&self, payment: &UnmatchedPayment) -> Result<(), Unavailable> {

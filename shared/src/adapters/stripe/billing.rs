@@ -80,6 +80,7 @@ impl Billing {
     ) -> Result<Option<T>, Unavailable> {
         let response = request
             .bearer_auth(&self.secret_key)
+            .header("Stripe-Version", super::API_VERSION)
             .send()
             .await
             .map_err(|e| Unavailable::new(what, e))?;

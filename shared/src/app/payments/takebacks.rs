@@ -2,13 +2,19 @@
 //! turns features off and reverses data top-ups), the order marked, rewards not yet minted
 //! cancelled. A line already activated stays active (the activation is a service rendered);
 //! minted DOTM cannot be taken back from a wallet and stays minted.
+//!
+//! Refunds and disputes name the payment (its payment intent), never the invoice: since Stripe
+//! API version `2025-03-31.basil` only an `invoice_payment` ties the two, and its
+//! `invoice_payment.paid` event may come after the refund. So the tie is stored when it comes
+//! (`PAYMENT#<id>`), and a take-back that finds none is held on the payment until it does.
+//! Stripe's word about the payment is then checked against our claim for the invoice.
 
 use serde::Deserialize;
 
 use super::{Event, EventError, Outcome};
 use crate::app::Deps;
 use crate::domain::activation::FulfilTask;
-use crate::domain::orders::{ClaimState, OrderStatus, PaymentClaim, Pays};
+use crate::domain::orders::{ClaimState, HeldTakeback, OrderStatus, PaymentClaim, Pays, Takeback};
 use crate::domain::rewards::RewardStatus;
 use crate::domain::time::rfc3339;
 use crate::ports::Unavailable;
@@ -17,7 +23,7 @@ use crate::ports::Unavailable;
 struct Charge {
     id: String,
     #[serde(default)]
-    invoice: Option<String>,
+    payment_intent: Option<String>,
     #[serde(default)]
     customer: Option<String>,
     #[serde(default)]
@@ -28,82 +34,152 @@ struct Charge {
 struct Dispute {
     id: String,
     charge: String,
+    #[serde(default)]
+    payment_intent: Option<String>,
 }
 
-/// The claim a charge paid: from our record of the charge, else the charge's own invoice
-/// (a refund can arrive before the `invoice.paid` that told us the charge).
-async fn claim_of(
+/// Stripe's `invoice_payment`: the only tie between a payment and the invoice it paid since
+/// API version `2025-03-31.basil` removed `invoice.charge` and `charge.invoice`.
+#[derive(Debug, Deserialize)]
+struct InvoicePayment {
+    id: String,
+    invoice: String,
+    payment: AssociatedPayment,
+}
+
+/// `payment_intent` when `type` is `payment_intent`; `charge` only for a charge made without
+/// one (Stripe surfaces the intent when there is one).
+#[derive(Debug, Deserialize)]
+struct AssociatedPayment {
+    #[serde(default)]
+    payment_intent: Option<String>,
+    #[serde(default)]
+    charge: Option<String>,
+}
+
+/// The id a payment is known by in every object that names it: its payment intent, else (a
+/// charge made without one) the charge.
+fn payment_id<'a>(payment_intent: Option<&'a str>, charge: &'a str) -> &'a str {
+    payment_intent.unwrap_or(charge)
+}
+
+/// `invoice_payment.paid`: remembers which invoice the payment paid, and applies a refund or
+/// dispute that came first. Recorded for any invoice (a renewal's claim is written later, by
+/// its `invoice.paid`); a take-back then checks our claim, never Stripe's word alone.
+pub(super) async fn invoice_payment_paid(
     deps: &Deps,
-    charge_id: &str,
-    invoice: Option<&str>,
-) -> Result<Option<PaymentClaim>, Unavailable> {
-    let invoice_id = match deps.orders.charge_invoice(charge_id).await? {
-        Some(id) => id,
-        None => match invoice {
-            Some(id) => id.to_owned(),
-            None => return Ok(None),
-        },
+    event: &Event,
+) -> Result<Outcome, EventError> {
+    let paid: InvoicePayment = event.object()?;
+    let Some(payment) = paid
+        .payment
+        .payment_intent
+        .as_deref()
+        .or(paid.payment.charge.as_deref())
+    else {
+        return Ok(Outcome::Ignored(format!(
+            "invoice payment {} names no payment intent or charge",
+            paid.id
+        )));
     };
-    deps.orders.claim(&invoice_id).await
+    deps.orders.save_payment(payment, &paid.invoice).await?;
+    // Written before looking: a take-back held meanwhile looks again after holding.
+    if let Some(held) = deps.orders.held_takeback(payment).await?
+        && let Some(outcome) = apply(deps, payment, &held).await?
+    {
+        return Ok(outcome);
+    }
+    Ok(Outcome::Applied(format!(
+        "payment {payment} paid invoice {}",
+        paid.invoice
+    )))
 }
 
 pub(super) async fn refunded(deps: &Deps, event: &Event) -> Result<Outcome, EventError> {
     let charge: Charge = event.object()?;
-    let Some(claim) = claim_of(deps, &charge.id, charge.invoice.as_deref()).await? else {
-        return Ok(Outcome::Ignored(format!(
-            "charge {} paid nothing of DOTM's",
-            charge.id
-        )));
-    };
-    if charge
-        .customer
-        .as_deref()
-        .is_some_and(|c| c != claim.customer_id)
-    {
-        return Ok(Outcome::Ignored(format!(
-            "charge {} is another customer's",
-            charge.id
-        )));
-    }
     if !charge.refunded {
         return Ok(Outcome::Ignored(format!(
             "charge {} is partly refunded: nothing is taken back",
             charge.id
         )));
     }
-    take_back(
-        deps,
-        &claim,
-        OrderStatus::Refunded,
-        "the payment was refunded",
-    )
-    .await?;
-    Ok(Outcome::Applied(format!(
-        "invoice {} refunded",
-        claim.invoice_id
-    )))
+    let payment = payment_id(charge.payment_intent.as_deref(), &charge.id);
+    let held = HeldTakeback {
+        takeback: Takeback::Refunded,
+        customer_id: charge.customer.clone(),
+    };
+    apply_or_hold(deps, payment, &held).await
 }
 
 pub(super) async fn disputed(deps: &Deps, event: &Event) -> Result<Outcome, EventError> {
     let dispute: Dispute = event.object()?;
-    let Some(claim) = claim_of(deps, &dispute.charge, None).await? else {
-        return Ok(Outcome::Ignored(format!(
-            "dispute {} is about no payment of DOTM's",
-            dispute.id
-        )));
-    };
+    let payment = payment_id(dispute.payment_intent.as_deref(), &dispute.charge);
     // The disputed amount leaves our balance when the dispute opens, so the grant goes then.
-    take_back(
-        deps,
-        &claim,
-        OrderStatus::Disputed,
-        "the payment is disputed",
-    )
-    .await?;
-    Ok(Outcome::Applied(format!(
-        "invoice {} disputed",
-        claim.invoice_id
+    let held = HeldTakeback {
+        takeback: Takeback::Disputed,
+        customer_id: None,
+    };
+    let outcome = apply_or_hold(deps, payment, &held).await?;
+    tracing::info!(dispute = %dispute.id, payment, "dispute opened");
+    Ok(outcome)
+}
+
+/// Takes the grant back now when the payment's invoice is known, else holds the take-back for
+/// `invoice_payment.paid`. Hold, then look again: of two events handled at once, each writes
+/// before it reads, so at least one of them sees the other (applying twice changes nothing).
+async fn apply_or_hold(
+    deps: &Deps,
+    payment: &str,
+    held: &HeldTakeback,
+) -> Result<Outcome, EventError> {
+    if let Some(outcome) = apply(deps, payment, held).await? {
+        return Ok(outcome);
+    }
+    deps.orders.hold_takeback(payment, held).await?;
+    if let Some(outcome) = apply(deps, payment, held).await? {
+        return Ok(outcome);
+    }
+    Ok(Outcome::Ignored(format!(
+        "payment {payment} is not tied to an invoice yet: held until its invoice_payment.paid"
     )))
+}
+
+/// None while no `invoice_payment` has told us the payment's invoice.
+async fn apply(
+    deps: &Deps,
+    payment: &str,
+    held: &HeldTakeback,
+) -> Result<Option<Outcome>, Unavailable> {
+    let Some(invoice_id) = deps.orders.payment_invoice(payment).await? else {
+        return Ok(None);
+    };
+    let Some(claim) = deps.orders.claim(&invoice_id).await? else {
+        return Ok(Some(Outcome::Ignored(format!(
+            "payment {payment} paid nothing of DOTM's"
+        ))));
+    };
+    if held
+        .customer_id
+        .as_deref()
+        .is_some_and(|c| c != claim.customer_id)
+    {
+        return Ok(Some(Outcome::Ignored(format!(
+            "payment {payment} is another customer's"
+        ))));
+    }
+    let (status, reason, done) = match held.takeback {
+        Takeback::Refunded => (
+            OrderStatus::Refunded,
+            "the payment was refunded",
+            "refunded",
+        ),
+        Takeback::Disputed => (OrderStatus::Disputed, "the payment is disputed", "disputed"),
+    };
+    take_back(deps, &claim, status, reason).await?;
+    Ok(Some(Outcome::Applied(format!(
+        "invoice {} {done}",
+        claim.invoice_id
+    ))))
 }
 
 async fn take_back(
