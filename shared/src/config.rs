@@ -2,6 +2,8 @@
 //! Configuration). Settings that only some functions use are optional here and required by
 //! that function's wiring, so a function never fails to start over a setting it does not use.
 
+use std::time::Duration;
+
 use crate::adapters::firebase::GOOGLE_JWKS_URL;
 use crate::domain::rewards::{BadRate, CashbackRate};
 use crate::domain::throttle::ThrottleConfig;
@@ -49,6 +51,8 @@ pub struct Config {
     /// `CHAIN_ID`: the chain `CHAIN_RPC_URL` must serve (1 mainnet, 11155111 Sepolia, 31337
     /// anvil); the minter signs for it and refuses to start on another.
     pub chain_id: Option<u64>,
+    /// How the reward minter waits for its transactions (defaults chosen by `CHAIN_ID`).
+    pub chain: ChainSettings,
     pub dotm_token_address: Option<String>,
     pub secrets: SecretIds,
     /// How clients reach this deployment (`https://api.dotm.example`); unset: the request's
@@ -88,6 +92,90 @@ pub enum LineServicesKind {
     Oxio,
     /// `sandbox` (the local stack only): the provider sandbox's extension serves all of them.
     Sandbox,
+}
+
+/// How the reward minter waits for and replaces its transactions (README, "Ethereum").
+/// Defaults depend on the chain: mainnet and Sepolia (and any chain not named here) wait
+/// for blocks of ~12 s and a reorg of the last block; anvil mines at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSettings {
+    /// `CHAIN_RECEIPT_WAIT_SECS`: how long a sent transaction may go unmined before it is
+    /// replaced (same nonce, higher fees). 30 on mainnet and Sepolia, 2 on anvil; 1 to 60.
+    pub receipt_wait: Duration,
+    /// `CHAIN_CONFIRMATIONS`: blocks (the mining one included) before a mint counts as done.
+    /// 2 on mainnet and Sepolia, 1 on anvil; 1 to 5.
+    pub confirmations: u64,
+    /// `CHAIN_MAX_FEE_GWEI`: the most one gas may cost, in whole gwei (stored in wei). No
+    /// replacement raises the max fee or the priority fee past it. 100 by default; 1 to 10 000.
+    pub max_fee_per_gas_wei: u128,
+    /// One mint call gives up (and is retried from the queue, on the same nonce) after this:
+    /// inside the reward minter's 120 s timeout and its 120 s lease. Not an environment
+    /// setting; tests shorten it.
+    pub give_up_after: Duration,
+}
+
+const WEI_PER_GWEI: u128 = 1_000_000_000;
+
+impl ChainSettings {
+    /// Mainnet's 12 s blocks leave room for two replacements within `give_up_after`.
+    pub const GIVE_UP_AFTER: Duration = Duration::from_secs(90);
+
+    /// The defaults for `chain_id` (none: mainnet's, the careful ones).
+    pub fn defaults_for(chain_id: Option<u64>) -> ChainSettings {
+        let (wait_secs, confirmations) = match chain_id {
+            Some(31337) => (2, 1),
+            // 1 mainnet, 11155111 Sepolia, and any other: real blocks, real reorgs.
+            _ => (30, 2),
+        };
+        ChainSettings {
+            receipt_wait: Duration::from_secs(wait_secs),
+            confirmations,
+            max_fee_per_gas_wei: 100 * WEI_PER_GWEI,
+            give_up_after: Self::GIVE_UP_AFTER,
+        }
+    }
+
+    fn from_lookup(
+        chain_id: Option<u64>,
+        value: impl Fn(&str) -> Option<String>,
+    ) -> Result<ChainSettings, ConfigError> {
+        let mut settings = ChainSettings::defaults_for(chain_id);
+        let within = |name: &'static str, lo: u64, hi: u64, must: &'static str| match value(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (lo..=hi).contains(n))
+                .map(Some)
+                .ok_or(ConfigError::Choice(name, v, must)),
+        };
+        if let Some(secs) = within(
+            "CHAIN_RECEIPT_WAIT_SECS",
+            1,
+            60,
+            "a whole number of seconds from 1 to 60 (a replacement must fit in one mint call)",
+        )? {
+            settings.receipt_wait = Duration::from_secs(secs);
+        }
+        if let Some(blocks) = within(
+            "CHAIN_CONFIRMATIONS",
+            1,
+            5,
+            "a whole number of blocks from 1 to 5",
+        )? {
+            settings.confirmations = blocks;
+        }
+        if let Some(gwei) = within(
+            "CHAIN_MAX_FEE_GWEI",
+            1,
+            10_000,
+            "a whole number of gwei from 1 to 10000",
+        )? {
+            settings.max_fee_per_gas_wei = u128::from(gwei) * WEI_PER_GWEI;
+        }
+        Ok(settings)
+    }
 }
 
 /// Which Secrets Manager secret holds which keys; each function's role may read only its own.
@@ -150,6 +238,14 @@ impl Config {
         if !stripe_api_base.ends_with('/') {
             stripe_api_base.push('/');
         }
+        let chain_id = match value("CHAIN_ID") {
+            Some(id) => Some(
+                id.trim()
+                    .parse()
+                    .map_err(|_| ConfigError::NotANumber("CHAIN_ID", id.clone()))?,
+            ),
+            None => None,
+        };
         Ok(Config {
             table_name: need("TABLE_NAME")?,
             activation_queue_url: need("ACTIVATION_QUEUE_URL")?,
@@ -201,14 +297,8 @@ impl Config {
                 .unwrap_or_else(|| "https://api.resend.com".into()),
             mail_from: value("MAIL_FROM"),
             chain_rpc_url: value("CHAIN_RPC_URL"),
-            chain_id: match value("CHAIN_ID") {
-                Some(id) => Some(
-                    id.trim()
-                        .parse()
-                        .map_err(|_| ConfigError::NotANumber("CHAIN_ID", id.clone()))?,
-                ),
-                None => None,
-            },
+            chain_id,
+            chain: ChainSettings::from_lookup(chain_id, value)?,
             dotm_token_address: value("DOTM_TOKEN_ADDRESS"),
             secrets: SecretIds {
                 stripe_api: value("STRIPE_API_SECRET_ID"),
@@ -306,6 +396,58 @@ mod tests {
         let mut env = BASE.to_vec();
         env.push(("DOTM_USD_PRICE", "0.5"));
         assert_ne!(config(&env).unwrap().cashback, CashbackRate::default());
+    }
+
+    #[test]
+    fn chain_waits_depend_on_the_chain() {
+        for (id, wait, confirmations) in [("1", 30, 2), ("11155111", 30, 2), ("31337", 2, 1)] {
+            let mut env = BASE.to_vec();
+            env.push(("CHAIN_ID", id));
+            let c = config(&env).unwrap();
+            assert_eq!(c.chain.receipt_wait, Duration::from_secs(wait), "{id}");
+            assert_eq!(c.chain.confirmations, confirmations, "{id}");
+            assert_eq!(c.chain.max_fee_per_gas_wei, 100_000_000_000, "{id}");
+            assert_eq!(c.chain.give_up_after, ChainSettings::GIVE_UP_AFTER);
+        }
+        // No CHAIN_ID (a function that does not mint): the careful ones.
+        assert_eq!(
+            config(BASE).unwrap().chain,
+            ChainSettings::defaults_for(Some(1))
+        );
+        let mut env = BASE.to_vec();
+        env.extend([
+            ("CHAIN_ID", "31337"),
+            ("CHAIN_RECEIPT_WAIT_SECS", "5"),
+            ("CHAIN_CONFIRMATIONS", "3"),
+            ("CHAIN_MAX_FEE_GWEI", "7"),
+        ]);
+        let c = config(&env).unwrap().chain;
+        assert_eq!(c.receipt_wait, Duration::from_secs(5));
+        assert_eq!(c.confirmations, 3);
+        assert_eq!(c.max_fee_per_gas_wei, 7_000_000_000);
+    }
+
+    #[test]
+    fn bad_chain_waits_name_their_variable() {
+        for (name, bad) in [
+            ("CHAIN_RECEIPT_WAIT_SECS", "0"),
+            ("CHAIN_RECEIPT_WAIT_SECS", "61"),
+            ("CHAIN_RECEIPT_WAIT_SECS", "1.5"),
+            ("CHAIN_CONFIRMATIONS", "0"),
+            ("CHAIN_CONFIRMATIONS", "6"),
+            ("CHAIN_MAX_FEE_GWEI", "-1"),
+            ("CHAIN_MAX_FEE_GWEI", "10001"),
+            ("CHAIN_MAX_FEE_GWEI", "0.5"),
+        ] {
+            let mut env = BASE.to_vec();
+            env.push((name, bad));
+            let err = config(&env).unwrap_err();
+            assert!(matches!(&err, ConfigError::Choice(n, v, _) if *n == name && v == bad));
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("environment variable {name} is"))
+            );
+        }
     }
 
     #[test]

@@ -244,6 +244,7 @@ pub async fn reward_minter(config: &Config) -> Result<RewardMinter, WiringError>
         required(&config.dotm_token_address, "DOTM_TOKEN_ADDRESS")?,
         &keys.minter_private_key,
         chain_id,
+        config.chain.clone(),
     )?;
     // Cold start: never mint on a chain the settings do not name.
     minter.check_chain().await?;

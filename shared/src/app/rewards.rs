@@ -13,9 +13,10 @@ use crate::domain::users::{Identity, Uid};
 use crate::domain::wallet::Wallet;
 use crate::ports::{Balances, Clock, MintOutcome, Minter, RewardStore, Unavailable, UserStore};
 
-/// The minter lease, renewed before every mint: longer than one mint can take (a dry run and
-/// up to 60 s for the receipt), so it never runs out under a live holder; a crashed holder
-/// frees it after this long.
+/// The minter lease, renewed before every mint: longer than one mint can take (the chain
+/// minter gives up after 90 s, `ChainSettings::give_up_after`, plus one bounded RPC call), so
+/// it never runs out under a live holder; a crashed holder frees it after this long. A mint
+/// given up is retried from the queue on the same nonce, replacing what is still pending.
 const LEASE_MS: i64 = 120_000;
 
 /// Credits what a paid purchase earns; asks for a mint when there is somewhere to mint to.
