@@ -451,15 +451,18 @@ async fn a_mint_interrupted_after_sending_is_not_sent_twice_by_the_next_attempt(
         return;
     };
 
-    // The Lambda dies after sending: the transaction stays in the pool, unmined.
+    // The Lambda dies after sending and replacing once: a transaction stays in the pool,
+    // unmined, with fees above what the node now suggests.
     let crashed = spawn_mint(&chain.minter(), reward(2));
-    let stuck = chain.next_pool_tx(&[]).await;
+    let first = chain.next_pool_tx(&[]).await;
+    let stuck = chain.next_pool_tx(std::slice::from_ref(&first)).await;
     crashed.abort();
 
     // The retry is a new process: it knows nothing but the chain, reads the same nonce and
-    // replaces the stuck transaction rather than adding a second one.
+    // replaces the stuck transaction rather than adding a second one; the node refuses its
+    // first fees (below the stuck ones), so it raises them until the node takes them.
     let retry = spawn_mint(&chain.minter(), reward(2));
-    let replacement = chain.next_pool_tx(std::slice::from_ref(&stuck)).await;
+    let replacement = chain.next_pool_tx(&[first.clone(), stuck.clone()]).await;
     assert_replaces(&replacement, &stuck);
     chain.mine().await;
     let MintOutcome::Minted { tx_hash } = outcome(retry).await else {
@@ -467,6 +470,7 @@ async fn a_mint_interrupted_after_sending_is_not_sent_twice_by_the_next_attempt(
     };
     assert_eq!(tx_hash, replacement.hash);
     assert!(!chain.has_receipt(&stuck.hash).await);
+    assert!(!chain.has_receipt(&first.hash).await);
     assert_eq!(chain.balance().await, amount().0, "minted exactly once");
     assert_eq!(chain.nonce().await, 1);
 

@@ -134,6 +134,9 @@ struct Sent {
     /// When the next (replacement) transaction goes out; None: no replacement possible.
     next_send: Option<Instant>,
     last_error: Option<String>,
+    /// The last send was refused as underpriced: the pool holds a transaction of an earlier
+    /// attempt at this nonce, with higher fees than ours.
+    underpriced: bool,
 }
 
 impl ChainMinter {
@@ -253,6 +256,7 @@ impl ChainMinter {
             fees: None,
             next_send: Some(Instant::now()),
             last_error: None,
+            underpriced: false,
         };
         loop {
             // The count before the receipts: a nonce taken before the count is read has its
@@ -348,6 +352,12 @@ impl ChainMinter {
         // Watched before it is sent: a send whose answer is lost may still be mined.
         sent.hashes.push(hash);
         if let (Some(old), Some(old_hash)) = (sent.fees, sent.hashes.iter().rev().nth(1)) {
+            let why = if sent.underpriced {
+                "refused as underpriced (an earlier attempt's transaction holds the nonce)"
+                    .to_owned()
+            } else {
+                format!("not mined in {}s", self.settings.receipt_wait.as_secs())
+            };
             tracing::warn!(
                 nonce = sent.nonce,
                 old_tx = %format!("{old_hash:#x}"),
@@ -357,12 +367,12 @@ impl ChainMinter {
                 old_max_priority_fee_per_gas_wei = %old.max_priority_fee_per_gas,
                 new_max_priority_fee_per_gas_wei = %fees.max_priority_fee_per_gas,
                 metric = "mint_replaced",
-                "mint transaction not mined in {}s: replaced at the same nonce with higher fees",
-                self.settings.receipt_wait.as_secs()
+                "mint transaction {why}: replaced at the same nonce with higher fees"
             );
         }
         sent.fees = Some(fees);
         sent.next_send = Some(Instant::now() + self.settings.receipt_wait);
+        sent.underpriced = false;
         match self
             .provider
             .send_raw_transaction(&envelope.encoded_2718())
@@ -381,6 +391,7 @@ impl ChainMinter {
                         // The pool holds one of ours for this nonce from an earlier attempt,
                         // with fees we do not know: raise again at the next poll.
                         sent.next_send = Some(Instant::now());
+                        sent.underpriced = true;
                     }
                     sent.last_error = Some(why);
                 }
