@@ -438,6 +438,20 @@ async fn a_stuck_mint_is_replaced_at_the_same_nonce_and_lands_once() {
         MintOutcome::AlreadyPaid
     );
     assert_eq!(chain.nonce().await, 1);
+
+    // Mining on arrival (the local stacks' anvil): minted at once, nothing replaced.
+    let quick = Instant::now();
+    let MintOutcome::Minted { tx_hash } = outcome(spawn_mint(&minter, reward(4))).await else {
+        panic!("not minted");
+    };
+    assert!(
+        quick.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        quick.elapsed()
+    );
+    assert!(chain.has_receipt(&tx_hash).await);
+    assert!(logged("old_tx", &tx_hash).is_empty());
+    assert_eq!(chain.nonce().await, 2);
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "{:?}",
