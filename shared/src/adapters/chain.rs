@@ -26,11 +26,15 @@
 //! 2. A reward cannot be minted by two mined transactions: they would have nonces
 //!    `N1 < N2`; the attempt that sent at `N2` read count `N2` at block `h`, so `N1` was
 //!    mined by `h` — and the dry run at `h` saw that mint's `rewardPaid` and sent nothing
-//!    (`AlreadyPaid`). The contract's `rewardPaid` also refuses a second mint of an id on
+//!    (`AlreadyPaid`); both reads name block `h`, so RPC nodes at different heights behind
+//!    one URL cannot split them. The contract's `rewardPaid` also refuses a second mint of an id on
 //!    chain, whatever happens off it (a reverted receipt is an error here, never "minted").
 //! 3. When the nonce is taken by a transaction this call did not send (an earlier, crashed
 //!    attempt, maybe for another reward), the attempt starts over from step 1: the dry run
 //!    then says whether that transaction paid this reward.
+//!
+//! What it costs: a mint given up while mined but not yet confirmed, or mined by a crashed
+//! attempt, is recorded by the retry as "minted by an earlier attempt", without its hash.
 //!
 //! Why signing here: alloy's default nonce filler reserves a nonce before gas estimation, so
 //! a reverted `send()` leaves a gap and the next receipt never comes; here the nonce is
