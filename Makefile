@@ -2,7 +2,7 @@
 # CARGO_TARGET_DIR defaults to ~/.cache/dotm-target (shared by checkouts and CI).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/dotm-target
 
-.PHONY: up test chaos bench bench-activate bench-activation bootstrap build stripe-catalog card-screenshot redrive
+.PHONY: up test chaos bench bench-activate bench-activation bootstrap build stripe-catalog stripe-setup preflight card-screenshot redrive
 
 up:        ## local stack on http://127.0.0.1:$${PORT:-3000} until Ctrl-C
 	infra/scripts/up.sh
@@ -35,6 +35,12 @@ build:     ## Lambda release zips (sam build, cargo lambda; offline, slow): .aws
 stripe-catalog: ## Stripe Products/Prices for the catalog's subscriptions (CATALOG_URL, STRIPE_API_BASE, STRIPE_SECRET_KEY)
 	python3 infra/stripe_catalog.py --catalog "$${CATALOG_URL:-http://127.0.0.1:3000/mcp/api}" \
 	  --stripe "$${STRIPE_API_BASE:-http://127.0.0.1:3001}"
+
+stripe-setup: ## register the Stripe webhook endpoint for exactly the events the webhook handles (STRIPE_WEBHOOK_URL; without it, the make up stack's); prints a new endpoint's signing secret
+	infra/scripts/ops.sh stripe-setup
+
+preflight: ## check a deployment's settings against the real providers, read-only (Stripe, Resend, OXIO, Firebase, chain): a table, non-zero on a failure (without STRIPE_WEBHOOK_URL: the make up stack)
+	infra/scripts/ops.sh preflight
 
 card-screenshot: ## the MCP install card as a chat shows it (headless Chromium): docs/install-card-sample.png
 	infra/scripts/chromium.sh >/dev/null

@@ -294,3 +294,20 @@ def test_the_fulfilment_secret_carries_the_mail_key_the_sandbox_accepts():
     r = httpx.post(f"{os.environ['MAIL_API_BASE']}/emails", json=email([to], **{"from": os.environ["MAIL_FROM"]}),
                    headers={"Authorization": f"Bearer {value['resend_api_key']}"}, timeout=30)
     assert r.status_code == 200, r.text
+
+
+def test_a_sender_on_a_domain_the_account_has_not_verified_is_refused(resend):
+    listed = resend.get("/domains")
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["object"] == "list" and body["has_more"] is False, body
+    [domain] = body["data"]
+    assert (domain["name"], domain["status"]) == ("dotm.local", "verified"), domain
+    assert set(domain) == {"id", "name", "status", "created_at", "region"}, domain
+    to = address()
+    r = resend.post("/emails", json=email([to], **{"from": "DOTM <esim@dotm.example>"}))
+    assert r.status_code == 403, r.text
+    assert r.json()["name"] == "validation_error", r.json()
+    assert "The dotm.example domain is not verified" in r.json()["message"], r.json()
+    assert messages(resend, to) == [], "nothing sent"
+    assert resend.get("/domains", headers={"Authorization": "Bearer re_wrong"}).status_code == 403

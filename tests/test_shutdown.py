@@ -38,9 +38,15 @@ PORT_RANGE = range(3400, 3500)
 SCRUBBED = {
     "MCP_ALLOWED_HOSTS", "MCP_ALLOWED_ORIGINS", "DOTM_STACK_ID", "CARGO_LAMBDA_IGNORE_FILE",
     "_DOTM_UP_WORKER", "_DOTM_TEST_WORKER", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
-    # The test stack's carrier: a `make up` given CARRIER_API_BASE would use that carrier.
+    # The test stack's providers: a `make up` given CARRIER_API_BASE, STRIPE_API_BASE,
+    # MAIL_API_BASE or CHAIN_RPC_URL would use those instead of its own (README, "Providers
+    # elsewhere").
     "CARRIER_API_BASE", "CARRIER_LINE_SERVICES", "OXIO_API_KEY", "OXIO_AUTH_TOKEN",
     "OXIO_BRAND_ID", "OXIO_ESIM_PLAN_ID", "OXIO_BETA_PLAN_ID", "OXIO_BOOSTER_PLAN_ID",
+    "STRIPE_API_BASE", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "MAIL_API_BASE",
+    "RESEND_API_KEY", "MAIL_FROM", "CHAIN_RPC_URL", "CHAIN_ID", "DOTM_TOKEN_ADDRESS",
+    "DOTM_MINTER_PRIVATE_KEY", "CHAIN_RECEIPT_WAIT_SECS", "CHAIN_CONFIRMATIONS",
+    "CHAIN_MAX_FEE_GWEI",
 }
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")

@@ -8,8 +8,12 @@
          to as `cid:<content_id>`: a non-empty string of at most 100 characters without `<`, `>`
          or whitespace (otherwise a 422 validation_error naming `attachments[i].content_id`).
     GET  /emails/{id}
+    GET  /domains   the account's sending domains: {"object": "list", "has_more": false,
+                    "data": [{id, name, status, created_at, region}]} (status `verified` for
+                    the sandbox's --resend-domains)
 
-As at Resend: errors are `{"statusCode", "message", "name"}` (401 missing_api_key, 403
+As at Resend: a `from` on a domain that is not verified on the account is a 403
+validation_error ("The x domain is not verified. ..."), nothing sent. errors are `{"statusCode", "message", "name"}` (401 missing_api_key, 403
 invalid_api_key, 422 missing_required_field / validation_error); the same Idempotency-Key with
 the same body answers the same id and sends nothing; with another body it is a 409
 invalid_idempotent_request. Test endpoints (under /__sandbox/mail/):
@@ -189,9 +193,12 @@ def _bare(addr: str) -> str:
 
 
 class Mailbox:
-    def __init__(self, api_key: str, log=print):
+    def __init__(self, api_key: str, log=print, domains: tuple[str, ...] = ("dotm.local",)):
         self.api_key = api_key
         self.log = log
+        self.domains = [{"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, d)), "name": d.lower(),
+                         "status": "verified", "created_at": "2026-01-01T00:00:00.000000+00:00",
+                         "region": "us-east-1"} for d in domains]
         self.lock = threading.Lock()
         self.reset()
 
@@ -222,6 +229,9 @@ class Mailbox:
         match parts:
             case ["emails"] if req.method == "POST":
                 return self.send(req)
+            case ["domains"] if req.method == "GET":
+                return json_response(200, {"object": "list", "has_more": False,
+                                           "data": list(self.domains)})
             case ["emails", mid] if req.method == "GET":
                 with self.lock:
                     msg = self.by_id.get(mid)
@@ -265,6 +275,11 @@ class Mailbox:
             msg = self._message(body)
         except Invalid as e:
             return _error(e.status, e.name, str(e))
+        domain = _bare(msg["from"]).rpartition("@")[2]
+        if not any(d["name"] == domain and d["status"] == "verified" for d in self.domains):
+            return _error(403, "validation_error",
+                          f"The {domain} domain is not verified. Please, add and verify your "
+                          "domain on https://resend.com/domains")
         key = call["idempotency_key"]
         fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         with self.lock:

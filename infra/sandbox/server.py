@@ -11,7 +11,7 @@ uses, on one local server.
 Real provider paths are served as the providers name them (`/v1/...` for Stripe, OXIO's
 `/v2/end-users`, `/v3/lines/line`, `/v3/end-users/{id}/lines`, `/v3/sims/{iccid}`,
 `/v3/phone-numbers/...` and `/v3/subscriptions` for the carrier (Basic auth; the old
-`/v1/activations` and `/v1/lines/...` are 404s), `/emails` for Resend, Google's JWKS path for
+`/v1/activations` and `/v1/lines/...` are 404s), `/emails` and `/domains` for Resend, Google's JWKS path for
 Firebase); test-only endpoints live under `/__sandbox/` (DESIGN §7; details in stripe_api.py,
 carrier.py and mail.py):
 
@@ -116,7 +116,7 @@ class Sandbox:
             return self.carrier.handle_api(req)
         if path.startswith("/v1/") or path == "/v1":
             return self.stripe.handle_v1(req)
-        if path == "/emails" or path.startswith("/emails/"):
+        if path in ("/emails", "/domains") or path.startswith("/emails/"):
             return self.mail.handle_api(req)
         if path.startswith("/__sandbox/"):
             parts = path.strip("/").split("/")[1:]
@@ -222,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="comma list of the area codes the carrier has numbers in")
     p.add_argument("--resend-key", default=env("RESEND_API_KEY", "re_test_local"),
                    help="the only API key the mail API (POST /emails) accepts")
+    p.add_argument("--resend-domains", default=env("RESEND_DOMAINS", "dotm.local"),
+                   help="comma list of the mail account's verified sending domains")
     p.add_argument("--firebase-project", default=env("FIREBASE_PROJECT_ID", "dotm-local"))
     p.add_argument("--jwks-max-age", type=int, default=int(env("SANDBOX_JWKS_MAX_AGE", "3600")))
     p.add_argument("--webhook-retry-base", type=float,
@@ -245,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
                       area_codes=[c.strip() for c in a.oxio_area_codes.split(",")],
                       log=write_line)
     sandbox = Sandbox(stripe, firebase, carrier,
-                      Mailbox(a.resend_key, log=write_line))
+                      Mailbox(a.resend_key, log=write_line,
+                              domains=tuple(d.strip() for d in a.resend_domains.split(","))))
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
     server = ThreadingHTTPServer((a.host, a.port), make_handler(sandbox))

@@ -81,6 +81,20 @@ for url in urls:
 PY
 }
 
+# _providers_need NAME VALUE VAR...: when the provider setting NAME is given (VALUE non-empty),
+# each VAR must be set too.
+_providers_need() {
+  local name="$1" value="$2" v
+  shift 2
+  [[ -n "$value" ]] || return 0
+  for v in "$@"; do
+    [[ -n "${!v:-}" ]] || {
+      log "error: $name=$value needs $v in the environment too"
+      return 1
+    }
+  done
+}
+
 _providers_tails() {
   local logdir="$1" f
   for f in moto sandbox aws_bootstrap event_source; do
@@ -100,8 +114,27 @@ providers_start() {
     }
   done
 
-  export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_local}"
-  export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local}"
+  # Stripe, mail and the chain: the sandbox's and a fresh anvil, unless the environment names
+  # others (STRIPE_API_BASE, MAIL_API_BASE, CHAIN_RPC_URL: Stripe test mode, a Resend account,
+  # Sepolia from a laptop; README "Providers elsewhere"). Then their keys come from the
+  # environment too, and the sandbox keeps its own (an operator's key is never handed to it).
+  local sandbox_stripe_key=sk_test_local sandbox_webhook_secret=whsec_local
+  local sandbox_resend_key=re_test_local
+  PROVIDERS_STRIPE="${STRIPE_API_BASE:-}"
+  PROVIDERS_MAIL="${MAIL_API_BASE:-}"
+  PROVIDERS_CHAIN="${CHAIN_RPC_URL:-}"
+  _providers_need STRIPE_API_BASE "$PROVIDERS_STRIPE" STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET \
+    || return 1
+  _providers_need MAIL_API_BASE "$PROVIDERS_MAIL" RESEND_API_KEY MAIL_FROM || return 1
+  _providers_need CHAIN_RPC_URL "$PROVIDERS_CHAIN" CHAIN_ID DOTM_TOKEN_ADDRESS \
+    DOTM_MINTER_PRIVATE_KEY || return 1
+  if [[ -z "$PROVIDERS_STRIPE" ]]; then
+    sandbox_stripe_key="${STRIPE_SECRET_KEY:-sk_test_local}"
+    sandbox_webhook_secret="${STRIPE_WEBHOOK_SECRET:-whsec_local}"
+  fi
+  export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-$sandbox_stripe_key}"
+  export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-$sandbox_webhook_secret}"
+  if [[ -z "$PROVIDERS_MAIL" ]]; then sandbox_resend_key="${RESEND_API_KEY:-re_test_local}"; fi
   export FIREBASE_PROJECT_ID="${FIREBASE_PROJECT_ID:-dotm-local}"
   # The carrier: the sandbox's, unless CARRIER_API_BASE names another OXIO-shaped server (OXIO
   # staging from a laptop, README "The carrier"). Then its credentials, brand and plans come from
@@ -132,7 +165,7 @@ providers_start() {
     # usage: OXIO has no API for them).
     export CARRIER_LINE_SERVICES=sandbox
   fi
-  export RESEND_API_KEY="${RESEND_API_KEY:-re_test_local}"
+  export RESEND_API_KEY="${RESEND_API_KEY:-$sandbox_resend_key}"
   local stack_name="${STACK_NAME:-dotm-local}"
 
   : >"$logdir/moto.log"
@@ -145,16 +178,21 @@ providers_start() {
   PROVIDERS_PGIDS+=("$!")
   setsid "$VENV/bin/python" -u "$ROOT/infra/sandbox/server.py" \
     --port "$sandbox_port" --webhook-url "$webhook_url" \
-    --webhook-secret "$STRIPE_WEBHOOK_SECRET" --stripe-key "$STRIPE_SECRET_KEY" \
+    --webhook-secret "$sandbox_webhook_secret" --stripe-key "$sandbox_stripe_key" \
     --firebase-project "$FIREBASE_PROJECT_ID" \
     --oxio-key "$sandbox_oxio_key" --oxio-token "$sandbox_oxio_token" \
     --oxio-brand "$sandbox_oxio_brand" --oxio-plans "$sandbox_oxio_plans" \
-    --resend-key "$RESEND_API_KEY" </dev/null >>"$logdir/sandbox.log" 2>&1 &
+    --resend-key "$sandbox_resend_key" </dev/null >>"$logdir/sandbox.log" 2>&1 &
   PROVIDERS_PGIDS+=("$!")
 
   # The chain before the secrets: aws_bootstrap puts the minter key that chain_start makes into
   # MinterSecret.
-  chain_start "${CHAIN_PORT:-8545}" "$logdir" || return 1
+  if [[ -n "$PROVIDERS_CHAIN" ]]; then
+    export CHAIN_RPC_URL CHAIN_ID DOTM_TOKEN_ADDRESS DOTM_MINTER_PRIVATE_KEY
+    log "chain: $CHAIN_RPC_URL (chain $CHAIN_ID, token $DOTM_TOKEN_ADDRESS; no local anvil)"
+  else
+    chain_start "${CHAIN_PORT:-8545}" "$logdir" || return 1
+  fi
 
   _providers_wait 60 "http://127.0.0.1:$moto_port/moto-api/" \
     "http://127.0.0.1:$sandbox_port/__sandbox/health" || {
@@ -184,20 +222,14 @@ providers_start() {
   export TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL MINT_QUEUE_URL \
     STRIPE_API_SECRET_ID STRIPE_WEBHOOK_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID \
     OAUTH_SIGNING_SECRET_ID MCP_STATE_SECRET_ID
-  # What an operator command needs to reach this stack (`make redrive`): no secrets in it.
-  local v
-  for v in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
-           TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL MINT_QUEUE_URL ACTIVATIONS_PER_WINDOW \
-           ACTIVATION_WINDOW_SECONDS; do
-    if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
-  done >"$logdir/stack.env"
-
   export DOTM_SANDBOX_URL="http://127.0.0.1:$sandbox_port"
   export FIREBASE_JWKS_URL="$DOTM_SANDBOX_URL/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
-  export STRIPE_API_BASE="$DOTM_SANDBOX_URL/"
+  export STRIPE_API_BASE="${PROVIDERS_STRIPE:-$DOTM_SANDBOX_URL/}"
+  log "stripe: $STRIPE_API_BASE"
   export CARRIER_API_BASE="${PROVIDERS_CARRIER:-$DOTM_SANDBOX_URL}"
   log "carrier: $CARRIER_API_BASE (line services: $CARRIER_LINE_SERVICES)"
-  export MAIL_API_BASE="$DOTM_SANDBOX_URL"
+  export MAIL_API_BASE="${PROVIDERS_MAIL:-$DOTM_SANDBOX_URL}"
+  log "mail: $MAIL_API_BASE"
   # The OAuth flow's sign-in page (template parameter OAuthSigninUrl): the sandbox's Firebase
   # sign-in stand-in, which POSTs id_token and request back to the `continue` URL.
   export OAUTH_SIGNIN_URL="$DOTM_SANDBOX_URL/__sandbox/firebase/signin"
@@ -207,6 +239,28 @@ providers_start() {
   # functions; the tests sign in as the first of them for /api/admin/*).
   export ADMIN_UIDS="${ADMIN_UIDS:-dotm-admin}"
   export MAIL_FROM="${MAIL_FROM:-DOTM <esim@dotm.local>}"
+  # What an operator command needs to reach this stack (`make redrive`, `make stripe-setup`,
+  # `make preflight`): the settings and the secrets' ids, never a secret (those commands read
+  # the keys from the stack's Secrets Manager, as the functions do).
+  local v
+  for v in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
+           TABLE_NAME ACTIVATION_QUEUE_URL ACTIVATION_DLQ_URL MINT_QUEUE_URL ACTIVATIONS_PER_WINDOW \
+           ACTIVATION_WINDOW_SECONDS STRIPE_API_SECRET_ID FULFILMENT_SECRET_ID MINTER_SECRET_ID \
+           STRIPE_API_BASE MAIL_API_BASE MAIL_FROM CARRIER_API_BASE OXIO_BRAND_ID OXIO_ESIM_PLAN_ID \
+           OXIO_BETA_PLAN_ID OXIO_BOOSTER_PLAN_ID FIREBASE_PROJECT_ID FIREBASE_JWKS_URL \
+           CHAIN_RPC_URL CHAIN_ID DOTM_TOKEN_ADDRESS DOTM_MINTER_ADDRESS; do
+    if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
+  done >"$logdir/stack.env"
+  printf 'export %s=%q\n' STRIPE_WEBHOOK_URL "$webhook_url" STRIPE_MODE \
+    "$(_providers_stripe_mode)" >>"$logdir/stack.env"
+}
+
+# The mode the stack's Stripe key is in (the sandbox's is a test key).
+_providers_stripe_mode() {
+  case "$STRIPE_SECRET_KEY" in
+    sk_live_* | rk_live_*) echo live ;;
+    *) echo test ;;
+  esac
 }
 
 event_source_start() {

@@ -141,6 +141,10 @@ stack_start() {
   providers_start "$sandbox_port" "$moto_port" "http://127.0.0.1:$port/webhooks/stripe" "$logdir" \
     || die "the providers (moto, sandbox) did not start; logs in $logdir"
 
+  # The webhook endpoint, as a deployment registers it (README, Deploy): for exactly the events
+  # the webhook handles (the ops crate's stripe-setup; built here unless already built).
+  stack_register_webhook "$port" "$logdir" || die "the Stripe webhook endpoint was not registered; see $logdir/stripe_setup.log"
+
   # What the functions read (the template's Environment, with local values).
   export RUST_LOG="${RUST_LOG:-info,rmcp=warn}"
   export MCP_ALLOWED_HOSTS="${MCP_ALLOWED_HOSTS:-127.0.0.1:$port,localhost:$port,127.0.0.1,localhost}"
@@ -171,6 +175,32 @@ stack_start() {
   _spawn "$logdir/gateway.log" "$VENV/bin/python" -u "$ROOT/infra/gateway.py" \
     --template "$ROOT/template.yaml" --port "$port" --lambda-port "$lambda_port"
   STACK_PGIDS+=("$SPAWNED")
+}
+
+stack_register_webhook() {
+  local port="$1" logdir="$2"
+  if [[ -n "${PROVIDERS_STRIPE:-}" ]]; then
+    # Stripe cannot deliver to this machine's loopback address: `stripe listen` forwards.
+    log "stripe: no webhook endpoint registered at $STRIPE_API_BASE for a local stack; forward events with \`stripe listen --forward-to http://127.0.0.1:$port/webhooks/stripe\` (its whsec_ is STRIPE_WEBHOOK_SECRET)"
+    return 0
+  fi
+  # --workspace: the features `make test`'s `cargo build --workspace --bins` resolved, so a
+  # prebuilt stack rebuilds nothing.
+  if [[ "${STACK_PREBUILT:-0}" != 1 || ! -x "$CARGO_TARGET_DIR/debug/stripe-setup" ]]; then
+    cargo build --quiet --workspace --bin stripe-setup >"$logdir/stripe_setup.log" 2>&1 \
+      || return 1
+  else
+    : >"$logdir/stripe_setup.log"
+  fi
+  # The sandbox signs with the stack's STRIPE_WEBHOOK_SECRET already: the new endpoint's secret
+  # is not needed here, and goes to no log.
+  local said
+  said="$("$CARGO_TARGET_DIR/debug/stripe-setup" --url "http://127.0.0.1:$port/webhooks/stripe" \
+    --secret-to /dev/null 2>&1)" || {
+    printf '%s\n' "$said" >>"$logdir/stripe_setup.log"
+    return 1
+  }
+  log "stripe: $(head -n 1 <<<"$said")"
 }
 
 stack_wait_healthy() {

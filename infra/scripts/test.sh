@@ -28,10 +28,14 @@ if [[ "${_DOTM_TEST_WORKER:-}" != 1 ]]; then
   run_supervised env _DOTM_TEST_WORKER=1 "$ROOT/infra/scripts/test.sh" "$@"
 fi
 unset _DOTM_TEST_WORKER
-# The end-to-end tests need the sandbox's carrier (its hooks, faults and call log): another
-# carrier named in the environment (README, "The carrier") is for `make up` only.
+# The end-to-end tests need the sandbox's providers and their own anvil (hooks, faults, call
+# logs): other providers named in the environment (README, "Providers elsewhere") are for
+# `make up` only.
 unset CARRIER_API_BASE CARRIER_LINE_SERVICES OXIO_API_KEY OXIO_AUTH_TOKEN OXIO_BRAND_ID \
-  OXIO_ESIM_PLAN_ID OXIO_BETA_PLAN_ID OXIO_BOOSTER_PLAN_ID
+  OXIO_ESIM_PLAN_ID OXIO_BETA_PLAN_ID OXIO_BOOSTER_PLAN_ID STRIPE_API_BASE STRIPE_SECRET_KEY \
+  STRIPE_WEBHOOK_SECRET MAIL_API_BASE RESEND_API_KEY MAIL_FROM CHAIN_RPC_URL CHAIN_ID \
+  DOTM_TOKEN_ADDRESS DOTM_MINTER_PRIVATE_KEY CHAIN_RECEIPT_WAIT_SECS CHAIN_CONFIRMATIONS \
+  CHAIN_MAX_FEE_GWEI
 
 TEST_PORT="${TEST_PORT:-3100}"
 TEST_LAMBDA_PORT="${TEST_LAMBDA_PORT:-9100}"

@@ -1,4 +1,5 @@
-//! `Mailer` on Resend's API (`POST /emails`), or the sandbox's mailbox.
+//! `Mailer` on Resend's API (`POST /emails`), or the sandbox's mailbox; and what an operator's
+//! preflight asks Resend about the account (`GET /domains`).
 
 use std::time::Duration;
 
@@ -26,6 +27,58 @@ impl ResendMailer {
             from: from.to_owned(),
         })
     }
+}
+
+/// One of the account's sending domains, as `GET /domains` lists it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SendingDomain {
+    pub name: String,
+    /// `verified`, `pending`, `not_started`, `failed`, `temporary_failure`.
+    pub status: String,
+}
+
+#[derive(serde::Deserialize)]
+struct DomainList {
+    data: Vec<SendingDomain>,
+}
+
+impl ResendMailer {
+    /// The account's sending domains. A key Resend refuses, or one made for sending only (it
+    /// may not list domains), is `Refused` with Resend's reason.
+    pub async fn domains(&self) -> Result<Vec<SendingDomain>, MailError> {
+        let response = self
+            .http
+            .get(format!("{}/domains", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(|e| Unavailable::new("mail domains", e))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return serde_json::from_str::<DomainList>(&body)
+                .map(|l| l.data)
+                .map_err(|e| Unavailable::new("mail domains", e).into());
+        }
+        let reason = resend_reason(&body);
+        let text = format!("HTTP {status}: {reason}");
+        if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(MailError::Refused(text));
+        }
+        Err(Unavailable::new("mail domains", text).into())
+    }
+}
+
+/// Resend's error body `{"statusCode", "name", "message"}` as "name: message".
+fn resend_reason(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            let name = v.get("name")?.as_str()?.to_owned();
+            let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("");
+            Some(format!("{name}: {message}"))
+        })
+        .unwrap_or_else(|| body.chars().take(200).collect())
 }
 
 #[async_trait]
@@ -69,15 +122,7 @@ impl Mailer for ResendMailer {
         }
         // Resend's error body: `{"statusCode", "name", "message"}`; the reason is kept.
         let body = response.text().await.unwrap_or_default();
-        let reason = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                let name = v.get("name")?.as_str()?.to_owned();
-                let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("");
-                Some(format!("{name}: {message}"))
-            })
-            .unwrap_or_else(|| body.chars().take(200).collect());
-        let text = format!("HTTP {status}: {reason}");
+        let text = format!("HTTP {status}: {}", resend_reason(&body));
         if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(MailError::Refused(text));
         }

@@ -28,6 +28,7 @@ const DAYS_UNTIL_DUE: u32 = 7;
 /// Stripe answers 409 while a request with the same idempotency key is in flight.
 const IN_FLIGHT_RETRIES: u32 = 20;
 
+pub mod account;
 mod billing;
 
 pub struct StripeInvoicing {

@@ -52,6 +52,24 @@ struct CreatedSubscription {
     latest_invoice: Option<serde_json::Value>,
 }
 
+/// Stripe's error `{"error": {"code", "message", ...}}` as "code: message", on one line.
+fn stripe_reason(body: &[u8]) -> String {
+    let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let field = |name: &str| error.and_then(|e| e.get(name)).and_then(|v| v.as_str());
+    match (field("code").or(field("type")), field("message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (None, Some(message)) => message.to_owned(),
+        _ => String::from_utf8_lossy(body)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(300)
+            .collect(),
+    }
+}
+
 fn interval(service: &Service) -> Option<&'static str> {
     match service.billing {
         BillingPeriod::Monthly => Some("month"),
@@ -94,18 +112,17 @@ impl Billing {
             .map_err(|e| Unavailable::new(what, e))?;
         if !status.is_success() {
             // Stripe's error message names the parameter; it goes to the logs only.
-            let text = String::from_utf8_lossy(&body)
-                .chars()
-                .take(300)
-                .collect::<String>();
-            return Err(Unavailable::new(what, format!("HTTP {status}: {text}")));
+            return Err(Unavailable::new(
+                what,
+                format!("HTTP {status}: {}", stripe_reason(&body)),
+            ));
         }
         serde_json::from_slice(&body)
             .map(Some)
             .map_err(|e| Unavailable::new(what, e))
     }
 
-    async fn get<T: DeserializeOwned>(
+    pub(super) async fn get<T: DeserializeOwned>(
         &self,
         what: &'static str,
         path: &str,
@@ -118,7 +135,7 @@ impl Billing {
 
     /// A keyed POST: Stripe answers a retry with the first result. 409 means the twin with
     /// the same key is still in flight: wait for it.
-    async fn post<T: DeserializeOwned>(
+    pub(super) async fn post<T: DeserializeOwned>(
         &self,
         what: &'static str,
         path: &str,
@@ -159,27 +176,14 @@ impl Billing {
         {
             return Ok(id);
         }
-        let interval = interval(service)
-            .ok_or_else(|| Unavailable::new("stripe price", "the service is not recurring"))?;
-        let cents = i64::try_from(service.price_cents.get()).unwrap_or(i64::MAX);
-        let found: Option<List<Price>> = self
-            .get(
-                "stripe list prices",
-                "prices",
-                &[("lookup_keys[]", service.id), ("active", "true")],
-            )
-            .await?;
-        let found: Vec<Price> = found.into_iter().flat_map(|l| l.data).collect();
-        // Keyed by what it replaces too: after A -> B -> A a replay must not answer the first A.
-        let replaces = found.first().map_or("none".to_owned(), |p| p.id.clone());
-        let current = found.into_iter().find(|p| {
-            p.unit_amount == Some(cents)
-                && p.currency == "usd"
-                && p.recurring.as_ref().is_some_and(|r| r.interval == interval)
-        });
+        let (current, replaces) = self.current_price(service).await?;
         let id = match current {
-            Some(price) => price.id,
+            Some(id) => id,
             None => {
+                let interval = interval(service).ok_or_else(|| {
+                    Unavailable::new("stripe price", "the service is not recurring")
+                })?;
+                let cents = i64::try_from(service.price_cents.get()).unwrap_or(i64::MAX);
                 let product = self.product(service).await?;
                 let form = [
                     ("product", product),
@@ -205,6 +209,34 @@ impl Billing {
             prices.insert(service.id, id.clone());
         }
         Ok(id)
+    }
+
+    /// The active Price that bills `service` as the catalog says (lookup key, amount, USD,
+    /// interval), if there is one, and the id of the Price holding the lookup key now ("none":
+    /// no Price has it). Read-only.
+    pub(super) async fn current_price(
+        &self,
+        service: &Service,
+    ) -> Result<(Option<String>, String), Unavailable> {
+        let interval = interval(service)
+            .ok_or_else(|| Unavailable::new("stripe price", "the service is not recurring"))?;
+        let cents = i64::try_from(service.price_cents.get()).unwrap_or(i64::MAX);
+        let found: Option<List<Price>> = self
+            .get(
+                "stripe list prices",
+                "prices",
+                &[("lookup_keys[]", service.id), ("active", "true")],
+            )
+            .await?;
+        let found: Vec<Price> = found.into_iter().flat_map(|l| l.data).collect();
+        // Keyed by what it replaces too: after A -> B -> A a replay must not answer the first A.
+        let replaces = found.first().map_or("none".to_owned(), |p| p.id.clone());
+        let current = found.into_iter().find(|p| {
+            p.unit_amount == Some(cents)
+                && p.currency == "usd"
+                && p.recurring.as_ref().is_some_and(|r| r.interval == interval)
+        });
+        Ok((current.map(|p| p.id), replaces))
     }
 
     async fn product(&self, service: &Service) -> Result<String, Unavailable> {
