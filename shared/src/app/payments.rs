@@ -246,6 +246,10 @@ async fn claim_for(
             state: ClaimState::Open,
         })
         .await?;
+    // Written before looking, as a take-back that found no claim holds before it looks again.
+    if let Some(claim) = deps.orders.claim(&invoice.id).await? {
+        takebacks::revoke_if_held(deps, &claim).await?;
+    }
     deps.orders.claim(&invoice.id).await
 }
 
@@ -782,5 +786,60 @@ mod tests {
                 "{other}: {outcome:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_renewal_refunded_before_its_invoice_paid_grants_nothing() {
+        let world = MemoryWorld::new();
+        let deps = world.deps();
+        deps.subscriptions
+            .create_subscription(&crate::domain::subscriptions::Subscription {
+                subscription_id: "sub_1".into(),
+                uid: ada().uid,
+                service_id: "vpn_access".into(),
+                order_id: "ord_1".into(),
+                customer_id: "cus_ada".into(),
+                price_cents: 800,
+                status: SubscriptionStatus::Active,
+                cancel_at_period_end: false,
+                paid_until: 0,
+                state_at: 0,
+                created_at: "2026-12-01T00:00:00Z".into(),
+            })
+            .await
+            .unwrap();
+        // The tie and the refund first: no claim exists yet for a renewal.
+        apply_event(&deps, &tie("evt_t", "in_renew"), 0)
+            .await
+            .unwrap();
+        let outcome = apply_event(&deps, &refund("evt_r", "in_renew", "cus_ada"), 0)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Ignored(why) if why.contains("held")),
+            "{outcome:?}"
+        );
+        let renewal = invoice_event(
+            "evt_p",
+            serde_json::json!({
+            "id": "in_renew", "customer": "cus_ada", "amount_paid": 800, "currency": "usd",
+            "created": 1, "billing_reason": "subscription_cycle",
+            "parent": {"type": "subscription_details",
+                       "subscription_details": {"subscription": "sub_1"}},
+            "lines": {"data": [{"period": {"end": 1_800_000_000}}]}}),
+        );
+        let outcome = apply_event(&deps, &renewal, 0).await.unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Ignored(why) if why.contains("refunded or disputed")),
+            "{outcome:?}"
+        );
+        assert_eq!(world.purchases.purchase_count(), 0);
+        assert!(
+            deps.entitlements
+                .entitlements(&ada().uid)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -63,6 +63,34 @@ fn payment_id<'a>(payment_intent: Option<&'a str>, charge: &'a str) -> &'a str {
     payment_intent.unwrap_or(charge)
 }
 
+/// Where a take-back waits for the claim of the invoice its payment paid (a renewal's, before
+/// the renewal's `invoice.paid` wrote it).
+pub(super) fn held_on_invoice(invoice_id: &str) -> String {
+    format!("invoice:{invoice_id}")
+}
+
+/// A renewal's claim just written: revoked at once when a refund or dispute of its payment was
+/// held for it (nothing was granted from it yet). True when it was.
+pub(super) async fn revoke_if_held(deps: &Deps, claim: &PaymentClaim) -> Result<bool, Unavailable> {
+    let Some(held) = deps
+        .orders
+        .held_takeback(&held_on_invoice(&claim.invoice_id))
+        .await?
+    else {
+        return Ok(false);
+    };
+    if held
+        .customer_id
+        .as_deref()
+        .is_some_and(|c| c != claim.customer_id)
+    {
+        return Ok(false);
+    }
+    deps.orders
+        .settle_claim(&claim.invoice_id, ClaimState::Open, ClaimState::Revoked)
+        .await
+}
+
 /// `invoice_payment.paid`: remembers which invoice the payment paid, and applies a refund or
 /// dispute that came first. Recorded for any invoice (a renewal's claim is written later, by
 /// its `invoice.paid`); a take-back then checks our claim, never Stripe's word alone.
@@ -153,10 +181,24 @@ async fn apply(
     let Some(invoice_id) = deps.orders.payment_invoice(payment).await? else {
         return Ok(None);
     };
-    let Some(claim) = deps.orders.claim(&invoice_id).await? else {
-        return Ok(Some(Outcome::Ignored(format!(
-            "payment {payment} paid nothing of DOTM's"
-        ))));
+    let claim = match deps.orders.claim(&invoice_id).await? {
+        Some(claim) => claim,
+        None => {
+            // A renewal's claim is written by its `invoice.paid`, which may come later: hold
+            // the take-back on the invoice too, then look again (`claim_for` writes the claim
+            // before it looks for one held).
+            deps.orders
+                .hold_takeback(&held_on_invoice(&invoice_id), held)
+                .await?;
+            match deps.orders.claim(&invoice_id).await? {
+                Some(claim) => claim,
+                None => {
+                    return Ok(Some(Outcome::Ignored(format!(
+                        "payment {payment} paid nothing of DOTM's yet (invoice {invoice_id}): held until it does"
+                    ))));
+                }
+            }
+        }
     };
     if held
         .customer_id
