@@ -10,7 +10,7 @@ the same catalog, read once at start from our `GET /mcp/api`, and answers what t
 answers: the same structured content (validated by the SDK against each tool's output model,
 as the SDK does for a declared output schema) and the same text. `make bench` checks that
 before it measures anything (infra/bench/mcp_bench.py). Pricing is integer cents, cashback in
-wei, as in shared/src/domain/pricing.rs; search scores as shared/src/domain/search.rs.
+wei, as in dotm-domain/src/pricing.rs; search scores as dotm-domain/src/search.rs.
 
 /mcp/api is a JSON object keyed by id, without the catalog's own order, which decides the order
 of search results with equal scores and of the memberships; so the peer also reads our catalog
@@ -126,7 +126,7 @@ class MembershipsAnswer(BaseModel):
     recommendation: str
 
 
-# ---- the rules (as in shared/src/domain) -------------------------------------------------------
+# ---- the rules (as in dotm-domain/src) ----------------------------------------------------------
 
 def dollars(cents: int) -> float:
     return float(f"{cents // 100}.{cents % 100:02d}")

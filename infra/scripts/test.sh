@@ -66,9 +66,12 @@ if [[ "${TEST_E2E_ONLY:-0}" != 1 ]]; then
   cfn-lint template.yaml
   sam validate --lint --template template.yaml
 
-  step "module cycles in shared/src (infra/tools/module_cycles.py)"
+  step "module cycles in shared/src and dotm-domain/src (infra/tools/module_cycles.py)"
   # The crate's layers point inward only; a cycle between its modules means one does not.
   python3 "$ROOT/infra/tools/module_cycles.py" "$ROOT/shared/src"
+  python3 "$ROOT/infra/tools/module_cycles.py" "$ROOT/dotm-domain/src"
+  step "layers: the domain crate reaches no adapter (infra/tools/layers.py, cargo metadata)"
+  python3 "$ROOT/infra/tools/layers.py"
 
   step "cargo fmt --all -- --check"
   cargo fmt --all -- --check

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::users::Uid;
+use crate::users::Uid;
 
 /// How long a payment link works: longer than Stripe's invoice stays payable is pointless,
 /// shorter than a person takes to find their card is unkind.

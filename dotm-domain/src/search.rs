@@ -1,6 +1,6 @@
 //! Ranks catalog services for a free-text question such as "I need a Global Data eSIM".
 
-use crate::domain::catalog::{self, Category, Service};
+use crate::catalog::{self, Category, Service};
 
 /// Words that say nothing about which service is meant.
 const STOPWORDS: &[&str] = &[

@@ -12,7 +12,7 @@ pub const LOW_DATA_THRESHOLDS: [u8; 2] = [75, 90];
 /// An active line the scheduled sweep reads (whose low-data notices go to `uid`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackedLine {
-    pub uid: crate::domain::users::Uid,
+    pub uid: crate::users::Uid,
     pub iccid: String,
 }
 

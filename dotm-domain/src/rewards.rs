@@ -1,9 +1,9 @@
 //! DOTM token amounts: integer wei (18 decimals), never floats.
 
-use alloy::primitives::U256;
+use alloy_primitives::U256;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::money::Cents;
+use crate::money::Cents;
 
 /// Cashback on every paid purchase, as the product sheet states it.
 pub const CASHBACK_PERCENT: &str = "10.33";
@@ -145,7 +145,7 @@ pub enum RewardStatus {
 /// on-chain once-only id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reward {
-    pub uid: crate::domain::users::Uid,
+    pub uid: crate::users::Uid,
     /// `signup`, `<purchase id>` or `founding#<purchase id>`.
     pub key: String,
     pub kind: RewardKind,
@@ -166,14 +166,14 @@ pub const METAL_CARD: &str = "dotm_metal_card";
 
 /// The on-chain id of a reward: SHA-256 of a domain tag, the uid and the key. The same reward
 /// always gets the same id, so the contract refuses to pay it twice.
-pub fn reward_id(uid: &crate::domain::users::Uid, key: &str) -> String {
+pub fn reward_id(uid: &crate::users::Uid, key: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("dotm-reward-v1:{uid}:{key}").as_bytes());
     format!("0x{}", hex::encode(digest))
 }
 
 fn reward(
-    uid: &crate::domain::users::Uid,
+    uid: &crate::users::Uid,
     key: String,
     kind: RewardKind,
     amount: Wei,
@@ -193,11 +193,7 @@ fn reward(
 }
 
 /// What a paid purchase earns: the cashback, and the founding allocation with a metal card.
-pub fn for_purchase(
-    p: &crate::domain::purchases::Purchase,
-    rate: &CashbackRate,
-    now: &str,
-) -> Vec<Reward> {
+pub fn for_purchase(p: &crate::purchases::Purchase, rate: &CashbackRate, now: &str) -> Vec<Reward> {
     let mut rewards = Vec::new();
     let cashback = rate.cashback_on(p.amount());
     if !cashback.0.is_zero() {
@@ -222,7 +218,7 @@ pub fn for_purchase(
     rewards
 }
 
-pub fn new_member_bonus(uid: &crate::domain::users::Uid, now: &str) -> Reward {
+pub fn new_member_bonus(uid: &crate::users::Uid, now: &str) -> Reward {
     reward(
         uid,
         "signup".into(),
@@ -265,9 +261,9 @@ mod tests {
         assert_eq!(two.cashback_on(Cents(2000)).to_dotm_string(), "1.033");
     }
 
-    fn purchase(product: &str, cents: u64) -> crate::domain::purchases::Purchase {
-        crate::domain::purchases::Purchase {
-            uid: crate::domain::users::Uid::parse("ada").unwrap(),
+    fn purchase(product: &str, cents: u64) -> crate::purchases::Purchase {
+        crate::purchases::Purchase {
+            uid: crate::users::Uid::parse("ada").unwrap(),
             purchase_id: "in_1".into(),
             product_id: product.into(),
             items: Vec::new(),
@@ -307,7 +303,7 @@ mod tests {
 
     #[test]
     fn the_bonus_is_ten_point_three_three_dotm_with_a_stable_id() {
-        let uid = crate::domain::users::Uid::parse("ada").unwrap();
+        let uid = crate::users::Uid::parse("ada").unwrap();
         let bonus = new_member_bonus(&uid, "t");
         assert_eq!(bonus.amount_wei.to_dotm_string(), "10.33");
         assert_eq!(bonus.reward_id, new_member_bonus(&uid, "later").reward_id);

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::money::Cents;
-use crate::domain::users::Uid;
+use crate::money::Cents;
+use crate::users::Uid;
 
 /// `USER#<uid>` / `INVOICE#<product>`: the one open invoice per user and product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ impl From<&Purchase> for PurchaseView {
         PurchaseView {
             purchase_id: p.purchase_id.clone(),
             product_id: p.product_id.clone(),
-            product_name: crate::domain::catalog::find(&p.product_id)
+            product_name: crate::catalog::find(&p.product_id)
                 .map_or_else(|| p.product_id.clone(), |s| s.name.to_owned()),
             amount: p.amount(),
             amount_cents: p.amount_cents,

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::throttle::Reservation;
-use crate::domain::users::Uid;
+use crate::throttle::Reservation;
+use crate::users::Uid;
 
 /// The value of the `queue` attribute while a job waits; the sparse index holds only these.
 pub const WAITING: &str = "WAITING";
@@ -39,8 +39,8 @@ impl Line {
     }
 
     /// The same, checked: what the carrier gave is a code a phone accepts.
-    pub fn code(&self) -> Result<crate::domain::lpa::ActivationCode, crate::domain::lpa::LpaError> {
-        crate::domain::lpa::ActivationCode::new(&self.smdp_address, &self.activation_code)
+    pub fn code(&self) -> Result<crate::lpa::ActivationCode, crate::lpa::LpaError> {
+        crate::lpa::ActivationCode::new(&self.smdp_address, &self.activation_code)
     }
 }
 
@@ -178,7 +178,7 @@ pub enum Notice {
     /// To the admins: someone asks for beta access; the links are sealed by the API.
     BetaRequested {
         uid: Uid,
-        email: crate::domain::users::Email,
+        email: crate::users::Email,
         approve_url: String,
         reject_url: String,
     },

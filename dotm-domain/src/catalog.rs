@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::money::Cents;
+use crate::money::Cents;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -59,7 +59,7 @@ impl Category {
     }
 }
 
-/// How a price is charged; decides where it lands in a [`crate::domain::pricing::Quote`].
+/// How a price is charged; decides where it lands in a [`crate::pricing::Quote`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingPeriod {

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::users::{Email, Uid};
+use crate::users::{Email, Uid};
 
 pub const BETA_SERVICE: &str = "beta_access";
 /// How long an emailed decision link works.

@@ -10,9 +10,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::catalog::{self, BillingPeriod, Category, Service};
-use crate::domain::money::Cents;
-use crate::domain::users::Uid;
+use crate::catalog::{self, BillingPeriod, Category, Service};
+use crate::money::Cents;
+use crate::users::Uid;
 
 pub const DATA_PACKAGE: &str = "global_data_10gb";
 pub const METAL_CARD: &str = "dotm_metal_card";

@@ -4,8 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::orders::{DATA_PACKAGE, DATA_PACKAGE_MB, METAL_CARD, OrderLine};
-use crate::domain::users::Uid;
+use crate::orders::{DATA_PACKAGE, DATA_PACKAGE_MB, METAL_CARD, OrderLine};
+use crate::users::Uid;
 
 pub const MEMBER: &str = "member";
 pub const ADMIN: &str = "admin";
@@ -77,7 +77,7 @@ impl Entitlement {
             Grant::Card {
                 order_id: order_id.to_owned(),
             }
-        } else if id == crate::domain::orders::ESIM {
+        } else if id == crate::orders::ESIM {
             Grant::Esim
         } else if FEATURES.contains(&id) {
             Grant::Feature {

@@ -1,7 +1,7 @@
 //! The product sheet (DESIGN §3), row by row: only data here. Prices are integer cents.
 
 use super::{BillingPeriod, Category, Service};
-use crate::domain::money::Cents;
+use crate::money::Cents;
 
 #[allow(clippy::too_many_arguments, reason = "one row of the product sheet")]
 const fn service(

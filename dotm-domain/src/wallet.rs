@@ -1,6 +1,6 @@
 //! Ethereum wallet addresses as people type them: EIP-55 checksummed, or all lower case.
 
-use alloy::primitives::Address;
+use alloy_primitives::Address;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::domain::catalog::{self, BillingPeriod, Category, Service};
-use crate::domain::money::Cents;
-use crate::domain::rewards::{CashbackRate, Wei};
+use crate::catalog::{self, BillingPeriod, Category, Service};
+use crate::money::Cents;
+use crate::rewards::{CashbackRate, Wei};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PricingError {
@@ -131,7 +131,7 @@ pub fn quote<S: AsRef<str>>(ids: &[S], rate: &CashbackRate) -> Result<Quote, Pri
             currency: "USD",
             dotm_cashback: cashback.to_dotm_string(),
             dotm_cashback_wei: cashback,
-            cashback_rate_percent: crate::domain::rewards::CASHBACK_PERCENT.to_owned(),
+            cashback_rate_percent: crate::rewards::CASHBACK_PERCENT.to_owned(),
         },
     })
 }
