@@ -1,42 +1,27 @@
 //! The SQS handler: each message is one activation job. Only real failures are reported back
 //! (by message id), so SQS delivers just those again; waiting jobs re-send themselves.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use dotm::adapters::sqs::batch::{self, Order};
 use dotm::app::activation_worker::{Handled, Worker, process};
 use dotm::app::{fulfilment, notices, usage};
-use dotm::domain::activation::{FulfilTask, Job, MintTask, NoticeTask, Task, UsageTask};
+use dotm::domain::activation::{FulfilTask, MintTask, NoticeTask, Task, UsageTask};
 
 /// Jobs of one batch run side by side: most of their time is spent waiting for a slot.
 pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
-    let outcomes =
-        futures::future::join_all(event.records.iter().map(|m| handle_message(worker, m))).await;
-    let batch_item_failures = event
-        .records
-        .iter()
-        .zip(outcomes)
-        .filter(|(_, ok)| !ok)
-        .filter_map(|(m, _)| m.message_id.clone().filter(|id| !id.is_empty()))
-        .map(|item_identifier| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = item_identifier;
-            failure
-        })
-        .collect();
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = batch_item_failures;
-    response
+    batch::run(&event, Order::Together, |m| handle_message(worker, m)).await
 }
 
 /// True when the message is done with (handled, or re-sent as a new message).
 async fn handle_message(worker: &Worker, message: &SqsMessage) -> bool {
-    let id = message.message_id.as_deref().unwrap_or("<no id>");
-    let job: Job = match message.body.as_deref().map(serde_json::from_str::<Task>) {
-        Some(Ok(Task::Activation(job))) => job,
-        Some(Ok(Task::Mint(task))) => return handle_mint(worker, id, &task).await,
-        Some(Ok(Task::Fulfil(task))) => return handle_fulfil(worker, id, &task).await,
-        Some(Ok(Task::Notice(task))) => return handle_notice(worker, id, &task).await,
-        Some(Ok(Task::Usage(task))) => return handle_usage(worker, id, &task).await,
-        Some(Ok(Task::UsageSweep(task))) => {
+    let id = batch::id(message);
+    let job = match batch::body::<Task>(message, "activation job") {
+        Some(Task::Activation(job)) => job,
+        Some(Task::Mint(task)) => return handle_mint(worker, id, &task).await,
+        Some(Task::Fulfil(task)) => return handle_fulfil(worker, id, &task).await,
+        Some(Task::Notice(task)) => return handle_notice(worker, id, &task).await,
+        Some(Task::Usage(task)) => return handle_usage(worker, id, &task).await,
+        Some(Task::UsageSweep(task)) => {
             return match usage::sweep(worker, &task.usage_sweep.base_url).await {
                 Ok(queued) => {
                     tracing::info!(message_id = id, queued, "usage sweep");
@@ -48,15 +33,8 @@ async fn handle_message(worker: &Worker, message: &SqsMessage) -> bool {
                 }
             };
         }
-        Some(Err(e)) => {
-            // Not a job: let SQS retry it and park it on the dead-letter queue.
-            tracing::error!(message_id = id, error = %e, "unreadable activation job");
-            return false;
-        }
-        None => {
-            tracing::error!(message_id = id, "activation job without a body");
-            return false;
-        }
+        // Not a job: SQS retries it and parks it on the dead-letter queue.
+        None => return false,
     };
     match process(worker, &job).await {
         Ok(handled) => {

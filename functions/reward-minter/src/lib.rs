@@ -2,39 +2,21 @@
 //! Mints wait for receipts (seconds on a real chain), so they run here, on their own queue,
 //! with a timeout that fits them, and never hold up an activation.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use dotm::adapters::sqs::batch::{self, Order};
 use dotm::app::rewards::{self, RewardMinter};
 use dotm::domain::activation::MintTask;
 
 /// One message at a time, in order: each is one chain transaction and its receipt.
 pub async fn handle_batch(minter: &RewardMinter, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in &event.records {
-        if !handle_message(minter, message).await
-            && let Some(id) = message.message_id.clone().filter(|id| !id.is_empty())
-        {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    batch::run(&event, Order::OneByOne, |m| handle_message(minter, m)).await
 }
 
 /// True when the message is done with.
 async fn handle_message(minter: &RewardMinter, message: &SqsMessage) -> bool {
-    let id = message.message_id.as_deref().unwrap_or("<no id>");
-    let task: MintTask = match message.body.as_deref().map(serde_json::from_str) {
-        Some(Ok(task)) => task,
-        Some(Err(e)) => {
-            // Not a mint request: let SQS retry it and park it on the dead-letter queue.
-            tracing::error!(message_id = id, error = %e, "unreadable mint request");
-            return false;
-        }
-        None => {
-            tracing::error!(message_id = id, "mint request without a body");
-            return false;
-        }
+    let id = batch::id(message);
+    let Some(task) = batch::body::<MintTask>(message, "mint request") else {
+        return false;
     };
     let uid = &task.mint_rewards_for;
     match rewards::mint(minter, uid).await {

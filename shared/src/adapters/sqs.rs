@@ -1,4 +1,7 @@
-//! `JobQueue` on SQS: the activation queue, its dead-letter queue, and the mint queue.
+//! `JobQueue` on SQS: the activation queue, its dead-letter queue, and the mint queue; and the
+//! batches the queue functions receive ([`batch`]).
+
+pub mod batch;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
