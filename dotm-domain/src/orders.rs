@@ -71,7 +71,7 @@ pub enum OrderError {
 }
 
 /// A checked line: a catalog service and how many.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderLine {
     pub service_id: String,
     pub name: String,

@@ -87,7 +87,10 @@ pub async fn cancel_subscription(
 }
 
 /// Everything the person has: profile with roles, orders, subscriptions, entitlements.
-pub async fn account(State(p): Ports, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+pub async fn account(
+    State(p): Ports,
+    Caller(who): Caller,
+) -> Result<Json<dotm::app::account::Overview>, ApiError> {
     Ok(Json(dotm::app::account::overview(&p.deps, &who).await?))
 }
 

@@ -39,10 +39,9 @@ use crate::install;
 use crate::library::{self, CARD_URI};
 use crate::render;
 use crate::tools::{
-    AccountAnswer, ActivateEsimArgs, BetaArgs, CalculatePricingArgs, MAX_ID_CHARS, MAX_QUERY_CHARS,
-    MAX_SERVICES, MembershipsAnswer, NoArgs, SearchAnswer, SearchResult, SearchServicesArgs,
-    ServiceDetailsArgs, SubscriptionsAnswer, SubscriptionsArgs, check_length, parse,
-    tagged_output_schema,
+    ActivateEsimArgs, BetaArgs, CalculatePricingArgs, MAX_ID_CHARS, MAX_QUERY_CHARS, MAX_SERVICES,
+    MembershipsAnswer, NoArgs, SearchAnswer, SearchResult, SearchServicesArgs, ServiceDetailsArgs,
+    SubscriptionsAnswer, SubscriptionsArgs, check_length, parse, tagged_output_schema,
 };
 
 pub const INSTRUCTIONS: &str = "DOTM sells global eSIM data, network add-ons and memberships, \
@@ -512,7 +511,7 @@ token.",
 membership runs), orders, subscriptions, entitlements (features, data, card) and rewards. \
 Read only. Needs the sign-in token.",
         input_schema = schema_for_type::<NoArgs>(),
-        output_schema = schema_for_output::<AccountAnswer>(),
+        output_schema = schema_for_output::<account::Overview>(),
         annotations(title = "My account", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn my_account(
@@ -524,11 +523,11 @@ Read only. Needs the sign-in token.",
         };
         match account::overview(&self.ports.deps, &identity).await {
             Ok(view) => {
+                let roles = serde_json::to_string(&view.profile.roles).unwrap_or_default();
                 let text = format!(
-                    "{} orders, {} subscriptions, roles: {}.",
-                    view["orders"].as_array().map_or(0, Vec::len),
-                    view["subscriptions"].as_array().map_or(0, Vec::len),
-                    view["profile"]["roles"]
+                    "{} orders, {} subscriptions, roles: {roles}.",
+                    view.orders.len(),
+                    view.subscriptions.len(),
                 );
                 answer(&view, text)
             }

@@ -59,16 +59,6 @@ pub struct SubscriptionsAnswer {
     pub cancelled: Option<String>,
 }
 
-/// The shape of `my_account` (the account overview of `GET /api/account`).
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct AccountAnswer {
-    pub profile: Value,
-    pub orders: Vec<Value>,
-    pub subscriptions: Vec<Value>,
-    pub entitlements: Vec<Value>,
-    pub rewards: Value,
-}
-
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionsArgs {

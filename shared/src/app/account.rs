@@ -1,5 +1,6 @@
 //! `my_account` and `GET /api/account`: everything a person has with DOTM, read only.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::app::orders::{self, OrderView};
@@ -11,7 +12,7 @@ use crate::domain::time::rfc3339;
 use crate::domain::users::Identity;
 use crate::ports::Unavailable;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct EntitlementView {
     pub service_id: String,
     #[serde(flatten)]
@@ -23,13 +24,16 @@ pub struct EntitlementView {
     pub revoked: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// DOTM amounts as decimal strings (18 decimals: no float can hold them).
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RewardsSummary {
     pub pending_dotm: String,
     pub minted_dotm: String,
 }
 
-#[derive(Debug, Serialize)]
+/// Typed to the last field: its JSON Schema (the `my_account` output schema) has an object at
+/// every node, which every MCP client's validator accepts.
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Overview {
     pub profile: accounts::Profile,
     pub orders: Vec<OrderView>,
@@ -49,7 +53,7 @@ fn describe(e: Entitlement, now: i64) -> EntitlementView {
     }
 }
 
-pub async fn overview(deps: &Deps, identity: &Identity) -> Result<serde_json::Value, Unavailable> {
+pub async fn overview(deps: &Deps, identity: &Identity) -> Result<Overview, Unavailable> {
     let now = deps.clock.now_unix();
     let rewards = deps.rewards.rewards(&identity.uid).await?;
     let total = |status: RewardStatus| {
@@ -59,7 +63,7 @@ pub async fn overview(deps: &Deps, identity: &Identity) -> Result<serde_json::Va
             .fold(Wei::from_wei(0), |acc, r| acc + r.amount_wei)
             .to_dotm_string()
     };
-    let overview = Overview {
+    Ok(Overview {
         profile: accounts::profile(deps, identity).await?,
         orders: orders::list(deps, identity).await?,
         subscriptions: subscriptions::list(deps, identity).await?,
@@ -74,6 +78,5 @@ pub async fn overview(deps: &Deps, identity: &Identity) -> Result<serde_json::Va
             pending_dotm: total(RewardStatus::Pending),
             minted_dotm: total(RewardStatus::Minted),
         },
-    };
-    serde_json::to_value(overview).map_err(|e| Unavailable::new("encode account", e))
+    })
 }

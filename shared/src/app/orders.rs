@@ -66,7 +66,6 @@ pub struct PaymentView {
 pub struct OrderView {
     pub order_id: String,
     pub status: OrderStatus,
-    #[schemars(with = "Vec<serde_json::Value>")]
     pub items: Vec<OrderLine>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shipping_address: Option<ShippingAddress>,
