@@ -175,6 +175,9 @@ def _utf8(text: str) -> str:
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of clients connecting at once (20 assistants)
+    # saw resets. The kernel caps it at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, address, routes: list[Route], lambda_host: str, lambda_port: int, timeout: float):
         self.routes = routes

@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
                               domains=tuple(d.strip() for d in a.resend_domains.split(","))))
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
+    # The default backlog of 5 resets a burst of connections (webhooks, many tests at once).
+    ThreadingHTTPServer.request_queue_size = 1024
     server = ThreadingHTTPServer((a.host, a.port), make_handler(sandbox))
     write_line(json.dumps({"sandbox": f"http://{a.host}:{a.port}", "webhook_url": a.webhook_url,
                            "firebase_project": a.firebase_project}))
