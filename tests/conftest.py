@@ -49,7 +49,7 @@ def http(base_url: str):
 def node_bin() -> Path:
     """node_modules/.bin with the Node 22 that the MCP Inspector needs (from the `node` package)."""
     bin_dir = ROOT / "node_modules" / ".bin"
-    if not (bin_dir / "mcp-inspector").exists() or not (bin_dir / "node").exists():
+    if not (bin_dir / "inspector").exists() or not (bin_dir / "node").exists():
         pytest.fail("node_modules is missing the MCP Inspector or Node 22: run infra/scripts/bootstrap.sh")
     assert shutil.which("node", path=str(bin_dir)), "node_modules/.bin/node is not executable"
     return bin_dir

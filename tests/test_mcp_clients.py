@@ -153,7 +153,7 @@ def inspector(node_bin: Path, tmp_path: Path, url: str, *args: str, expect_exit:
     env["HOME"] = str(tmp_path)  # its OAuth storage too
     env["CI"] = "true"
     cmd = [
-        str(node_bin / "mcp-inspector"),
+        str(node_bin / "inspector"),
         "--cli",
         url,
         "--transport",

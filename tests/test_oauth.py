@@ -162,7 +162,7 @@ def test_the_python_sdk_signs_in_by_oauth_and_activates_as_that_person(
     env = {"PATH": f"{node_bin}:/usr/bin:/bin", "HOME": str(tmp_path), "CI": "true",
            "MCP_CATALOG_PATH": str(tmp_path / "mcp.json"), "MCP_CLIENT_CONFIG_PATH": str(tmp_path / "c.json")}
     proc = subprocess.run(
-        [str(node_bin / "mcp-inspector"), "--cli", mcp_url, "--transport", "http", "--format", "json",
+        [str(node_bin / "inspector"), "--cli", mcp_url, "--transport", "http", "--format", "json",
          "--quiet", "--header", f"Authorization: Bearer {tokens.access_token}",
          "--method", "tools/call", "--tool-name", "activation_status"],
         env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
