@@ -51,7 +51,6 @@ import sys
 from pathlib import Path
 
 import boto3
-import yaml
 from botocore.config import Config
 
 REGION_DEFAULT = "us-east-1"

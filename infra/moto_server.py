@@ -29,16 +29,15 @@ import time
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, urlencode
 
-from werkzeug.serving import run_simple
-
 from moto.core.utils import unix_time
 from moto.dynamodb.models.table import Table
-from moto.sqs.models import SQSBackend
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.sqs.models import SQSBackend
+from werkzeug.serving import run_simple
 
 POLL_INTERVAL = 0.05
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import httpx
+
 from conftest import User
 
 LIMIT = int(os.environ.get("ACTIVATIONS_PER_WINDOW", "100"))

@@ -23,8 +23,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import User
 from eth_utils import to_checksum_address
+
+from conftest import User
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "infra" / "chain"))
 from ethrpc import Abi, Contract, Reverted, Rpc, load_artifact, new_account  # noqa: E402,F401

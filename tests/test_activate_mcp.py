@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import httpx
+
 from conftest import Mcp, User, mcp_text
 from test_payments import (
     activate_api,
@@ -20,7 +21,6 @@ from test_payments import (
     pay,
     purchases_of,
 )
-
 
 # --------------------------------------------------------------------------- the whole way
 

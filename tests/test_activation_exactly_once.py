@@ -9,10 +9,27 @@ from __future__ import annotations
 import time
 
 import httpx
+
 from activation_support import (
-    Buyer, arm, buyers, carrier_calls, carrier_lines, check_active, check_email, check_window,
-    dlq_jobs, line_number, made_calls, one_line, pay, phone_numbers, send_duplicate_job, states,
-    time_for, wait_all, wait_until,
+    Buyer,
+    arm,
+    buyers,
+    carrier_calls,
+    carrier_lines,
+    check_active,
+    check_email,
+    check_window,
+    dlq_jobs,
+    line_number,
+    made_calls,
+    one_line,
+    pay,
+    phone_numbers,
+    send_duplicate_job,
+    states,
+    time_for,
+    wait_all,
+    wait_until,
 )
 
 N = 6

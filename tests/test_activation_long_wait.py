@@ -18,9 +18,20 @@ import time
 from pathlib import Path
 
 import httpx
+
 from activation_support import (
-    LIMIT, WINDOW, Buyer, activation_record, aws, buyers, check_active, dlq_jobs, one_line, pay,
-    time_for, wait_all,
+    LIMIT,
+    WINDOW,
+    Buyer,
+    activation_record,
+    aws,
+    buyers,
+    check_active,
+    dlq_jobs,
+    one_line,
+    pay,
+    time_for,
+    wait_all,
 )
 
 MAX_DELAY = float(os.environ.get("ACTIVATION_MAX_DELAY_SECONDS", "900"))

@@ -7,10 +7,27 @@ sandbox carrier and mailbox record)."""
 from __future__ import annotations
 
 import httpx
+
 from activation_support import (
-    LIMIT, WINDOW, Buyer, activation_record, buyers, carrier_calls, check_active, check_email,
-    check_qr_data_url, window_problem, first_starts, line_number, one_line, parse_time, pay,
-    pay_and_ask, phone_numbers, time_for, wait_all,
+    LIMIT,
+    WINDOW,
+    Buyer,
+    activation_record,
+    buyers,
+    carrier_calls,
+    check_active,
+    check_email,
+    check_qr_data_url,
+    first_starts,
+    line_number,
+    one_line,
+    parse_time,
+    pay,
+    pay_and_ask,
+    phone_numbers,
+    time_for,
+    wait_all,
+    window_problem,
 )
 from conftest import Mcp
 

@@ -32,14 +32,15 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import httpx
 import pytest
+
 from activation_support import (
     PNG_MAGIC,
     carrier_calls,
     check_window,
     line_number,
     made_calls,
-    one_line,
     mail_to,
+    one_line,
     parse_time,
     wait_until,
 )

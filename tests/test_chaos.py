@@ -22,20 +22,38 @@ import json
 import os
 import random
 import signal
-import statistics
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 import httpx
+
 from activation_support import (
-    LIMIT, WINDOW, Buyer, activation_record, aws, buyers, busiest_window, carrier_calls, dlq_jobs,
-    first_starts, parse_time, send_duplicate_job,
+    LIMIT,
+    WINDOW,
+    Buyer,
+    activation_record,
+    aws,
+    busiest_window,
+    buyers,
+    carrier_calls,
+    dlq_jobs,
+    first_starts,
+    parse_time,
+    send_duplicate_job,
 )
 from rewards_support import (  # noqa: F401 (rpc, token: fixtures)
-    Contract, Rpc, all_rewards, get_rewards, new_wallet, register, reward_minted_logs, rpc,
-    set_wallet, token,
+    Contract,
+    Rpc,
+    all_rewards,
+    get_rewards,
+    new_wallet,
+    register,
+    reward_minted_logs,
+    rpc,
+    set_wallet,
+    token,
 )
 
 N = int(os.environ.get("CHAOS_ACTIVATIONS", "30"))

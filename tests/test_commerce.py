@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from activation_support import mail_to, parse_time, phone_numbers, wait_until
 from conftest import User, sandbox_token
 from rewards_support import all_rewards, dotm_string, get_rewards

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
+from activation_support import wait_until
 from conftest import Mcp, User, mcp_text
 from test_commerce import (
     ADDRESS,
@@ -17,7 +19,6 @@ from test_commerce import (
     wait_line,
     wait_receipt,
 )
-from activation_support import wait_until
 
 
 def call(mcp: Mcp, user: User, tool: str, args: dict[str, Any]) -> dict[str, Any]:

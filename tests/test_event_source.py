@@ -20,6 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
 from private_sandbox import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

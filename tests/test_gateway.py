@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

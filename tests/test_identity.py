@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Mcp, User, mcp_text, sandbox_token
+
+from conftest import Mcp, User, sandbox_token
 
 
 def assert_unauthorized(r: httpx.Response, *, invalid_token: bool) -> None:

@@ -15,6 +15,7 @@ import os
 import re
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -27,10 +28,8 @@ from mcp.client import advertise
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from pathlib import Path
-
 import card_harness
-from activation_support import aws, buyers, pay, time_for, wait_all, wait_until
+from activation_support import aws, buyers, pay, time_for, wait_all
 from conftest import User, mcp_text
 
 CARD = "ui://dotm/install-card.html"

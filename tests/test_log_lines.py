@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+
 from private_sandbox import PrivateSandbox
 
 ROOT = Path(__file__).resolve().parent.parent

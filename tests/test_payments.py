@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from conftest import User
 
 PRODUCT = "esim_beta"

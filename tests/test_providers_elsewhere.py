@@ -15,7 +15,6 @@ chain.
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys

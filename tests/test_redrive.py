@@ -12,8 +12,18 @@ import time
 from pathlib import Path
 
 from activation_support import (
-    MAX_ATTEMPTS, arm, buyers, carrier_calls, dlq_jobs, line_number, one_line, pay, states,
-    time_for, wait_all, wait_until,
+    MAX_ATTEMPTS,
+    arm,
+    buyers,
+    carrier_calls,
+    dlq_jobs,
+    line_number,
+    one_line,
+    pay,
+    states,
+    time_for,
+    wait_all,
+    wait_until,
 )
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "dotm-target"))

@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+
 from conftest import User
 from rewards_support import (  # noqa: F401  (fixtures)
     BONUS_WEI,

@@ -10,6 +10,7 @@ import concurrent.futures
 import time
 
 import httpx
+
 from conftest import User
 from rewards_support import (  # noqa: F401  (fixtures)
     BONUS_WEI,
@@ -18,10 +19,10 @@ from rewards_support import (  # noqa: F401  (fixtures)
     Rpc,
     buy,
     get_rewards,
-    register,
     minter_address,
     new_wallet,
     put_wallet,
+    register,
     reward_minted_logs,
     rpc,
     token,

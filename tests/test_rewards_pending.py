@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+
 from conftest import User
 from rewards_support import (  # noqa: F401  (fixtures)
     BONUS_WEI,
@@ -18,13 +19,13 @@ from rewards_support import (  # noqa: F401  (fixtures)
     get_rewards,
     new_wallet,
     put_wallet,
+    register,
     reward_minted_logs,
     rpc,
     set_wallet,
     settled,
     token,
     wait_queue_idle,
-    register,
     wait_rewards,
 )
 

@@ -14,6 +14,7 @@ import time
 
 import httpx
 import pytest
+
 from conftest import User
 from rewards_support import (  # noqa: F401  (fixtures)
     DOTM,

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+
 from private_sandbox import PrivateSandbox
 
 KEY = "oxio_key_private"

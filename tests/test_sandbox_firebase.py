@@ -13,10 +13,10 @@ import hashlib
 import hmac
 import json
 import os
-from html.parser import HTMLParser
 import re
 import time
 import uuid
+from html.parser import HTMLParser
 
 import httpx
 import jwt

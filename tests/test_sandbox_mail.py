@@ -12,6 +12,7 @@ import zlib
 
 import httpx
 import pytest
+
 from private_sandbox import PrivateSandbox
 
 KEY = "re_test_private"

@@ -17,6 +17,7 @@ import uuid
 
 import httpx
 import pytest
+
 from private_sandbox import ROOT, PrivateSandbox
 from test_sandbox_stripe import Receiver, verify_stripe_signature
 

@@ -4,9 +4,9 @@ alarms that reach someone, a table that survives mistakes, the URLs to hand out.
 
 from __future__ import annotations
 
-from test_template_policies import EXPECTED, functions, load, ref
-
 import pytest
+
+from test_template_policies import EXPECTED, functions, load, ref
 
 
 @pytest.fixture

@@ -17,12 +17,10 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
+import sys
 from pathlib import Path
 
-import sys
-
 import pytest
-import yaml
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+
 from conftest import User, sandbox_token
 from rewards_support import (  # noqa: F401  (fixtures)
     BONUS_WEI,

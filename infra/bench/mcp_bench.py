@@ -84,9 +84,9 @@ def wait_for(url: str, what: str, proc: subprocess.Popen | None, timeout: float 
             return
         except (OSError, SystemExit) as e:
             if proc is not None and proc.poll() is not None:
-                raise SystemExit(f"{what} exited ({proc.returncode}); see .local/bench/*.log")
+                raise SystemExit(f"{what} exited ({proc.returncode}); see .local/bench/*.log") from e
             if time.monotonic() > deadline:
-                raise SystemExit(f"{what} at {url} did not answer: {e}")
+                raise SystemExit(f"{what} at {url} did not answer: {e}") from e
             time.sleep(0.1)
 
 

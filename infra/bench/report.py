@@ -339,7 +339,7 @@ def main() -> int:
 
     w("### Drain: a backlog at a scaled window")
     w("")
-    w(f"The licence scaled down (production: 100 per 3,600 s), a backlog put in line at once through the real "
+    w("The licence scaled down (production: 100 per 3,600 s), a backlog put in line at once through the real "
       "enqueue use case (functions/mcp/examples/bench.rs: activation record, slot reserved on the throttle item, "
       "the delayed job sent; each with a user and an email address), then drained by the worker. The ETA is the "
       "slot given at enqueue (what the person is told); a violation is any window of the licence's length "

@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eth_utils import to_checksum_address  # noqa: E402
+
 from ethrpc import ARTIFACT, Rpc, account, deploy, load_artifact, new_account  # noqa: E402
 
 MINTER_FUNDS_WEI = 1000 * 10**18  # anvil only: gas money for the minter

@@ -43,7 +43,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from common import BadRequest, Request, Response, html_response, json_response
-from formdata import FormError, parse as parse_form
+from formdata import FormError
+from formdata import parse as parse_form
 
 JWKS_PATH = "/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
 SIGNIN_PATH = "/__sandbox/firebase/signin"

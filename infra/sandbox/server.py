@@ -81,8 +81,8 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from carrier import DEFAULT_AREA_CODES, DEFAULT_BRAND, DEFAULT_PLANS, Carrier  # noqa: E402
 from common import Request, Response, json_response  # noqa: E402
 from firebase import JWKS_PATH, Firebase  # noqa: E402
-from mail import Mailbox  # noqa: E402
 from log_lines import write_line  # noqa: E402
+from mail import Mailbox  # noqa: E402
 from stripe_api import Stripe  # noqa: E402
 
 

@@ -73,6 +73,9 @@ if [[ "${TEST_E2E_ONLY:-0}" != 1 ]]; then
   step "layers: the domain crate reaches no adapter (infra/tools/layers.py, cargo metadata)"
   python3 "$ROOT/infra/tools/layers.py"
 
+  step "ruff check tests infra (ruff.toml)"
+  "$VENV/bin/ruff" check --quiet tests infra
+
   step "cargo fmt --all -- --check"
   cargo fmt --all -- --check
   step "cargo clippy --all-targets -- -D warnings"
