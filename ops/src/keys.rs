@@ -5,7 +5,8 @@
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
-use dotm::adapters::secrets;
+use dotm::adapters::secrets::{self, StripeApiKeys};
+use dotm::config::Config;
 
 /// Reads each secret once.
 #[derive(Default)]
@@ -44,5 +45,18 @@ impl Keys {
             return Err(format!("{secret_id_name} ({id}) holds an empty {env}"));
         }
         Ok(key)
+    }
+}
+
+impl Keys {
+    /// The Stripe secret key: `STRIPE_SECRET_KEY`, else `StripeApiSecret` (`STRIPE_API_SECRET_ID`).
+    pub async fn stripe(&self, config: &Config) -> Result<String, String> {
+        self.get(
+            "STRIPE_SECRET_KEY",
+            config.secrets.stripe_api.as_deref(),
+            "STRIPE_API_SECRET_ID",
+            |k: StripeApiKeys| k.stripe_secret_key,
+        )
+        .await
     }
 }

@@ -6,7 +6,6 @@
 
 use std::process::ExitCode;
 
-use dotm::adapters::secrets::StripeApiKeys;
 use dotm::adapters::stripe::account::{Registered, StripeAccount};
 use dotm::app::payments::Handled;
 
@@ -26,15 +25,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let key = match ops::keys::Keys::default()
-        .get(
-            "STRIPE_SECRET_KEY",
-            config.secrets.stripe_api.as_deref(),
-            "STRIPE_API_SECRET_ID",
-            |k: StripeApiKeys| k.stripe_secret_key,
-        )
-        .await
-    {
+    let key = match ops::keys::Keys::default().stripe(&config).await {
         Ok(k) => k,
         Err(e) => {
             eprintln!("stripe-setup: {e}");

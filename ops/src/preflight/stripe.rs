@@ -1,7 +1,6 @@
 //! Stripe: the key (valid, in the expected mode), the webhook endpoint (registered for every
 //! event the webhook handles, in the pinned API version) and the catalog's Prices.
 
-use dotm::adapters::secrets::StripeApiKeys;
 use dotm::adapters::stripe::API_VERSION;
 use dotm::adapters::stripe::account::{Mode, StripeAccount};
 use dotm::app::payments::Handled;
@@ -14,15 +13,7 @@ use crate::keys::Keys;
 const P: &str = "stripe";
 
 pub(super) async fn check(config: &Config, expect: &Expectations, keys: &Keys) -> Vec<Row> {
-    let key = match keys
-        .get(
-            "STRIPE_SECRET_KEY",
-            config.secrets.stripe_api.as_deref(),
-            "STRIPE_API_SECRET_ID",
-            |k: StripeApiKeys| k.stripe_secret_key,
-        )
-        .await
-    {
+    let key = match keys.stripe(config).await {
         Ok(key) => key,
         Err(e) => return vec![Row::new(P, "key", Status::Fail, e)],
     };
