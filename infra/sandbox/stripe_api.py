@@ -51,7 +51,8 @@ The API (under /v1):
     POST /v1/webhook_endpoints {url, enabled_events[], api_version, description, metadata},
          GET /v1/webhook_endpoints, GET|POST|DELETE /v1/webhook_endpoints/{id}: recorded for
          setup and preflight (its `secret`, on creation only, is the sandbox's --webhook-secret:
-         every delivery is signed with that one). Deliveries go to --webhook-url (or a test
+         every delivery is signed with that one). Unlike Stripe, which wants a public URL, it
+         takes loopback `http://` URLs: the local stacks register their gateway's. Deliveries go to --webhook-url (or a test
          endpoint's `webhook_url`), as `stripe listen --forward-to` forwards every event.
     `Stripe-Version`: absent or 2026-09-30.endive (the one version the sandbox renders);
     any other is a 400 naming it.
