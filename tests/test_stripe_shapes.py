@@ -14,12 +14,12 @@ import json
 import uuid
 
 import httpx
-import pytest
 
-from private_sandbox import ROOT, PrivateSandbox
-from test_sandbox_stripe import Receiver
+from private_sandbox import ROOT
 
-KEY = "sk_test_shapes"
+# The sandbox of the billing tests (its own, with a webhook receiver), started for this module too.
+from test_sandbox_subscriptions import KEY, rx, sbx  # noqa: F401  (fixtures)
+
 FIELDS = json.loads((ROOT / "infra" / "sandbox" / "stripe_fields.json").read_text())["fields"]
 # Documented fields that the fixtures' minimal examples leave out: an endpoint's signing secret
 # (only in the answer to its creation), an invoice payment's payment intent (`payment.type` is
@@ -67,21 +67,6 @@ def check(kind: str, obj: dict, shape: dict, path: str, found: list[str], seen: 
             for x in value:
                 if isinstance(x, dict):
                     check(kind, x, sub["[]"], f"{path}.{key}[]", found, seen)
-
-
-@pytest.fixture(scope="module")
-def rx():
-    r = Receiver((200,))
-    yield r
-    r.close()
-
-
-@pytest.fixture(scope="module")
-def sbx(rx):
-    s = PrivateSandbox("--stripe-key", KEY, "--webhook-url", rx.url, "--webhook-secret",
-                       "whsec_shapes", "--webhook-retry-base", "0.2", "--webhook-attempts", "1")
-    yield s
-    s.close()
 
 
 def test_every_object_the_sandbox_emits_has_only_fields_real_stripe_objects_have(sbx):
